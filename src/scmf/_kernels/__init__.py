@@ -1,0 +1,7 @@
+"""numba kernels: arrays in, arrays out; nothing here is public API."""
+
+from __future__ import annotations
+
+from ._pairwise import exact_knn, label_distance_sums
+
+__all__ = ["exact_knn", "label_distance_sums"]

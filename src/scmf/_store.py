@@ -1,0 +1,285 @@
+"""The results store: the only module that reads or writes ``adata.uns["scmf_bench"]``.
+
+Layout (nested dicts, so that no key has to be parsed)::
+
+    uns["scmf_bench"][benchmark][dataset][rep] = {
+        "benchmark": str, "dataset": str, "rep": str,
+        "metrics": {name: float},          # the mean over splits where there are several
+        "metrics_std": {name: float},      # spread over splits ({} for a single split)
+        "metadata": {...},                 # n_cells, n_classes, ... (as in the guide's JSON)
+        "params": {...},                   # every parameter actually used, seed included
+        "provenance": {...},               # scmf and library versions, UTC timestamp
+        "artifacts": {...},                # compact arrays for plots (confusion matrix, ...)
+    }
+
+Every value is one that ``write_h5ad``/``write_zarr`` round-trip unchanged: dicts with
+string keys, str, int, float, bool, None, and numpy arrays (lists of strings become object
+arrays, the type that ``read_h5ad`` returns). Values are converted *before* anything is
+written, so a result that cannot be stored leaves ``adata`` untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._keys import BENCH_KEY
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+logger = logging.getLogger("scmf")
+
+TABLE_COLUMNS = ["benchmark", "dataset", "rep", "metric", "value", "std"]
+_PROVENANCE_PACKAGES = (
+    "scmf",
+    "anndata",
+    "scanpy",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "scib-metrics",
+    "numba",
+    "torch",
+)
+
+
+@cache
+def _package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PROVENANCE_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def provenance() -> dict[str, str]:
+    """Versions of scmf and its key libraries, plus the current UTC time (ISO 8601)."""
+    out = dict(_package_versions())
+    out["timestamp"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return out
+
+
+@dataclass
+class Result:
+    """One benchmark result: one benchmark on one representation of one dataset."""
+
+    benchmark: str
+    dataset: str
+    rep: str
+    metrics: dict[str, float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics_std: dict[str, float] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, str] = field(default_factory=provenance)
+
+    def to_uns(self) -> dict[str, Any]:
+        """This result as an h5ad/zarr-safe dict (raises before anything is written)."""
+        for name in ("benchmark", "dataset", "rep"):
+            _check_key(getattr(self, name), name)
+        return {
+            "benchmark": self.benchmark,
+            "dataset": self.dataset,
+            "rep": self.rep,
+            "metrics": {str(k): _to_float(v) for k, v in self.metrics.items()},
+            "metrics_std": {str(k): _to_float(v) for k, v in self.metrics_std.items()},
+            "metadata": encode(self.metadata, "metadata"),
+            "params": encode(self.params, "params"),
+            "provenance": encode(self.provenance, "provenance"),
+            "artifacts": encode(self.artifacts, "artifacts"),
+        }
+
+    @classmethod
+    def from_uns(cls, entry: Mapping[str, Any]) -> Result:
+        """Read one stored entry back (values canonicalised, see :func:`canonical`)."""
+        entry = canonical(entry)
+        try:
+            return cls(
+                benchmark=entry["benchmark"],
+                dataset=entry["dataset"],
+                rep=entry["rep"],
+                metrics=dict(entry["metrics"]),
+                metadata=dict(entry.get("metadata", {})),
+                params=dict(entry.get("params", {})),
+                metrics_std=dict(entry.get("metrics_std", {})),
+                artifacts=dict(entry.get("artifacts", {})),
+                provenance=dict(entry.get("provenance", {})),
+            )
+        except KeyError as e:
+            msg = f"A stored scmf result lacks the field {e}; the store may have been edited by hand."
+            raise ValueError(msg) from None
+
+    def to_json_record(self) -> dict[str, Any]:
+        """The evaluation guide's JSON record, plus ``rep``, ``params`` and ``provenance``."""
+        return {
+            "benchmark_name": self.benchmark,
+            "dataset_name": self.dataset,
+            "rep": self.rep,
+            "metrics": dict(self.metrics),
+            "metrics_std": dict(self.metrics_std),
+            "metadata": self.metadata,
+            "params": self.params,
+            "provenance": self.provenance,
+        }
+
+    @classmethod
+    def from_json_record(cls, rec: Mapping[str, Any]) -> Result:
+        """Inverse of :meth:`to_json_record` (JSON ``null`` metrics become NaN)."""
+        try:
+            return cls(
+                benchmark=rec["benchmark_name"],
+                dataset=rec["dataset_name"],
+                rep=rec.get("rep", ""),
+                metrics={k: _to_float(v) for k, v in rec["metrics"].items()},
+                metrics_std={k: _to_float(v) for k, v in rec.get("metrics_std", {}).items()},
+                metadata=dict(rec.get("metadata", {})),
+                params=dict(rec.get("params", {})),
+                provenance=dict(rec.get("provenance", {})),
+            )
+        except (KeyError, AttributeError, TypeError) as e:
+            msg = (
+                "Not a scmf/evaluation-guide result record: each record needs 'benchmark_name', "
+                f"'dataset_name' and a 'metrics' mapping ({e!r})."
+            )
+            raise ValueError(msg) from None
+
+
+def _check_key(name: object, what: str) -> None:
+    if not isinstance(name, str) or not name:
+        msg = f"{what} must be a non-empty string, got {name!r}."
+        raise TypeError(msg)
+    if "/" in name:
+        msg = f"{what} {name!r} contains '/', which h5ad and zarr read as a path separator; choose a name without '/'."
+        raise ValueError(msg)
+
+
+def _to_float(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def encode(value: Any, path: str = "value") -> Any:
+    """Convert ``value`` to the form ``write_h5ad``/``read_h5ad`` return unchanged."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            _check_key(k, f"key in {path}")
+            out[k] = encode(v, f"{path}[{k!r}]")
+        return out
+    if isinstance(value, list | tuple):
+        if all(isinstance(v, str) for v in value):
+            return np.array(list(value), dtype=object)
+        if all(isinstance(v, bool | int | float | np.number | np.bool_) for v in value):
+            return np.asarray(value)
+        msg = f"{path}: lists may hold only strings or only numbers, got {value!r}."
+        raise TypeError(msg)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biuf":
+            return np.ascontiguousarray(value)
+        if value.dtype.kind in "UTSO":
+            return np.asarray([str(v) for v in value.ravel()], dtype=object).reshape(value.shape)
+    msg = f"{path}: cannot store a value of type {type(value).__name__} in .uns; convert it to str, number, list or array."
+    raise TypeError(msg)
+
+
+def canonical(value: Any) -> Any:
+    """Normalise a value read from ``.uns`` (string arrays -> object arrays, numpy scalars -> Python)."""
+    if isinstance(value, Mapping):
+        return {k: canonical(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "UTS":
+            return value.astype(object)
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write(adata: AnnData, results: Iterable[Result], *, key: str = BENCH_KEY) -> None:
+    """Store ``results`` in ``adata.uns[key]``, replacing only entries with the same (benchmark, dataset, rep)."""
+    if adata.is_view:
+        msg = (
+            "adata is a view of another AnnData; results cannot be stored on it. "
+            "Call `adata = adata.copy()` first, or pass inplace=False to get the results table."
+        )
+        raise ValueError(msg)
+    encoded = [r.to_uns() for r in results]  # all conversions first: all or nothing
+    store = adata.uns.get(key)
+    if store is None:
+        store = {}
+    elif not isinstance(store, Mapping):
+        msg = f"adata.uns[{key!r}] exists but is not a dict of scmf results; move it away or choose another key."
+        raise TypeError(msg)
+    store = dict(store)
+    for entry in encoded:
+        bench, ds, rep = entry["benchmark"], entry["dataset"], entry["rep"]
+        by_ds = dict(store.get(bench, {}))
+        by_rep = dict(by_ds.get(ds, {}))
+        verb = "replaced" if rep in by_rep else "stored"
+        by_rep[rep] = entry
+        by_ds[ds] = by_rep
+        store[bench] = by_ds
+        logger.info("%s result %s/%s/%s in adata.uns[%r]", verb, bench, ds, rep, key)
+    adata.uns[key] = store
+
+
+def iter_results(adata: AnnData, *, key: str = BENCH_KEY) -> Iterator[Result]:
+    """All stored results, in storage order."""
+    store = adata.uns.get(key, {})
+    for by_ds in store.values():
+        for by_rep in by_ds.values():
+            for entry in by_rep.values():
+                yield Result.from_uns(entry)
+
+
+def get(adata: AnnData, benchmark: str, *, dataset: str | None = None, rep: str | None = None,
+        key: str = BENCH_KEY) -> Result:
+    """One stored result; ``dataset``/``rep`` may be omitted when only one exists."""
+    matches = [
+        r
+        for r in iter_results(adata, key=key)
+        if r.benchmark == benchmark and dataset in (None, r.dataset) and rep in (None, r.rep)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        have = sorted({(r.benchmark, r.dataset, r.rep) for r in iter_results(adata, key=key)})
+        msg = (
+            f"No stored {benchmark!r} result for dataset={dataset!r}, rep={rep!r}; "
+            f"run scmf.bm.{benchmark} first. Stored: {have or 'nothing'}."
+        )
+        raise KeyError(msg)
+    options = [(r.dataset, r.rep) for r in matches]
+    msg = f"Several {benchmark!r} results match; pass dataset= and rep= (one of {options})."
+    raise ValueError(msg)
+
+
+def to_frame(results: Iterable[Result]) -> pd.DataFrame:
+    """The tidy long table: one row per (benchmark, dataset, rep, metric)."""
+    rows = [
+        (r.benchmark, r.dataset, r.rep, m, float(v), float(r.metrics_std.get(m, np.nan)))
+        for r in results
+        for m, v in r.metrics.items()
+    ]
+    df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return df.astype({"value": float, "std": float})

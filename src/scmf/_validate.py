@@ -1,0 +1,143 @@
+"""Input checks that fail early with a message that says what to do."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ._warnings import ScmfWarning
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+
+def check_anndata(adata: object, func: str) -> None:
+    from anndata import AnnData
+
+    if not isinstance(adata, AnnData):
+        msg = f"{func} expects an AnnData as first argument, got {type(adata).__name__}."
+        raise TypeError(msg)
+    if adata.n_obs == 0:
+        msg = f"{func}: adata has no cells."
+        raise ValueError(msg)
+
+
+def as_rep_list(use_rep: str | Sequence[str]) -> list[str]:
+    reps = [use_rep] if isinstance(use_rep, str) else list(use_rep)
+    if not reps or not all(isinstance(r, str) for r in reps):
+        msg = f"use_rep must be an obsm key or a list of obsm keys, got {use_rep!r}."
+        raise TypeError(msg)
+    if len(set(reps)) != len(reps):
+        msg = f"use_rep lists a key twice: {reps}."
+        raise ValueError(msg)
+    return reps
+
+
+def get_rep(adata: AnnData, use_rep: str, *, dtype: type = np.float64) -> np.ndarray:
+    """``adata.obsm[use_rep]`` as a finite, dense, 2-D array of ``dtype`` (a view where possible)."""
+    if use_rep not in adata.obsm:
+        have = list(adata.obsm.keys())
+        hint = (
+            "run scmf.tl.embed(adata, model) (or scmf.tl.baselines(adata)) first"
+            if use_rep.startswith("X_scmf") or use_rep.endswith("_baseline")
+            else "compute it first or pass use_rep= one of the available keys"
+        )
+        msg = f"adata.obsm has no {use_rep!r} (available: {have}); {hint}."
+        raise KeyError(msg)
+    X = adata.obsm[use_rep]
+    if isinstance(X, pd.DataFrame):
+        X = X.to_numpy()
+    if sparse.issparse(X):
+        X = X.toarray()
+    X = np.asarray(X)
+    if X.ndim != 2:
+        msg = f"adata.obsm[{use_rep!r}] must be 2-D (cells x dims), got shape {X.shape}."
+        raise ValueError(msg)
+    if X.shape[0] != adata.n_obs:
+        msg = f"adata.obsm[{use_rep!r}] has {X.shape[0]} rows but adata has {adata.n_obs} cells."
+        raise ValueError(msg)
+    if X.shape[1] == 0:
+        msg = f"adata.obsm[{use_rep!r}] has zero columns."
+        raise ValueError(msg)
+    if X.dtype.kind not in "biuf":
+        msg = f"adata.obsm[{use_rep!r}] must be numeric, got dtype {X.dtype}."
+        raise TypeError(msg)
+    X = np.asarray(X, dtype=dtype)
+    finite = np.isfinite(X)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.all(axis=1))
+        msg = (
+            f"adata.obsm[{use_rep!r}] has NaN or inf in {bad.size} cells (first: "
+            f"{list(adata.obs_names[bad[:5]])}). Fix or drop those cells (e.g. adata = "
+            f"adata[np.isfinite(adata.obsm[{use_rep!r}]).all(1)].copy()) before benchmarking."
+        )
+        raise ValueError(msg)
+    return X
+
+
+def warn_duplicate_rows(X: np.ndarray, use_rep: str, *, stacklevel: int = 3) -> int:
+    """Warn when many cells share one embedding (often failed tokenisation); error when all do."""
+    if X.shape[0] < 2:
+        return 0
+    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
+    n_unique = np.unique(rows).size
+    if n_unique == 1:
+        msg = f"All {X.shape[0]} cells have the same embedding in obsm[{use_rep!r}]; nothing can be measured."
+        raise ValueError(msg)
+    n_dup = X.shape[0] - n_unique
+    if n_dup > 0.01 * X.shape[0]:
+        warnings.warn(
+            f"{n_dup} of {X.shape[0]} cells duplicate another cell's embedding in obsm[{use_rep!r}] "
+            "(e.g. cells whose genes did not match the model's vocabulary); metrics treat them as identical.",
+            ScmfWarning,
+            stacklevel=stacklevel,
+        )
+    return n_dup
+
+
+@dataclass
+class Labels:
+    """Integer-coded labels of the cells that have one."""
+
+    codes: np.ndarray  # int64 codes of the kept cells
+    categories: np.ndarray  # object array of str, sorted, only the ones present
+    mask: np.ndarray  # bool, which cells of adata are kept
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.categories)
+
+    def names(self) -> np.ndarray:
+        return self.categories[self.codes]
+
+
+def get_labels(adata: AnnData, key: str, *, param: str, func: str, stacklevel: int = 3) -> Labels:
+    """Labels from ``adata.obs[key]`` of any dtype; cells with a missing label are dropped with a warning."""
+    if not isinstance(key, str):
+        msg = f"{param} must be the name of an adata.obs column, got {key!r}."
+        raise TypeError(msg)
+    if key not in adata.obs.columns:
+        msg = f"{param}={key!r} is not a column of adata.obs (columns: {list(adata.obs.columns)})."
+        raise KeyError(msg)
+    col = adata.obs[key]
+    missing = col.isna().to_numpy()
+    if missing.all():
+        msg = f"adata.obs[{key!r}] has no non-missing values."
+        raise ValueError(msg)
+    if missing.any():
+        warnings.warn(
+            f"{func}: {missing.sum()} cells have no {key!r} label (NaN) and are left out.",
+            ScmfWarning,
+            stacklevel=stacklevel,
+        )
+    values = col.to_numpy()[~missing]
+    # str() of every value: categorical, object, int, bool and mixed columns all work alike
+    str_values = np.asarray([str(v) for v in values], dtype=object) if values.dtype.kind != "U" else values
+    categories, codes = np.unique(str_values.astype(str), return_inverse=True)
+    return Labels(codes=codes.astype(np.int64), categories=categories.astype(object), mask=~missing)

@@ -1,0 +1,228 @@
+"""Results out of the store: the tidy table, many files at once, the guide's JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .. import _store
+from .._keys import BENCH_KEY
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+
+def results(
+    adata: AnnData,
+    *,
+    benchmark: str | None = None,
+    dataset: str | None = None,
+    rep: str | None = None,
+    key: str = BENCH_KEY,
+) -> pd.DataFrame:
+    """All stored results of ``adata`` as one tidy long table.
+
+    Parameters
+    ----------
+    adata
+        AnnData evaluated by ``scmf.bm.*`` (in memory, or read back from ``.h5ad``/zarr).
+    benchmark, dataset, rep
+        Keep only these (``None``: all).
+    key
+        ``uns`` key of the results store.
+
+    Returns
+    -------
+    DataFrame with one row per metric and the columns ``benchmark``, ``dataset``, ``rep``,
+    ``metric``, ``value`` (the mean over splits) and ``std`` (spread over splits, NaN for a
+    single split). Empty (same columns) when nothing is stored.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata)
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep="X_pca_baseline")
+    >>> list(scmf.bm.results(adata).columns)
+    ['benchmark', 'dataset', 'rep', 'metric', 'value', 'std']
+    """
+    selected = [
+        r
+        for r in _store.iter_results(adata, key=key)
+        if benchmark in (None, r.benchmark) and dataset in (None, r.dataset) and rep in (None, r.rep)
+    ]
+    return _store.to_frame(selected)
+
+
+def collect(items: Sequence[Any] | Mapping[str, Any], *, key: str = BENCH_KEY) -> pd.DataFrame:
+    """One results table over many evaluated objects and files.
+
+    Parameters
+    ----------
+    items
+        AnnData objects and/or paths to ``.h5ad`` files, zarr stores or scmf JSON results,
+        as a list, or as a mapping ``{source name: item}``. Files are read without loading
+        their expression matrix (only the results store is read).
+    key
+        ``uns`` key of the results store.
+
+    Returns
+    -------
+    The :func:`scmf.bm.results` table with a first column ``source``: the mapping key, the
+    file path, or ``"adata<i>"`` for an in-memory object at position ``i``.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> a, b = sc.datasets.pbmc68k_reduced(), sc.datasets.pbmc68k_reduced()
+    >>> for ad, name in [(a, "pca"), (b, "random")]:
+    ...     scmf.tl.embed(ad, name)
+    ...     scmf.bm.linear_probe(ad, "bulk_labels")
+    >>> table = scmf.bm.collect({"model_a": a, "model_b": b})
+    >>> sorted(table["source"].unique())
+    ['model_a', 'model_b']
+    """
+    from anndata import AnnData
+
+    named = items.items() if isinstance(items, Mapping) else (
+        (str(it) if isinstance(it, str | os.PathLike) else f"adata{i}", it) for i, it in enumerate(items)
+    )
+    frames = []
+    for source, item in named:
+        if isinstance(item, AnnData):
+            df = results(item, key=key)
+        elif isinstance(item, str | os.PathLike):
+            df = _results_from_path(Path(item), key=key)
+        else:
+            msg = f"collect: items must be AnnData objects or paths, got {type(item).__name__}."
+            raise TypeError(msg)
+        df.insert(0, "source", str(source))
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["source", *_store.TABLE_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _results_from_path(path: Path, *, key: str) -> pd.DataFrame:
+    if not path.exists():
+        msg = f"collect: no such file {str(path)!r}."
+        raise FileNotFoundError(msg)
+    if path.suffix == ".json":
+        return read_json(path)
+    uns_store = _read_uns_store(path, key)
+    holder = _UnsHolder({key: uns_store} if uns_store is not None else {})
+    return results(holder, key=key)  # type: ignore[arg-type]
+
+
+class _UnsHolder:
+    """Just enough of an AnnData for the store reader: ``.uns``."""
+
+    def __init__(self, uns: dict):
+        self.uns = uns
+
+
+def _read_uns_store(path: Path, key: str) -> dict | None:
+    from anndata.io import read_elem
+
+    try:
+        if path.is_dir() or path.suffix == ".zarr":
+            import zarr
+
+            root = zarr.open_group(str(path), mode="r")
+            uns = root["uns"] if "uns" in root else None
+            return read_elem(uns[key]) if uns is not None and key in uns else None
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            uns = f["uns"] if "uns" in f else None
+            return read_elem(uns[key]) if uns is not None and key in uns else None
+    except (OSError, KeyError, ValueError) as e:
+        msg = f"collect: cannot read {str(path)!r} as .h5ad or zarr ({e}). Is the file complete?"
+        raise ValueError(msg) from e
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [_json_safe(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(adata: AnnData | Sequence[AnnData], path: str | os.PathLike, *, key: str = BENCH_KEY) -> None:
+    """Write all stored results as the evaluation guide's JSON, atomically.
+
+    The file is a list of records ``{benchmark_name, dataset_name, metrics, metadata}`` plus
+    ``rep``, ``metrics_std``, ``params`` and ``provenance``. It is strict JSON: NaN and
+    infinities are written as ``null``. It is written to a temporary file in the same folder
+    and renamed, so a reader never sees half a file.
+
+    Parameters
+    ----------
+    adata
+        One evaluated AnnData or several.
+    path
+        Output file.
+    key
+        ``uns`` key of the results store.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf, tempfile, os
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.embed(adata, "pca")
+    >>> scmf.bm.linear_probe(adata, "bulk_labels")
+    >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
+    >>> scmf.bm.to_json(adata, path)
+    >>> scmf.bm.read_json(path).equals(scmf.bm.results(adata))
+    True
+    """
+    adatas = [adata] if not isinstance(adata, Sequence) else list(adata)
+    records = [_json_safe(r.to_json_record()) for a in adatas for r in _store.iter_results(a, key=key)]
+    text = json.dumps(records, indent=2, allow_nan=False)
+    write_text_atomic(Path(path), text + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: str | os.PathLike) -> pd.DataFrame:
+    """Read results written by :func:`scmf.bm.to_json` (or the guide's plain JSON) into the tidy table."""
+    path = Path(path)
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        msg = f"{str(path)!r} is not valid JSON ({e}); was it truncated?"
+        raise ValueError(msg) from e
+    if isinstance(records, Mapping):
+        records = [records]
+    if not isinstance(records, list):
+        msg = f"{str(path)!r}: expected a list of result records."
+        raise ValueError(msg)
+    return _store.to_frame(_store.Result.from_json_record(r) for r in records)

@@ -1,0 +1,8 @@
+"""Per-cell tools: embeddings of cells into ``adata.obsm``."""
+
+from __future__ import annotations
+
+from ._baselines import baselines
+from ._embed import embed
+
+__all__ = ["baselines", "embed"]

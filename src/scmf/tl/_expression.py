@@ -1,0 +1,74 @@
+"""Reading the expression matrix the way a user means it."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from scipy import sparse
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+logger = logging.getLogger("scmf")
+
+Scale = Literal["counts", "log1p", "scaled"]
+
+
+def get_expression(adata: AnnData, layer: str | None):
+    if layer is None:
+        X = adata.X
+        if X is None:
+            msg = "adata.X is empty; pass layer= naming the expression layer to use."
+            raise ValueError(msg)
+    else:
+        if layer not in adata.layers:
+            msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers.keys())})."
+            raise KeyError(msg)
+        X = adata.layers[layer]
+    if not (sparse.issparse(X) or isinstance(X, np.ndarray)):
+        X = X[...] if hasattr(X, "__getitem__") else np.asarray(X)  # backed dataset
+    return X
+
+
+def _values_sample(X, n: int = 200_000, seed: int = 0) -> np.ndarray:
+    data = X.data if sparse.issparse(X) else np.asarray(X).ravel()
+    if data.size > n:
+        data = data[np.random.default_rng(seed).choice(data.size, n, replace=False)]
+    return np.asarray(data, dtype=np.float64)
+
+
+def detect_scale(X) -> Scale:
+    """Guess what an expression matrix holds.
+
+    - ``"scaled"``: it has negative values (centred/scaled data): used as is.
+    - ``"counts"``: all sampled values are non-negative integers: raw counts.
+    - ``"log1p"``: otherwise (non-negative, non-integer): already normalised/log-transformed.
+    """
+    v = _values_sample(X)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "log1p"
+    if (v < 0).any():
+        return "scaled"
+    if np.all(v == np.round(v)):
+        return "counts"
+    return "log1p"
+
+
+def normalise_log1p(X, target_sum: float = 1e4):
+    """Per-cell normalisation to ``target_sum`` then log1p, on a new matrix (the input is not modified)."""
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X, dtype=np.float32, copy=True)
+        totals = np.asarray(X.sum(axis=1)).ravel()
+        scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+        X.data *= np.repeat(scale, np.diff(X.indptr)).astype(np.float32)
+        np.log1p(X.data, out=X.data)
+        return X
+    X = np.array(X, dtype=np.float32, copy=True)
+    totals = X.sum(axis=1)
+    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+    X *= scale[:, None]
+    np.log1p(X, out=X)
+    return X
