@@ -275,11 +275,12 @@ def get(adata: AnnData, benchmark: str, *, dataset: str | None = None, rep: str 
 
 
 def to_frame(results: Iterable[Result]) -> pd.DataFrame:
-    """The tidy long table: one row per (benchmark, dataset, rep, metric)."""
+    """The tidy long table: one row per (benchmark, dataset, rep, metric), sorted by those."""
     rows = [
         (r.benchmark, r.dataset, r.rep, m, float(v), float(r.metrics_std.get(m, np.nan)))
         for r in results
         for m, v in r.metrics.items()
     ]
-    df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    return df.astype({"value": float, "std": float})
+    df = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({"value": float, "std": float})
+    # files store dict keys sorted, so sort here too: the same results give the same table
+    return df.sort_values(TABLE_COLUMNS[:4], kind="stable", ignore_index=True)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from .._keys import BENCH_KEY, EMBED_KEY
-from .._kernels import label_distance_sums
 from .._store import Result
 from .._validate import as_rep_list, check_anndata, get_labels, get_rep, warn_duplicate_rows
 from .._warnings import ScmfWarning
@@ -115,6 +114,8 @@ def embedding_quality(
     """
     import scib_metrics
     from scib_metrics.nearest_neighbors import NeighborsResults
+
+    from .._kernels import label_distance_sums
 
     check_anndata(adata, "scmf.bm.embedding_quality")
     reps = as_rep_list(use_rep)

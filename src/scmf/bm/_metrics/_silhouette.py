@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._kernels import label_distance_sums
 
 
 def silhouette_from_sums(sums: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -36,6 +35,8 @@ def silhouette_label(X: np.ndarray, labels: np.ndarray, *, rescale: bool = True,
     """Average silhouette width of ``labels`` in ``X`` (euclidean); ``(asw + 1) / 2`` when ``rescale``."""
     codes, n_labels = _codes(labels)
     if sums is None:
+        from ..._kernels import label_distance_sums
+
         sums = label_distance_sums(X, codes, n_labels)
     asw = float(np.mean(silhouette_from_sums(sums, codes)))
     return (asw + 1.0) / 2.0 if rescale else asw
@@ -47,6 +48,8 @@ def silhouette_batch(X: np.ndarray, labels: np.ndarray, batch: np.ndarray, *, re
     Labels present in a single batch (or where every cell is its own batch) are skipped;
     NaN when every label is skipped.
     """
+    from ..._kernels import label_distance_sums
+
     codes, _ = _codes(labels)
     per_label = []
     for lab in np.unique(codes):

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import numpy as np
+
+
+def assert_same(a, b, path="uns"):
+    """Strict equality of nested uns values: same types, same dtypes, same values (NaN == NaN)."""
+    assert type(a) is type(b), f"{path}: {type(a)} != {type(b)}"
+    if isinstance(a, dict):
+        assert list(a.keys()) == list(b.keys()) or set(a) == set(b), f"{path}: keys differ"
+        for k in a:
+            assert_same(a[k], b[k], f"{path}[{k!r}]")
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype, f"{path}: dtype {a.dtype} != {b.dtype}"
+        assert a.shape == b.shape, f"{path}: shape"
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert (a == b).all(), f"{path}: values"
+    elif isinstance(a, float):
+        assert (a == b) or (np.isnan(a) and np.isnan(b)), f"{path}: {a} != {b}"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
