@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import scib_metrics
+from scib_metrics.nearest_neighbors import NeighborsResults
+from sklearn.neighbors import NearestNeighbors
+
+import scmf
+from scmf import ScmfWarning, _store
+
+
+def _reference(X, labels, batch, k=15, seed=42):
+    """scib-metrics' functions called directly, on sklearn's exact kNN."""
+    dist, idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(X)
+    nn = NeighborsResults(indices=idx, distances=dist.astype(np.float32))
+    ref = scib_metrics.nmi_ari_cluster_labels_leiden(nn, labels, optimize_resolution=True, seed=seed)
+    out = {
+        "nmi": ref["nmi"],
+        "ari": ref["ari"],
+        "asw_cell_type": scib_metrics.silhouette_label(X, labels),
+    }
+    if batch is not None:
+        out["asw_batch"] = scib_metrics.silhouette_batch(X, labels, batch)
+        out["graph_connectivity"] = scib_metrics.graph_connectivity(nn, labels)
+    return out
+
+
+@pytest.mark.parametrize("with_batch", [True, False])
+def test_equals_scib_metrics(toy, with_batch):
+    batch_key = "batch" if with_batch else None
+    scmf.bm.embedding_quality(toy, batch_key=batch_key)
+    got = _store.get(toy, "embedding_quality").metrics
+    X = toy.obsm["X_scmf"]
+    labels = toy.obs["cell_type"].astype(str).to_numpy()
+    batch = toy.obs["batch"].astype(str).to_numpy() if with_batch else None
+    ref = _reference(X, labels, batch)
+    for m, v in ref.items():
+        assert got[m] == pytest.approx(float(v), abs=1e-6), m
+    bio = np.mean([got["nmi"], got["ari"], got["asw_cell_type"]])
+    if with_batch:
+        batch_mean = np.mean([got["asw_batch"], got["graph_connectivity"]])
+        assert got["overall"] == pytest.approx(0.6 * bio + 0.4 * batch_mean)
+    else:
+        assert got["overall"] == pytest.approx(bio)
+        assert "asw_batch" not in got
+
+
+def test_pbmc_equals_scib_metrics(pbmc):
+    """Real data, overlapping classes: nmi/ari/asw against scib-metrics."""
+    scmf.bm.embedding_quality(pbmc, "bulk_labels", batch_key="phase", use_rep="X_pca_baseline")
+    got = _store.get(pbmc, "embedding_quality").metrics
+    ref = _reference(pbmc.obsm["X_pca_baseline"], pbmc.obs["bulk_labels"].astype(str).to_numpy(),
+                     pbmc.obs["phase"].astype(str).to_numpy())
+    for m, v in ref.items():
+        assert got[m] == pytest.approx(float(v), abs=1e-6), m
+
+
+def test_kang_real_data(kang):
+    """Kang PBMC, stimulated vs control as batches: PCA beats random on every bio metric."""
+    adata = kang.copy()
+    scmf.tl.baselines(adata, n_comps=30)
+    reps = ["X_pca_baseline", "X_random_baseline"]
+    scmf.bm.embedding_quality(adata, "cell_type", batch_key="condition", use_rep=reps, dataset_name="kang")
+    pca = _store.get(adata, "embedding_quality", rep="X_pca_baseline").metrics
+    rnd = _store.get(adata, "embedding_quality", rep="X_random_baseline").metrics
+    for m in ("nmi", "ari", "bio"):
+        assert pca[m] > rnd[m] + 0.1, m
+    assert pca["asw_cell_type"] > rnd["asw_cell_type"] + 0.03
+    assert rnd["nmi"] < 0.1 and rnd["ari"] < 0.05
+    ref = scib_metrics.silhouette_batch(adata.obsm["X_pca_baseline"], adata.obs["cell_type"].to_numpy().astype(str),
+                                        adata.obs["condition"].to_numpy().astype(str))
+    assert pca["asw_batch"] == pytest.approx(float(ref), abs=1e-6)
+
+
+def test_clustering_choices(toy):
+    scmf.bm.embedding_quality(toy, batch_key=None, clustering="kmeans", dataset_name="km")
+    scmf.bm.embedding_quality(toy, batch_key=None, clustering="leiden", resolution=0.5, dataset_name="l")
+    km = _store.get(toy, "embedding_quality", dataset="km")
+    labels = toy.obs["cell_type"].astype(str).to_numpy()
+    ref = scib_metrics.nmi_ari_cluster_labels_kmeans(toy.obsm["X_scmf"], labels)
+    assert km.metrics["nmi"] == pytest.approx(float(ref["nmi"]), abs=1e-6)
+    X = toy.obsm["X_scmf"]
+    dist, idx = NearestNeighbors(n_neighbors=15).fit(X).kneighbors(X)
+    nn = NeighborsResults(indices=idx, distances=dist.astype(np.float32))
+    ref = scib_metrics.nmi_ari_cluster_labels_leiden(nn, labels, optimize_resolution=False, resolution=0.5)
+    assert _store.get(toy, "embedding_quality", dataset="l").metrics["ari"] == pytest.approx(float(ref["ari"]), abs=1e-6)
+    with pytest.raises(ValueError, match="clustering must be"):
+        scmf.bm.embedding_quality(toy, clustering="louvain")
+
+
+def test_single_batch_and_missing_batch_key(toy):
+    toy.obs["one"] = "b"
+    with pytest.warns(ScmfWarning, match="single batch"):
+        scmf.bm.embedding_quality(toy, batch_key="one")
+    r = _store.get(toy, "embedding_quality")
+    assert r.metadata["batch_metrics"] == "skipped: single batch"
+    assert "asw_batch" not in r.metrics and r.metrics["overall"] == r.metrics["bio"]
+    with pytest.raises(KeyError, match="batch_key=None"):
+        scmf.bm.embedding_quality(toy, batch_key="donor")
+
+
+def test_duplicate_embeddings(toy):
+    toy.obsm["X_dup"] = toy.obsm["X_scmf"].copy()
+    toy.obsm["X_dup"][:100] = 0.0
+    with pytest.warns(ScmfWarning, match="99 of 600 cells duplicate"):
+        scmf.bm.embedding_quality(toy, use_rep="X_dup")
+    toy.obsm["X_const"] = np.ones_like(toy.obsm["X_scmf"])
+    with pytest.raises(ValueError, match="same embedding"):
+        scmf.bm.embedding_quality(toy, use_rep="X_const")
+
+
+def test_does_not_copy_expression(toy):
+    from anndata import AnnData
+
+    big = AnnData(np.ones((toy.n_obs, 20_000), dtype=np.float32), obs=toy.obs)  # 48 MB of X
+    big.obsm["X_scmf"] = toy.obsm["X_scmf"]
+    tracemalloc.start()
+    scmf.bm.embedding_quality(big)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 20 * 2**20
+
+
+def test_bad_inputs(toy):
+    with pytest.raises(ValueError, match="n_neighbors"):
+        scmf.bm.embedding_quality(toy, n_neighbors=1)
+    toy.obs["one"] = "a"
+    with pytest.raises(ValueError, match="at least 2 cell types"):
+        scmf.bm.embedding_quality(toy, "one")
+    toy.obsm["X_inf"] = toy.obsm["X_scmf"].copy()
+    toy.obsm["X_inf"][0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf"):
+        scmf.bm.embedding_quality(toy, use_rep="X_inf")
+    assert "scmf_bench" not in toy.uns
