@@ -8,9 +8,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import assert_same
 
 import scmf
+from helpers import assert_same
 from scmf import _store
 
 
@@ -24,7 +24,11 @@ def evaluated(pbmc):
 
 def test_every_result_carries_its_context(evaluated):
     entry = evaluated.uns["scmf_bench"]["linear_probe"]["pbmc"]["X_pca_baseline"]
-    assert entry["benchmark"] == "linear_probe" and entry["dataset"] == "pbmc" and entry["rep"] == "X_pca_baseline"
+    assert (
+        entry["benchmark"] == "linear_probe"
+        and entry["dataset"] == "pbmc"
+        and entry["rep"] == "X_pca_baseline"
+    )
     assert entry["params"]["seed"] == 42 and entry["params"]["test_size"] == 0.2
     assert entry["metadata"]["n_cells"] == 700 and entry["metadata"]["n_classes"] == 10
     assert entry["metadata"]["cell_type_key"] == "bulk_labels"
@@ -94,9 +98,13 @@ def test_json_strict_atomic_and_round_trip(evaluated, tmp_path):
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     records = json.loads(text)
-    rec = next(x for x in records if x["benchmark_name"] == "linear_probe" and x["rep"] == "X_random_baseline")
+    rec = next(
+        x for x in records if x["benchmark_name"] == "linear_probe" and x["rep"] == "X_random_baseline"
+    )
     assert rec["metrics"]["accuracy"] is None
-    assert {"benchmark_name", "dataset_name", "metrics", "metadata", "rep", "params", "provenance"} <= set(rec)
+    assert {"benchmark_name", "dataset_name", "metrics", "metadata", "rep", "params", "provenance"} <= set(
+        rec
+    )
     assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
     pd.testing.assert_frame_equal(scmf.bm.read_json(path), scmf.bm.results(evaluated))
 
@@ -162,6 +170,8 @@ def test_store_refuses_views_and_foreign_values(pbmc):
 
 def test_inplace_false_leaves_adata_untouched(pbmc):
     uns_before = set(pbmc.uns)
-    df = scmf.bm.embedding_quality(pbmc, "bulk_labels", batch_key=None, use_rep="X_pca_baseline", inplace=False)
+    df = scmf.bm.embedding_quality(
+        pbmc, "bulk_labels", batch_key=None, use_rep="X_pca_baseline", inplace=False
+    )
     assert set(pbmc.uns) == uns_before
     assert set(df.metric) == {"nmi", "ari", "asw_cell_type", "bio", "overall"}

@@ -252,8 +252,14 @@ def iter_results(adata: AnnData, *, key: str = BENCH_KEY) -> Iterator[Result]:
                 yield Result.from_uns(entry)
 
 
-def get(adata: AnnData, benchmark: str, *, dataset: str | None = None, rep: str | None = None,
-        key: str = BENCH_KEY) -> Result:
+def get(
+    adata: AnnData,
+    benchmark: str,
+    *,
+    dataset: str | None = None,
+    rep: str | None = None,
+    key: str = BENCH_KEY,
+) -> Result:
     """One stored result; ``dataset``/``rep`` may be omitted when only one exists."""
     matches = [
         r

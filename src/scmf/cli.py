@@ -18,7 +18,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"pbmc68k_reduced: {adata.n_obs} cells x {adata.n_vars} genes, labels in obs['bulk_labels']")
     scmf.tl.baselines(adata, n_comps=50, seed=args.seed)
     reps = ["X_pca_baseline", "X_random_baseline"]
-    scmf.bm.linear_probe(adata, "bulk_labels", use_rep=reps, n_splits=5, seed=args.seed, dataset_name="pbmc68k")
+    scmf.bm.linear_probe(
+        adata, "bulk_labels", use_rep=reps, n_splits=5, seed=args.seed, dataset_name="pbmc68k"
+    )
     scmf.bm.embedding_quality(adata, "bulk_labels", batch_key=None, use_rep=reps, dataset_name="pbmc68k")
     table = scmf.bm.results(adata)
     wide = table.pivot_table(index=["benchmark", "metric"], columns="rep", values="value", sort=False)
@@ -35,7 +37,9 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="scmf", description="Evaluate single-cell foundation models on AnnData.")
+    parser = argparse.ArgumentParser(
+        prog="scmf", description="Evaluate single-cell foundation models on AnnData."
+    )
     parser.add_argument("--version", action="version", version=f"scmf {__version__}")
     parser.add_argument("--verbose", action="store_true", help="log progress and show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -52,8 +52,11 @@ def test_pbmc_equals_scib_metrics(pbmc):
     """Real data, overlapping classes: nmi/ari/asw against scib-metrics."""
     scmf.bm.embedding_quality(pbmc, "bulk_labels", batch_key="phase", use_rep="X_pca_baseline")
     got = _store.get(pbmc, "embedding_quality").metrics
-    ref = _reference(pbmc.obsm["X_pca_baseline"], pbmc.obs["bulk_labels"].astype(str).to_numpy(),
-                     pbmc.obs["phase"].astype(str).to_numpy())
+    ref = _reference(
+        pbmc.obsm["X_pca_baseline"],
+        pbmc.obs["bulk_labels"].astype(str).to_numpy(),
+        pbmc.obs["phase"].astype(str).to_numpy(),
+    )
     for m, v in ref.items():
         assert got[m] == pytest.approx(float(v), abs=1e-6), m
 
@@ -70,8 +73,11 @@ def test_kang_real_data(kang):
         assert pca[m] > rnd[m] + 0.1, m
     assert pca["asw_cell_type"] > rnd["asw_cell_type"] + 0.03
     assert rnd["nmi"] < 0.1 and rnd["ari"] < 0.05
-    ref = scib_metrics.silhouette_batch(adata.obsm["X_pca_baseline"], adata.obs["cell_type"].to_numpy().astype(str),
-                                        adata.obs["condition"].to_numpy().astype(str))
+    ref = scib_metrics.silhouette_batch(
+        adata.obsm["X_pca_baseline"],
+        adata.obs["cell_type"].to_numpy().astype(str),
+        adata.obs["condition"].to_numpy().astype(str),
+    )
     assert pca["asw_batch"] == pytest.approx(float(ref), abs=1e-6)
 
 
@@ -86,7 +92,9 @@ def test_clustering_choices(toy):
     dist, idx = NearestNeighbors(n_neighbors=15).fit(X).kneighbors(X)
     nn = NeighborsResults(indices=idx, distances=dist.astype(np.float32))
     ref = scib_metrics.nmi_ari_cluster_labels_leiden(nn, labels, optimize_resolution=False, resolution=0.5)
-    assert _store.get(toy, "embedding_quality", dataset="l").metrics["ari"] == pytest.approx(float(ref["ari"]), abs=1e-6)
+    assert _store.get(toy, "embedding_quality", dataset="l").metrics["ari"] == pytest.approx(
+        float(ref["ari"]), abs=1e-6
+    )
     with pytest.raises(ValueError, match="clustering must be"):
         scmf.bm.embedding_quality(toy, clustering="louvain")
 

@@ -122,7 +122,7 @@ def test_nan_labels_left_out_with_warning(pbmc):
 
 
 def test_bad_inputs(pbmc):
-    with pytest.raises(KeyError, match="not a column of adata.obs"):
+    with pytest.raises(KeyError, match=r"not a column of adata.obs"):
         scmf.bm.linear_probe(pbmc, "celltype", use_rep="X_pca_baseline")
     with pytest.raises(KeyError, match=r"run scmf.tl.embed"):
         scmf.bm.linear_probe(pbmc, "bulk_labels")
@@ -146,7 +146,7 @@ def test_bad_inputs(pbmc):
 def test_rows_mismatch_is_an_error():
     adata = scmf.datasets.toy(50, 4)
     adata.obsm._data["X_bad"] = np.zeros((49, 4))  # bypass AnnData's own check, as a stale file might
-    with pytest.raises(ValueError, match="incorrect shape|49 rows but adata has 50 cells"):
+    with pytest.raises(ValueError, match=r"incorrect shape|49 rows but adata has 50 cells"):
         scmf.bm.linear_probe(adata, use_rep="X_bad")
 
 

@@ -45,7 +45,9 @@ def test_silhouette_equals_sklearn(data):
     X, labels = data
     s = silhouette_from_sums(label_distance_sums(X, labels, 4), labels)
     np.testing.assert_allclose(s, silhouette_samples(X.astype(np.float64), labels), atol=1e-10)
-    assert silhouette_label(X, labels) == pytest.approx((silhouette_samples(X, labels).mean() + 1) / 2, abs=1e-7)
+    assert silhouette_label(X, labels) == pytest.approx(
+        (silhouette_samples(X, labels).mean() + 1) / 2, abs=1e-7
+    )
 
 
 def test_silhouette_singletons_are_zero():
@@ -61,4 +63,6 @@ def test_silhouette_batch_equals_scib(data):
 
     X, labels = data
     batch = np.random.default_rng(0).integers(0, 3, X.shape[0])
-    assert silhouette_batch(X, labels, batch) == pytest.approx(float(scib_metrics.silhouette_batch(X, labels, batch)), abs=1e-6)
+    assert silhouette_batch(X, labels, batch) == pytest.approx(
+        float(scib_metrics.silhouette_batch(X, labels, batch)), abs=1e-6
+    )

@@ -1,8 +1,8 @@
 """One pass over the exact pairwise distance matrix, never held in full.
 
 Rows are processed in blocks: the block's squared distances to all cells come from one
-BLAS product (``|x|^2 + |y|^2 - 2 x.y`` on centred float64 data), then a parallel numba
-kernel turns each row into (a) the sum of euclidean distances to the cells of every label
+BLAS product (the Gram block ``x.y`` of centred float64 data), then a parallel numba
+kernel forms ``|x|^2 + |y|^2 - 2 x.y`` on the fly and turns each row into (a) the sum of euclidean distances to the cells of every label
 (all a silhouette needs) and, optionally, (b) the row's ``k`` nearest neighbours. Doing both
 in the same pass is what makes ``embedding_quality`` cheap: the O(n^2) work happens once.
 """
@@ -18,14 +18,15 @@ _BLOCK_BYTES = 256 * 2**20
 
 
 @njit(parallel=True, cache=True)
-def _reduce_block(D2, row_start, labels, sums, k, nn_idx, nn_d2):  # pragma: no cover - numba
-    b, n = D2.shape
+def _reduce_block(G, sq, row_start, labels, sums, k, nn_idx):  # pragma: no cover - numba
+    b, n = G.shape
     for r in prange(b):
         i = row_start + r
+        sq_i = sq[i]
         best_d = np.full(max(k, 1), np.inf)
         best_i = np.full(max(k, 1), -1, dtype=np.int64)
         for j in range(n):
-            d2 = D2[r, j]
+            d2 = sq_i + sq[j] - 2.0 * G[r, j]
             if j == i:
                 d2 = -1.0  # self first, at distance zero
             elif d2 < 0.0:
@@ -84,17 +85,14 @@ def label_distance_sums(X: np.ndarray, labels: np.ndarray, n_labels: int, k: int
     sq = np.einsum("ij,ij->i", X, X)
     sums = np.zeros((n, n_labels), dtype=np.float64)
     nn_idx = np.zeros((n, max(k, 0)), dtype=np.int64)
-    nn_d2 = np.zeros((1, 1))
     block = max(1, min(n, _BLOCK_BYTES // (8 * n)))
     buf = np.empty((block, n), dtype=np.float64)
+    XT = np.ascontiguousarray(X.T)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        D2 = buf[: stop - start]
-        np.matmul(X[start:stop], X.T, out=D2)
-        D2 *= -2.0
-        D2 += sq[start:stop, None]
-        D2 += sq[None, :]
-        _reduce_block(D2, start, labels, sums, k, nn_idx, nn_d2)
+        G = buf[: stop - start]
+        np.matmul(X[start:stop], XT, out=G)  # BLAS; the kernel turns it into distances
+        _reduce_block(G, sq, start, labels, sums, k, nn_idx)
     if k <= 0:
         return sums
     dist = np.empty((n, k), dtype=np.float64)

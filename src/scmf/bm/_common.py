@@ -20,7 +20,9 @@ def dataset_name_or_default(dataset_name: str | None) -> str:
     return name
 
 
-def finish(adata: AnnData, results: Sequence[_store.Result], *, inplace: bool, key_added: str) -> pd.DataFrame | None:
+def finish(
+    adata: AnnData, results: Sequence[_store.Result], *, inplace: bool, key_added: str
+) -> pd.DataFrame | None:
     """Store the results (``inplace``) or return them as the tidy table."""
     if inplace:
         _store.write(adata, results, key=key_added)

@@ -36,7 +36,7 @@ def embedding_quality(
     clustering: Clustering = "leiden_optimized",
     resolution: float = 1.0,
     seed: int = 42,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
@@ -80,7 +80,9 @@ def embedding_quality(
     seed
         Seed of the Leiden runs.
     n_jobs
-        Parallel Leiden runs for ``"leiden_optimized"`` (joblib).
+        Parallel Leiden runs for ``"leiden_optimized"`` (joblib processes). ``None``: one
+        below 20,000 cells (starting processes costs more than it saves), else all cores.
+        Results do not depend on it (each resolution is seeded).
     dataset_name
         Name under which the results are stored (default ``"dataset"``).
     inplace
@@ -184,9 +186,14 @@ def embedding_quality(
         if clustering == "kmeans":
             na = scib_metrics.nmi_ari_cluster_labels_kmeans(X, y)
         else:
+            jobs = n_jobs if n_jobs is not None else (1 if n_keep < 20_000 else -1)
             na = scib_metrics.nmi_ari_cluster_labels_leiden(
-                neighbors, y, optimize_resolution=clustering == "leiden_optimized", resolution=resolution,
-                n_jobs=n_jobs, seed=seed,
+                neighbors,
+                y,
+                optimize_resolution=clustering == "leiden_optimized",
+                resolution=resolution,
+                n_jobs=jobs,
+                seed=seed,
             )
         metrics["nmi"], metrics["ari"] = float(na["nmi"]), float(na["ari"])
         timings["clustering_nmi_ari"] = time.perf_counter() - t0

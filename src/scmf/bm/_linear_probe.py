@@ -150,8 +150,16 @@ def linear_probe(
             f"found {classes.size} ({list(classes)})."
         )
         raise ValueError(msg)
-    splits, split_kind, n_groups = _splits(adata, keep, y, test_size=test_size, n_splits=int(n_splits),
-                                            seed=seed, group_key=group_key, n_classes=classes.size)
+    splits, split_kind, n_groups = _splits(
+        adata,
+        keep,
+        y,
+        test_size=test_size,
+        n_splits=int(n_splits),
+        seed=seed,
+        group_key=group_key,
+        n_classes=classes.size,
+    )
 
     results = []
     for rep, X_all in embeddings.items():
@@ -198,8 +206,8 @@ def linear_probe(
                     "n_classes": int(classes.size),
                     "test_size": float(test_size),
                     "cell_type_key": cell_type_key,
-                    "n_train": int(round(np.mean([len(tr) for tr, _ in splits]))),
-                    "n_test": int(round(np.mean([len(te) for _, te in splits]))),
+                    "n_train": round(np.mean([len(tr) for tr, _ in splits])),
+                    "n_test": round(np.mean([len(te) for _, te in splits])),
                     "n_splits": int(n_splits),
                     "split": split_kind,
                     "n_groups": int(n_groups),

@@ -92,8 +92,12 @@ def collect(items: Sequence[Any] | Mapping[str, Any], *, key: str = BENCH_KEY) -
     """
     from anndata import AnnData
 
-    named = items.items() if isinstance(items, Mapping) else (
-        (str(it) if isinstance(it, str | os.PathLike) else f"adata{i}", it) for i, it in enumerate(items)
+    named = (
+        items.items()
+        if isinstance(items, Mapping)
+        else (
+            (str(it) if isinstance(it, str | os.PathLike) else f"adata{i}", it) for i, it in enumerate(items)
+        )
     )
     frames = []
     for source, item in named:

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("scmf")
 
 
-def pca_embedding(adata: AnnData, *, n_comps: int = 50, layer: str | None = None, seed: int = 0,
-                  scale: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
+def pca_embedding(
+    adata: AnnData, *, n_comps: int = 50, layer: str | None = None, seed: int = 0, scale: str = "auto"
+) -> tuple[np.ndarray, dict[str, Any]]:
     """PCA of the expression matrix; raw counts are normalised to 1e4 per cell and log1p'd first."""
     import scanpy as sc
 
@@ -34,20 +35,29 @@ def pca_embedding(adata: AnnData, *, n_comps: int = 50, layer: str | None = None
         raise ValueError(msg)
     k = min(n_comps, n_max)
     emb = sc.pp.pca(X, n_comps=k, random_state=seed, dtype=np.float32)
-    params = {"model": "pca", "n_comps": int(k), "layer": layer, "input_scale": detected,
-              "preprocessing": "normalize_total(1e4)+log1p" if detected == "counts" else "none", "seed": seed}
+    params = {
+        "model": "pca",
+        "n_comps": int(k),
+        "layer": layer,
+        "input_scale": detected,
+        "preprocessing": "normalize_total(1e4)+log1p" if detected == "counts" else "none",
+        "seed": seed,
+    }
     return np.ascontiguousarray(emb, dtype=np.float32), params
 
 
-def random_embedding(adata: AnnData, *, n_comps: int = 50, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+def random_embedding(
+    adata: AnnData, *, n_comps: int = 50, seed: int = 0
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Standard-normal embedding that ignores the data: the floor any model must beat."""
     rng = np.random.default_rng(seed)
     emb = rng.standard_normal((adata.n_obs, n_comps), dtype=np.float32)
     return emb, {"model": "random", "n_comps": int(n_comps), "seed": seed}
 
 
-def baselines(adata: AnnData, *, n_comps: int = 50, layer: str | None = None, seed: int = 0,
-              copy: bool = False) -> AnnData | None:
+def baselines(
+    adata: AnnData, *, n_comps: int = 50, layer: str | None = None, seed: int = 0, copy: bool = False
+) -> AnnData | None:
     """Compute both baselines, PCA and random, in one call.
 
     Parameters

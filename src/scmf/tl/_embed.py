@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
@@ -113,7 +113,9 @@ def embed(
     return adata if copy else None
 
 
-def _embed_batches(adata: AnnData, model: EmbeddingModel, *, layer: str | None, batch_size: int) -> np.ndarray:
+def _embed_batches(
+    adata: AnnData, model: EmbeddingModel, *, layer: str | None, batch_size: int
+) -> np.ndarray:
     X = get_expression(adata, layer)
     var_names = np.asarray(adata.var_names, dtype=object)
     out: np.ndarray | None = None

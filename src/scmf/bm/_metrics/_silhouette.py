@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def silhouette_from_sums(sums: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Per-cell silhouette from the (n, L) sums of distances to each label's cells.
 
@@ -31,7 +30,9 @@ def silhouette_from_sums(sums: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.nan_to_num(s, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def silhouette_label(X: np.ndarray, labels: np.ndarray, *, rescale: bool = True, sums: np.ndarray | None = None) -> float:
+def silhouette_label(
+    X: np.ndarray, labels: np.ndarray, *, rescale: bool = True, sums: np.ndarray | None = None
+) -> float:
     """Average silhouette width of ``labels`` in ``X`` (euclidean); ``(asw + 1) / 2`` when ``rescale``."""
     codes, n_labels = _codes(labels)
     if sums is None:
