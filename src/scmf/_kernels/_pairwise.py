@@ -17,32 +17,43 @@ from numba import njit, prange
 _BLOCK_BYTES = 256 * 2**20
 
 
-@njit(parallel=True, cache=True)
+_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # fastmath without "no inf/nan" assumptions
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST)
 def _reduce_block(G, sq, row_start, labels, sums, k, nn_idx):  # pragma: no cover - numba
     b, n = G.shape
+    n_labels = sums.shape[1]
     for r in prange(b):
         i = row_start + r
         sq_i = sq[i]
-        best_d = np.full(max(k, 1), np.inf)
-        best_i = np.full(max(k, 1), -1, dtype=np.int64)
+        row = G[r]
+        for j in range(n):  # distances, in place of the Gram row (vectorised sqrt)
+            d2 = sq_i + sq[j] - 2.0 * row[j]
+            row[j] = math.sqrt(d2) if d2 > 0.0 else 0.0
+        row[i] = 0.0
+        acc = np.zeros(n_labels)
         for j in range(n):
-            d2 = sq_i + sq[j] - 2.0 * G[r, j]
-            if j == i:
-                d2 = -1.0  # self first, at distance zero
-            elif d2 < 0.0:
-                d2 = 0.0
-            if j != i:
-                sums[i, labels[j]] += math.sqrt(d2)
-            if k > 0 and d2 < best_d[k - 1]:
-                m = k - 1
-                while m > 0 and best_d[m - 1] > d2:
-                    best_d[m] = best_d[m - 1]
-                    best_i[m] = best_i[m - 1]
-                    m -= 1
-                best_d[m] = d2
-                best_i[m] = j
-        for m in range(k):
-            nn_idx[i, m] = best_i[m]
+            acc[labels[j]] += row[j]
+        for m in range(n_labels):
+            sums[i, m] = acc[m]
+        if k > 0:
+            best_d = np.full(k, np.inf)
+            best_i = np.full(k, -1, dtype=np.int64)
+            best_d[0] = -1.0  # self first
+            best_i[0] = i
+            for j in range(n):
+                d = row[j]
+                if d < best_d[k - 1] and j != i:
+                    m = k - 1
+                    while m > 0 and best_d[m - 1] > d:
+                        best_d[m] = best_d[m - 1]
+                        best_i[m] = best_i[m - 1]
+                        m -= 1
+                    best_d[m] = d
+                    best_i[m] = j
+            for m in range(k):
+                nn_idx[i, m] = best_i[m]
 
 
 @njit(parallel=True, cache=True)
