@@ -136,8 +136,16 @@ def get_labels(adata: AnnData, key: str, *, param: str, func: str, stacklevel: i
             ScmfWarning,
             stacklevel=stacklevel,
         )
-    values = col.to_numpy()[~missing]
-    # str() of every value: categorical, object, int, bool and mixed columns all work alike
-    str_values = np.asarray([str(v) for v in values], dtype=object) if values.dtype.kind != "U" else values
-    categories, codes = np.unique(str_values.astype(str), return_inverse=True)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        raw_codes = col.cat.codes.to_numpy()[~missing]
+        uniq = np.asarray(col.cat.categories, dtype=object)
+    else:
+        raw_codes, uniq = pd.factorize(col[~missing], sort=False)
+        uniq = np.asarray(uniq, dtype=object)
+    # str() of the few distinct values: categorical, object, int, bool and mixed columns all
+    # work alike, sorted by name, unused categories gone
+    categories, remap = np.unique(np.asarray([str(v) for v in uniq], dtype=str), return_inverse=True)
+    codes = remap.ravel()[raw_codes]
+    present, codes = np.unique(codes, return_inverse=True)
+    categories = categories[present]
     return Labels(codes=codes.astype(np.int64), categories=categories.astype(object), mask=~missing)

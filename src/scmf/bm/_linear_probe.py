@@ -142,8 +142,8 @@ def linear_probe(
             stacklevel=2,
         )
         keep[np.flatnonzero(keep)[small[labels.codes]]] = False
-    y_names = labels.categories[labels.codes][~small[labels.codes]]
-    classes, y = np.unique(y_names.astype(str), return_inverse=True)
+    class_idx, y = np.unique(labels.codes[~small[labels.codes]], return_inverse=True)
+    classes = labels.categories[class_idx]
     if classes.size < 2:
         msg = (
             f"linear_probe needs at least 2 classes in obs[{cell_type_key!r}] with >= {min_cells_per_class} cells; "
