@@ -109,8 +109,7 @@ def label_distance_sums(X: np.ndarray, labels: np.ndarray, n_labels: int, k: int
     dist = np.empty((n, k), dtype=np.float64)
     _neighbour_distances(X, nn_idx, dist)
     # distances recomputed exactly may reorder near-ties by a rounding error: re-sort
-    order = np.argsort(dist, axis=1, kind="stable")
-    order[:, 0] = 0
+    order = np.zeros_like(nn_idx)
     order[:, 1:] = np.argsort(dist[:, 1:], axis=1, kind="stable") + 1
     nn_idx = np.take_along_axis(nn_idx, order, axis=1)
     dist = np.take_along_axis(dist, order, axis=1)
