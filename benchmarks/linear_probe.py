@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 
 def main() -> None:
     p = argparse.ArgumentParser()
@@ -30,9 +28,7 @@ def main() -> None:
     y = adata.obs["cell_type"].to_numpy().astype(str)
 
     def direct(standardize: bool) -> None:
-        Xtr, Xte, ytr, yte = train_test_split(
-            X.astype(np.float64), y, test_size=0.2, stratify=y, random_state=42
-        )
+        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=42)
         if standardize:
             s = StandardScaler().fit(Xtr)
             Xtr, Xte = s.transform(Xtr), s.transform(Xte)

@@ -39,8 +39,12 @@ def as_rep_list(use_rep: str | Sequence[str]) -> list[str]:
     return reps
 
 
-def get_rep(adata: AnnData, use_rep: str, *, dtype: type = np.float64) -> np.ndarray:
-    """``adata.obsm[use_rep]`` as a finite, dense, 2-D array of ``dtype`` (a view where possible)."""
+def get_rep(adata: AnnData, use_rep: str, *, dtype: type | None = np.float64) -> np.ndarray:
+    """``adata.obsm[use_rep]`` as a finite, dense, 2-D array of ``dtype`` (a view where possible).
+
+    ``dtype=None`` keeps float32/float64 embeddings as they are (no copy) and turns other
+    numeric types into float64.
+    """
     if use_rep not in adata.obsm:
         have = list(adata.obsm.keys())
         hint = (
@@ -68,10 +72,11 @@ def get_rep(adata: AnnData, use_rep: str, *, dtype: type = np.float64) -> np.nda
     if X.dtype.kind not in "biuf":
         msg = f"adata.obsm[{use_rep!r}] must be numeric, got dtype {X.dtype}."
         raise TypeError(msg)
+    if dtype is None:
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
     X = np.asarray(X, dtype=dtype)
-    finite = np.isfinite(X)
-    if not finite.all():
-        bad = np.flatnonzero(~finite.all(axis=1))
+    if not _all_finite(X):
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
         msg = (
             f"adata.obsm[{use_rep!r}] has NaN or inf in {bad.size} cells (first: "
             f"{list(adata.obs_names[bad[:5]])}). Fix or drop those cells (e.g. adata = "
@@ -79,6 +84,11 @@ def get_rep(adata: AnnData, use_rep: str, *, dtype: type = np.float64) -> np.nda
         )
         raise ValueError(msg)
     return X
+
+
+def _all_finite(X: np.ndarray, block: int = 8192) -> bool:
+    """``np.isfinite(X).all()`` in row blocks, without a full-size temporary."""
+    return all(np.isfinite(X[i : i + block]).all() for i in range(0, X.shape[0], block))
 
 
 def warn_duplicate_rows(X: np.ndarray, use_rep: str, *, stacklevel: int = 3) -> int:

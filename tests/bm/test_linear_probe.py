@@ -19,7 +19,7 @@ def _metrics(adata, rep="X_pca_baseline", dataset="dataset"):
 
 def test_equals_sklearn_without_standardisation(pbmc):
     scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", standardize=False, seed=3)
-    X = pbmc.obsm["X_pca_baseline"].astype(np.float64)
+    X = pbmc.obsm["X_pca_baseline"]  # float32, as the probe uses it
     y = pbmc.obs["bulk_labels"].astype(str).to_numpy()
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=3)
     pred = LogisticRegression(max_iter=1000).fit(Xtr, ytr).predict(Xte)
@@ -32,7 +32,7 @@ def test_equals_sklearn_without_standardisation(pbmc):
 
 def test_standardised_equals_sklearn_pipeline(pbmc):
     scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline")
-    X = pbmc.obsm["X_pca_baseline"].astype(np.float64)
+    X = pbmc.obsm["X_pca_baseline"]  # float32, as the probe uses it
     y = pbmc.obs["bulk_labels"].astype(str).to_numpy()
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=42)
     sc = StandardScaler().fit(Xtr)

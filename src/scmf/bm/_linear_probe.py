@@ -51,7 +51,8 @@ def linear_probe(
         ``obs`` column with the labels (categorical, string, integer or object).
         Cells whose label is missing are left out (with a warning).
     use_rep
-        ``obsm`` key, or a list of keys, to evaluate.
+        ``obsm`` key, or a list of keys, to evaluate. A float32 or float64 embedding is
+        used in its own dtype (as scikit-learn would receive it); other types become float64.
     test_size
         Fraction of cells (or of groups, with ``group_key``) held out for testing.
     max_iter
@@ -127,7 +128,8 @@ def linear_probe(
     if min_cells_per_class < 2:
         msg = f"min_cells_per_class must be at least 2 (one training and one test cell), got {min_cells_per_class}."
         raise ValueError(msg)
-    embeddings = {rep: get_rep(adata, rep) for rep in reps}
+    # the user's float dtype is kept: the probe is scikit-learn on the same array, no upcast copy
+    embeddings = {rep: get_rep(adata, rep, dtype=None) for rep in reps}
 
     labels = get_labels(adata, cell_type_key, param="cell_type_key", func="linear_probe")
     keep = labels.mask.copy()
@@ -163,7 +165,7 @@ def linear_probe(
 
     results = []
     for rep, X_all in embeddings.items():
-        X = X_all[keep]
+        X = X_all if keep.all() else X_all[keep]
         values = {m: [] for m in METRICS}
         confusion = np.zeros((classes.size, classes.size), dtype=np.int64)
         f1_per_class = np.zeros(classes.size)
@@ -171,8 +173,9 @@ def linear_probe(
         for train, test in splits:
             X_train, X_test = X[train], X[test]
             if standardize:
+                # X[train] / X[test] are fresh copies: scale them in place
                 scaler = StandardScaler().fit(X_train)
-                X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+                X_train, X_test = scaler.transform(X_train, copy=False), scaler.transform(X_test, copy=False)
             clf = LogisticRegression(max_iter=max_iter, C=C)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
