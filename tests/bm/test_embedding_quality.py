@@ -143,3 +143,27 @@ def test_bad_inputs(toy):
     with pytest.raises(ValueError, match="NaN or inf"):
         scmf.bm.embedding_quality(toy, use_rep="X_inf")
     assert "scmf_bench" not in toy.uns
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_leiden_nmi_ari_equals_scib_per_resolution_grid(pbmc, n_jobs):
+    """One graph per worker, resolutions shared between processes: same as scib-metrics."""
+    from scmf.bm._metrics._leiden import leiden_nmi_ari
+
+    dist, idx = NearestNeighbors(n_neighbors=15).fit(pbmc.obsm["X_pca"]).kneighbors(pbmc.obsm["X_pca"])
+    nn = NeighborsResults(indices=idx, distances=dist.astype(np.float32))
+    labels = pbmc.obs["bulk_labels"].cat.codes.to_numpy()
+    got = leiden_nmi_ari(nn.knn_graph_connectivities, labels, seed=7, n_jobs=n_jobs)
+    ref = scib_metrics.nmi_ari_cluster_labels_leiden(nn, labels, optimize_resolution=True, seed=7)
+    assert got == {
+        "nmi": pytest.approx(float(ref["nmi"]), abs=1e-12),
+        "ari": pytest.approx(float(ref["ari"]), abs=1e-12),
+    }
+    one = leiden_nmi_ari(
+        nn.knn_graph_connectivities, labels, optimize_resolution=False, resolution=0.4, seed=7
+    )
+    ref1 = scib_metrics.nmi_ari_cluster_labels_leiden(
+        nn, labels, optimize_resolution=False, resolution=0.4, seed=7
+    )
+    assert one["nmi"] == pytest.approx(float(ref1["nmi"]), abs=1e-12)
+    assert one["nmi"] <= got["nmi"]  # 0.4 is on the grid: the optimum is at least as good

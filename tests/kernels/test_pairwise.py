@@ -18,15 +18,30 @@ def data():
     return X, labels
 
 
-def test_label_sums_equal_scipy(data, monkeypatch):
+@pytest.mark.parametrize(("gram_dtype", "rtol"), [(np.float64, 1e-12), (np.float32, 1e-7)])
+def test_label_sums_equal_scipy(data, monkeypatch, gram_dtype, rtol):
     import scmf._kernels._pairwise as pw
 
     monkeypatch.setattr(pw, "_BLOCK_BYTES", 8 * 700 * 64)  # force several blocks
     X, labels = data
     D = cdist(X.astype(np.float64), X.astype(np.float64))
     ref = np.stack([D[:, labels == lab].sum(axis=1) for lab in range(4)], axis=1)
-    sums = label_distance_sums(X, labels, 4)
-    np.testing.assert_allclose(sums, ref, rtol=1e-9, atol=1e-9)
+    sums = label_distance_sums(X, labels, 4, gram_dtype=gram_dtype)
+    np.testing.assert_allclose(sums, ref, rtol=rtol, atol=0)
+
+
+def test_label_sums_unsorted_labels_and_empty_label():
+    # cells are processed sorted by label internally; results must come back in input order
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 5))
+    labels = rng.choice([0, 2, 3], size=300)  # label 1 has no cells
+    D = cdist(X, X)
+    ref = np.stack([D[:, labels == lab].sum(axis=1) for lab in range(4)], axis=1)
+    sums, idx, _ = label_distance_sums(X, labels, 4, k=5, gram_dtype=np.float64)
+    np.testing.assert_allclose(sums, ref, rtol=1e-12)
+    assert (sums[:, 1] == 0).all()
+    np.fill_diagonal(D, -1)
+    assert (idx == np.argsort(D, axis=1, kind="stable")[:, :5]).all()
 
 
 def test_knn_equals_brute_force(data):
@@ -43,8 +58,10 @@ def test_knn_equals_brute_force(data):
 
 def test_silhouette_equals_sklearn(data):
     X, labels = data
-    s = silhouette_from_sums(label_distance_sums(X, labels, 4), labels)
+    s = silhouette_from_sums(label_distance_sums(X, labels, 4, gram_dtype=np.float64), labels)
     np.testing.assert_allclose(s, silhouette_samples(X.astype(np.float64), labels), atol=1e-10)
+    s32 = silhouette_from_sums(label_distance_sums(X, labels, 4), labels)
+    np.testing.assert_allclose(s32, s, atol=1e-6)
     assert silhouette_label(X, labels) == pytest.approx(
         (silhouette_samples(X, labels).mean() + 1) / 2, abs=1e-7
     )

@@ -13,6 +13,7 @@ from .._store import Result
 from .._validate import as_rep_list, check_anndata, get_labels, get_rep, warn_duplicate_rows
 from .._warnings import ScmfWarning
 from ._common import dataset_name_or_default, finish
+from ._metrics._leiden import leiden_nmi_ari
 from ._metrics._silhouette import silhouette_from_sums
 
 if TYPE_CHECKING:
@@ -80,9 +81,10 @@ def embedding_quality(
     seed
         Seed of the Leiden runs.
     n_jobs
-        Parallel Leiden runs for ``"leiden_optimized"`` (joblib processes). ``None``: one
-        below 20,000 cells (starting processes costs more than it saves), else all cores.
-        Results do not depend on it (each resolution is seeded).
+        Processes sharing the Leiden resolutions of ``"leiden_optimized"`` (joblib); each
+        builds the graph once. ``None``: one below 20,000 cells (starting processes costs
+        more than it saves), else all cores. Results do not depend on it (each run is seeded
+        exactly as scib-metrics seeds it).
     dataset_name
         Name under which the results are stored (default ``"dataset"``).
     inplace
@@ -187,8 +189,8 @@ def embedding_quality(
             na = scib_metrics.nmi_ari_cluster_labels_kmeans(X, y)
         else:
             jobs = n_jobs if n_jobs is not None else (1 if n_keep < 20_000 else -1)
-            na = scib_metrics.nmi_ari_cluster_labels_leiden(
-                neighbors,
+            na = leiden_nmi_ari(
+                neighbors.knn_graph_connectivities,
                 y,
                 optimize_resolution=clustering == "leiden_optimized",
                 resolution=resolution,
