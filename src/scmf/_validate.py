@@ -123,9 +123,6 @@ class Labels:
     def n_classes(self) -> int:
         return len(self.categories)
 
-    def names(self) -> np.ndarray:
-        return self.categories[self.codes]
-
 
 def get_labels(adata: AnnData, key: str, *, param: str, func: str, stacklevel: int = 3) -> Labels:
     """Labels from ``adata.obs[key]`` of any dtype; cells with a missing label are dropped with a warning."""
