@@ -1,9 +1,56 @@
-"""Models that turn cells into embeddings: the protocol, the baselines, adapters."""
+"""Models that turn cells into embeddings: the protocol, vocabularies, tokenizers, checkpoints.
+
+Everything touching torch or transformers is imported on first use, so ``import scmf``
+stays light.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from ._load import formats, load, register_format
+from ._matching import GeneMatch, match_genes
 from ._protocol import EmbeddingModel, model_name
+from ._tokenizers import Tokenizer, Tokens
+from ._vocab import GeneVocab
 
 BASELINES = ("pca", "random")
 
-__all__ = ["BASELINES", "EmbeddingModel", "model_name"]
+_LAZY = {
+    "ReferenceConfig": "._reference",
+    "ReferenceModel": "._reference",
+    "save_reference": "._reference",
+    "load_reference": "._reference",
+    "load_geneformer": "._geneformer",
+    "TokenizedModel": "._torch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    msg = f"module 'scmf.models' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+__all__ = [
+    "BASELINES",
+    "EmbeddingModel",
+    "GeneMatch",
+    "GeneVocab",
+    "ReferenceConfig",
+    "ReferenceModel",
+    "TokenizedModel",
+    "Tokenizer",
+    "Tokens",
+    "formats",
+    "load",
+    "load_geneformer",
+    "load_reference",
+    "match_genes",
+    "model_name",
+    "register_format",
+    "save_reference",
+]

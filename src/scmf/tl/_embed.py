@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -9,46 +11,73 @@ from scipy import sparse
 from .._keys import EMBED_KEY, UNS_KEY
 from .._store import encode
 from .._validate import check_anndata
+from .._warnings import ScmfWarning
 from ..models import BASELINES, EmbeddingModel, model_name
 from ._baselines import pca_embedding, random_embedding
 from ._expression import get_expression
 
 if TYPE_CHECKING:
     from anndata import AnnData
+    from mudata import MuData
 
 logger = logging.getLogger("scmf")
 
 
 def embed(
-    adata: AnnData,
-    model: str | EmbeddingModel,
+    adata: AnnData | MuData,
+    model: str | Path | EmbeddingModel,
     *,
     layer: str | None = None,
     batch_size: int = 256,
+    device: str = "auto",
     key_added: str = EMBED_KEY,
+    gene_key: str | None = None,
+    id_type: str = "auto",
+    input_scale: str = "auto",
+    mod: str | None = None,
     n_comps: int = 50,
     seed: int = 0,
+    progress: bool | None = None,
     copy: bool = False,
-) -> AnnData | None:
+) -> AnnData | MuData | None:
     """Embed every cell with ``model`` into ``adata.obsm[key_added]``.
 
     Parameters
     ----------
     adata
-        Annotated data matrix (cells x genes). Never modified except for the outputs below.
+        Annotated data matrix (cells x genes), in memory or backed
+        (``read_h5ad(..., backed="r")``: read in row chunks, never loaded whole), or a
+        ``MuData`` (the modality ``mod`` is embedded and written to). Never modified except
+        for the outputs below.
     model
-        ``"pca"`` or ``"random"`` for the baselines, or any object following the
-        :class:`scmf.models.EmbeddingModel` protocol.
+        ``"pca"`` or ``"random"`` for the baselines; a checkpoint directory (scmf reference
+        model, Geneformer, or a registered format; see :func:`scmf.models.load`); a
+        :class:`scmf.models.TokenizedModel` (a PyTorch module with ``encode`` plus a
+        tokenizer); or any object following :class:`scmf.models.EmbeddingModel`.
     layer
         Expression layer to read (``None``: ``adata.X``).
     batch_size
-        Cells per batch handed to a model (ignored by the baselines, which see all cells).
+        Cells per forward pass (ignored by the baselines, which see all cells).
+    device
+        ``"auto"`` (CUDA, else Apple MPS, else CPU) or a torch device string.
     key_added
         ``obsm`` key to write; use it with ``sc.pp.neighbors(adata, use_rep=key_added)``.
+    gene_key
+        ``var`` column holding the gene names to match to the model's vocabulary
+        (``None``: ``var_names``).
+    id_type
+        ``"ensembl"``, ``"symbol"`` or ``"auto"`` (detected from the names).
+    input_scale
+        What the expression values are: ``"counts"``, ``"log1p"`` (log-normalised) or
+        ``"auto"`` (detected; a warning when the tokenizer expects something else).
+    mod
+        Modality of a ``MuData`` (default ``"rna"`` when present, or the only one).
     n_comps
         Dimensions of the ``"pca"`` and ``"random"`` baselines.
     seed
         Seed of the baselines (and of any stochastic step).
+    progress
+        Show a progress bar (``None``: when writing to a terminal).
     copy
         Return a modified copy instead of writing to ``adata``.
 
@@ -59,7 +88,9 @@ def embed(
     ``adata.obsm[key_added]``
         The embedding, float32, cells x dims.
     ``adata.uns["scmf"]["params"][key_added]``
-        The parameters: ``model``, ``layer``, ``batch_size`` and the model's own.
+        The parameters: ``model``, ``layer``, ``batch_size`` and, for tokenised models,
+        ``checkpoint``, ``tokenizer``, ``genes`` (how many of the data's genes and of the
+        vocabulary matched), ``device``, ``dtype``, ``input_scale``, ``n_empty_cells``.
 
     Notes
     -----
@@ -68,6 +99,10 @@ def embed(
     before PCA; non-integer non-negative values are taken as already log-normalised, and a
     matrix with negative values as already scaled; both are used as they are. The choice is
     recorded as ``input_scale``.
+
+    Tokenised models see cells in chunks; within a chunk, cells of similar length are
+    batched together and each batch is padded only to its longest cell. A cell's embedding
+    does not depend on its batch (up to float rounding).
 
     Examples
     --------
@@ -79,38 +114,184 @@ def embed(
     >>> adata.uns["scmf"]["params"]["X_scmf"]["input_scale"]
     'scaled'
     """
-    check_anndata(adata, "scmf.tl.embed")
+    target, holder = _modality(adata, mod)
+    check_anndata(target, "scmf.tl.embed")
     if not isinstance(key_added, str) or not key_added or "/" in key_added:
         msg = f"key_added must be a non-empty string without '/', got {key_added!r}."
         raise ValueError(msg)
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         msg = f"batch_size must be a positive integer, got {batch_size!r}."
         raise ValueError(msg)
-    if isinstance(model, str):
+    from ..models._torch import TokenizedModel
+
+    if isinstance(model, str) and model in BASELINES:
         if model == "pca":
-            emb, params = pca_embedding(adata, n_comps=n_comps, layer=layer, seed=seed)
-        elif model == "random":
-            emb, params = random_embedding(adata, n_comps=n_comps, seed=seed)
+            emb, params = pca_embedding(target, n_comps=n_comps, layer=layer, seed=seed)
         else:
-            msg = f"Unknown model {model!r}: pass one of {list(BASELINES)} or a model object with an embed(X, var_names) method."
+            emb, params = random_embedding(target, n_comps=n_comps, seed=seed)
+    elif isinstance(model, str | Path):
+        if not Path(model).exists():
+            msg = (
+                f"Unknown model {str(model)!r}: pass one of {list(BASELINES)}, a checkpoint directory, or a model "
+                "object (see scmf.models)."
+            )
             raise ValueError(msg)
+        from ..models import load
+
+        model = load(model)
+    if isinstance(model, TokenizedModel):
+        emb, params = _embed_tokenized(
+            target,
+            model,
+            layer=layer,
+            batch_size=int(batch_size),
+            device=device,
+            gene_key=gene_key,
+            id_type=id_type,
+            input_scale=input_scale,
+            progress=progress,
+        )
+    elif isinstance(model, str | Path):
+        pass  # baseline, done above
     elif isinstance(model, EmbeddingModel):
-        emb = _embed_batches(adata, model, layer=layer, batch_size=int(batch_size))
+        emb = _embed_batches(target, model, layer=layer, batch_size=int(batch_size))
         params = {"model": model_name(model), "layer": layer, "batch_size": int(batch_size)}
     else:
-        msg = f"model must be a baseline name {list(BASELINES)} or have an embed(X, var_names) method, got {type(model).__name__}."
+        msg = (
+            f"model must be a baseline name {list(BASELINES)}, a checkpoint directory, a TokenizedModel or an "
+            f"object with an embed(X, var_names) method, got {type(model).__name__}."
+        )
         raise TypeError(msg)
 
     # everything computed and checked: only now touch adata
-    adata = adata.copy() if copy else adata
-    adata.obsm[key_added] = emb
-    uns = dict(adata.uns.get(UNS_KEY, {}))
+    if copy:
+        holder = holder.copy()
+        target, _ = _modality(holder, mod)
+    target.obsm[key_added] = emb
+    uns = dict(target.uns.get(UNS_KEY, {}))
     all_params = dict(uns.get("params", {}))
     all_params[key_added] = encode(params, "params")
     uns["params"] = all_params
-    adata.uns[UNS_KEY] = uns
+    target.uns[UNS_KEY] = uns
     logger.info("wrote adata.obsm[%r] (%d x %d) from model %r", key_added, *emb.shape, params["model"])
-    return adata if copy else None
+    return holder if copy else None
+
+
+def _modality(adata, mod: str | None):
+    """(AnnData to embed, object the user passed)."""
+    from mudata import MuData
+
+    if isinstance(adata, MuData):
+        mods = list(adata.mod)
+        if mod is None:
+            if "rna" in adata.mod:
+                mod = "rna"
+            elif len(mods) == 1:
+                mod = mods[0]
+            else:
+                msg = f"this MuData has modalities {mods}; pass mod= naming the one to embed."
+                raise ValueError(msg)
+        if mod not in adata.mod:
+            msg = f"mod={mod!r} is not a modality of this MuData (modalities: {mods})."
+            raise KeyError(msg)
+        return adata.mod[mod], adata
+    if mod is not None:
+        msg = "mod= is only for MuData input."
+        raise ValueError(msg)
+    return adata, adata
+
+
+def _rows_source(adata: AnnData, layer: str | None):
+    """The expression matrix as something row-sliceable, without loading a backed file."""
+    if layer is None:
+        X = adata.X
+        if X is None:
+            msg = "adata.X is empty; pass layer= naming the expression layer to use."
+            raise ValueError(msg)
+        return X
+    if layer not in adata.layers:
+        msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers.keys())})."
+        raise KeyError(msg)
+    return adata.layers[layer]
+
+
+def _chunk_csr(X, start: int, stop: int):
+    block = X[start:stop]
+    if sparse.issparse(block):
+        return sparse.csr_matrix(block)
+    return sparse.csr_matrix(np.asarray(block))
+
+
+def _embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_type, input_scale, progress):
+    from tqdm.auto import tqdm
+
+    from ..models._tokenizers import input_scale_of
+    from ..models._torch import resolve_device, run_batches
+
+    dev = resolve_device(device)
+    tok = model.tokenizer
+    match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key, id_type=id_type)
+    X = _rows_source(adata, layer)
+    n = adata.n_obs
+    scale_kind = input_scale_of(_chunk_csr(X, 0, min(n, 2000)), input_scale, tok.kind, stacklevel=4)
+    chunk = max(batch_size * 16, 4096)
+    out: np.ndarray | None = None
+    n_empty = 0
+    front = int(tok.add_cls)
+    bar = tqdm(
+        total=n,
+        disable=progress is False if progress is not None else None,
+        desc="scmf.tl.embed",
+        unit="cell",
+    )
+    try:
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            t = tok.encode(_chunk_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind)
+            n_genes = t.lengths - front - int(tok.add_eos)
+            empty = n_genes == 0
+            n_empty += int(empty.sum())
+            mask = t.attention_mask
+            mask[empty, 0] = True  # an empty cell still attends to its first token (<cls> or <pad>)
+            order = np.argsort(t.lengths, kind="stable")  # similar lengths together
+            batches, index = [], []
+            for b in range(0, order.size, batch_size):
+                idx = order[b : b + batch_size]
+                width = max(int(t.lengths[idx].max()), 1)
+                batches.append((t.ids[idx, :width], t.values[idx, :width], mask[idx, :width]))
+                index.append(idx)
+            res = run_batches(model, batches, device=dev, progress=bar)
+            for idx, r in zip(index, res, strict=True):
+                if r.ndim != 2 or r.shape[0] != idx.size:
+                    msg = f"model {model.name!r} returned shape {r.shape} for a batch of {idx.size} cells; encode() must return (n_cells, d)."
+                    raise ValueError(msg)
+                if not np.isfinite(r).all():
+                    msg = f"model {model.name!r} returned NaN or inf for {int((~np.isfinite(r).all(1)).sum())} cells."
+                    raise ValueError(msg)
+                if out is None:
+                    out = np.empty((n, r.shape[1]), dtype=np.float32)
+                out[start + idx] = r
+    finally:
+        bar.close()
+    assert out is not None
+    if n_empty:
+        warnings.warn(
+            f"{n_empty} of {n} cells express none of the model's genes; their embedding is the model's output for "
+            "an empty cell. Filter them (sc.pp.filter_cells) or check the gene matching.",
+            ScmfWarning,
+            stacklevel=3,
+        )
+    params = {
+        **model.params(),
+        "layer": layer,
+        "batch_size": int(batch_size),
+        "device": dev,
+        "dtype": "float32",
+        "input_scale": scale_kind,
+        "genes": match.report(tok.vocab),
+        "n_empty_cells": n_empty,
+    }
+    return out, params
 
 
 def _embed_batches(

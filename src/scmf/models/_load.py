@@ -1,0 +1,106 @@
+"""``scmf.models.load``: a checkpoint directory (or a baseline name) -> a model for ``tl.embed``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class CheckpointFormat:
+    name: str
+    detect: Callable[[Path], bool]
+    load: Callable[..., object]
+
+
+_FORMATS: dict[str, CheckpointFormat] = {}
+
+
+def register_format(name: str, detect: Callable[[Path], bool], load: Callable[..., object]) -> None:
+    """Teach :func:`load` (and so ``tl.embed`` and the CLI) a checkpoint format.
+
+    ``detect(path) -> bool`` says whether a directory is in this format; ``load(path, **kwargs)``
+    returns a model for :func:`scmf.tl.embed` (a :class:`TokenizedModel` or any object with
+    ``embed(X, var_names)``). Formats are tried in registration order; re-registering a name
+    replaces it.
+    """
+    _FORMATS[name] = CheckpointFormat(name, detect, load)
+
+
+def formats() -> list[str]:
+    return list(_FORMATS)
+
+
+def load(path: str | Path, *, format: str | None = None, **kwargs):
+    """Load a model checkpoint directory.
+
+    Parameters
+    ----------
+    path
+        A scmf reference-model directory, a Geneformer (Hugging Face BERT) directory, or a
+        directory of any format added with :func:`register_format`.
+    format
+        Skip detection and use this format (see :func:`formats`).
+    **kwargs
+        Passed to the format's loader (e.g. ``vocab=``, ``hidden_layer=``, ``pooling=`` for
+        Geneformer).
+    """
+    p = Path(path)
+    if not p.exists():
+        msg = f"model checkpoint {str(p)!r} does not exist."
+        raise FileNotFoundError(msg)
+    if not p.is_dir():
+        msg = f"model checkpoint {str(p)!r} is a file; pass the checkpoint directory (config.json + weights)."
+        raise ValueError(msg)
+    if format is not None:
+        if format not in _FORMATS:
+            msg = f"unknown checkpoint format {format!r}; known: {formats()}."
+            raise ValueError(msg)
+        return _FORMATS[format].load(p, **kwargs)
+    for fmt in _FORMATS.values():
+        if fmt.detect(p):
+            return fmt.load(p, **kwargs)
+    if (p / "args.json").is_file() and (p / "best_model.pt").is_file():
+        msg = (
+            f"{p} looks like an scGPT checkpoint (args.json + best_model.pt). scmf does not load scGPT weights "
+            "itself: wrap your scGPT model in scmf.models.TokenizedModel(module, Tokenizer(GeneVocab.from_scgpt(...), "
+            "'binned')) or register a loader with scmf.models.register_format."
+        )
+        raise ValueError(msg)
+    msg = f"{p} is not a checkpoint format scmf knows ({formats()}): expected config.json with weights."
+    raise ValueError(msg)
+
+
+def _is_reference(p: Path) -> bool:
+    import json
+
+    cfg = p / "config.json"
+    if not cfg.is_file():
+        return False
+    try:
+        return json.loads(cfg.read_text(encoding="utf-8")).get("scmf_model") == "reference"
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+
+
+def _load_reference(p: Path, **kw):
+    from ._reference import load_reference
+
+    return load_reference(p, **kw)
+
+
+def _is_geneformer(p: Path) -> bool:
+    from ._geneformer import is_geneformer_dir
+
+    return is_geneformer_dir(p)
+
+
+def _load_geneformer(p: Path, **kw):
+    from ._geneformer import load_geneformer
+
+    return load_geneformer(p, **kw)
+
+
+register_format("reference", _is_reference, _load_reference)
+register_format("geneformer", _is_geneformer, _load_geneformer)
