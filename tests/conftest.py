@@ -51,3 +51,37 @@ def toy():
     import scmf
 
     return scmf.datasets.toy(600, 8, n_labels=4, n_batches=3, seed=1)
+
+
+@pytest.fixture(scope="session")
+def gf_vocab(data_dir):
+    from scmf.models import GeneVocab
+
+    return GeneVocab.from_geneformer(data_dir / "geneformer_gc95M_vocab.tsv.gz")
+
+
+@pytest.fixture(scope="session")
+def scgpt_vocab(data_dir):
+    from scmf.models import GeneVocab
+
+    return GeneVocab.from_scgpt(data_dir / "scgpt_default_gene_vocab.json")
+
+
+@pytest.fixture
+def kang_small(kang):
+    """200 Kang cells (a copy): enough for model tests, fast."""
+    return kang[::10].copy()
+
+
+@pytest.fixture(scope="session")
+def ref_checkpoint(tmp_path_factory, gf_vocab):
+    """A small randomly initialised scmf reference model saved with the real Geneformer vocabulary."""
+    import torch
+
+    from scmf.models import ReferenceConfig, ReferenceModel, save_reference
+
+    torch.manual_seed(0)
+    model = ReferenceModel(
+        ReferenceConfig(vocab_size=len(gf_vocab), d_model=32, n_layers=2, n_heads=4, d_ff=64, max_len=64)
+    )
+    return save_reference(model, gf_vocab, tmp_path_factory.mktemp("ckpt") / "reference")

@@ -47,6 +47,33 @@ def _cell(indptr, indices, data, gene_tok, gene_scale, transform, target_sum, i)
     return vals, toks
 
 
+@njit(cache=True)
+def _quantile_edges(vals, n_edges):  # pragma: no cover - numba
+    """``np.quantile(vals, np.linspace(0, 1, n_edges))`` (numpy's linear method, same rounding)."""
+    v = np.sort(vals)
+    n = v.size
+    step = 1.0 / (n_edges - 1)
+    edges = np.empty(n_edges)
+    for e in range(n_edges):
+        q = 1.0 if e == n_edges - 1 else e * step
+        idx = q * (n - 1)
+        lo = min(int(idx), n - 1)  # idx >= 0: truncation is floor
+        hi = min(lo + 1, n - 1)
+        t = idx - lo
+        a, b = v[lo], v[hi]
+        diff = b - a
+        edges[e] = b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
+        if e > 0 and edges[e] < edges[e - 1]:
+            edges[e] = edges[e - 1]
+    return edges
+
+
+@njit(cache=True)
+def _digitize_left(x, edges):  # pragma: no cover - numba
+    """``np.digitize(x, edges)`` for increasing edges: number of edges <= x."""
+    return np.searchsorted(edges, x, side="right")
+
+
 @njit(parallel=True, cache=True)
 def _lengths(indptr, indices, data, gene_tok, max_len):  # pragma: no cover - numba
     n = indptr.size - 1
@@ -85,8 +112,8 @@ def _fill(
         enc = vals
         if encoding == BINNED:
             # scGPT's per-cell binning of the non-zero values: quantile edges, left digitize
-            edges = np.quantile(vals, np.linspace(0.0, 1.0, n_bins - 1))
-            enc = np.digitize(vals, edges).astype(np.float64)
+            edges = _quantile_edges(vals, n_bins - 1)
+            enc = _digitize_left(vals, edges).astype(np.float64)
         order = np.argsort(-vals, kind="mergesort")  # stable: ties keep column order
         k = min(m, max_len)
         for r in range(k):

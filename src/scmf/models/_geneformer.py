@@ -121,7 +121,7 @@ def load_geneformer(
         raise ValueError(msg)
     try:
         bert = BertModel.from_pretrained(str(path), add_pooling_layer=False)
-    except OSError as e:
+    except Exception as e:  # OSError, safetensors' header errors, torch unpickling errors
         msg = f"could not read the weights in {path} (missing or truncated model.safetensors / pytorch_model.bin): {e}"
         raise ValueError(msg) from e
     if bert.config.vocab_size < len(v):

@@ -98,7 +98,13 @@ class GeneVocab:
                 msg = f"{path} is not a scmf vocabulary file (no '# specials:' header)."
                 raise ValueError(msg)
             specials = {str(k): int(v) for k, v in json.loads(first[len("# specials: ") :]).items()}
-            df = pd.read_csv(fh, sep="\t", keep_default_na=False, na_values={"nonzero_median": ["", "NaN"]})
+            df = pd.read_csv(
+                fh,
+                sep="\t",
+                keep_default_na=False,
+                na_values={"nonzero_median": ["", "NaN"]},
+                float_precision="round_trip",
+            )
         return cls._from_table(df, specials, source=str(path))
 
     @classmethod
@@ -139,7 +145,7 @@ class GeneVocab:
         plain dicts, strings and numbers.
         """
         if path is not None:
-            df = pd.read_csv(path, sep="\t")
+            df = pd.read_csv(path, sep="\t", float_precision="round_trip")
             missing = {"ensembl_id", "token_id"} - set(df.columns)
             if missing:
                 msg = f"{path}: a Geneformer vocabulary TSV needs columns ensembl_id, token_id (missing {sorted(missing)})."
