@@ -60,7 +60,9 @@ def reference(v, d_model=128, n_layers=2, max_len=256):
     from scmf.models import ReferenceConfig, ReferenceModel, TokenizedModel, Tokenizer
 
     torch.manual_seed(0)
-    cfg = ReferenceConfig(vocab_size=len(v), d_model=d_model, n_layers=n_layers, n_heads=4, d_ff=4 * d_model, max_len=max_len)
+    cfg = ReferenceConfig(
+        vocab_size=len(v), d_model=d_model, n_layers=n_layers, n_heads=4, d_ff=4 * d_model, max_len=max_len
+    )
     m = ReferenceModel(cfg).eval()
     return TokenizedModel(m, Tokenizer(v, "rank_value", max_len=max_len), name="reference")
 
@@ -77,8 +79,10 @@ def cmd_tokenize(a):
         t0 = time.perf_counter()
         tk.encode(X, match.token_ids, scale, input_scale="counts")
         ts.append(time.perf_counter() - t0)
-    print(f"rank_value, {a.n_cells} cells x 2000 genes, ~200 expressed, max_len 256: "
-          f"{a.n_cells / min(ts):,.0f} cells/s (target >= 20,000)")
+    print(
+        f"rank_value, {a.n_cells} cells x 2000 genes, ~200 expressed, max_len 256: "
+        f"{a.n_cells / min(ts):,.0f} cells/s (target >= 20,000)"
+    )
 
 
 def _forward_batches(model, batches):
@@ -142,11 +146,19 @@ def cmd_padding(a):
     naive = [(ids[b : b + 64], vals[b : b + 64], mask[b : b + 64]) for b in range(0, ids.shape[0], 64)]
     bucketed = _bucketed(t, 64)
     _forward_batches(model, bucketed[:2])
-    t0 = time.perf_counter(); _forward_batches(model, naive); t_naive = time.perf_counter() - t0
-    t0 = time.perf_counter(); _forward_batches(model, bucketed); t_b = time.perf_counter() - t0
-    print(f"{a.n_cells} cells with 20..2000 expressed genes (median {int(np.median(np.diff(X.indptr)))}), max_len 1024, batch 64")
-    print(f"  padded to max_len: {t_naive:.2f} s; padded to the longest in batch, length-sorted: {t_b:.2f} s; "
-          f"speed-up {t_naive / t_b:.1f}x")
+    t0 = time.perf_counter()
+    _forward_batches(model, naive)
+    t_naive = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _forward_batches(model, bucketed)
+    t_b = time.perf_counter() - t0
+    print(
+        f"{a.n_cells} cells with 20..2000 expressed genes (median {int(np.median(np.diff(X.indptr)))}), max_len 1024, batch 64"
+    )
+    print(
+        f"  padded to max_len: {t_naive:.2f} s; padded to the longest in batch, length-sorted: {t_b:.2f} s; "
+        f"speed-up {t_naive / t_b:.1f}x"
+    )
 
 
 def _write_big(path: Path, gb: float, v):
@@ -177,7 +189,9 @@ def cmd_backed(a):
         path = Path(tmp) / "big.h5ad"
         t0 = time.perf_counter()
         n = _write_big(path, a.gb, v)
-        print(f"wrote {path.stat().st_size / 2**30:.2f} GiB, {n:,} cells x 2000 genes in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"wrote {path.stat().st_size / 2**30:.2f} GiB, {n:,} cells x 2000 genes in {time.perf_counter() - t0:.0f} s"
+        )
         code = (
             "import resource, time, anndata as ad, scmf, sys\n"
             "sys.path.insert(0, 'benchmarks'); import embed as b\n"
@@ -198,7 +212,9 @@ def main() -> None:
     p.add_argument("--gb", type=float, default=2.0)
     p.add_argument("--tmp", default=None)
     a = p.parse_args()
-    {"tokenize": cmd_tokenize, "overhead": cmd_overhead, "padding": cmd_padding, "backed": cmd_backed}[a.what](a)
+    {"tokenize": cmd_tokenize, "overhead": cmd_overhead, "padding": cmd_padding, "backed": cmd_backed}[
+        a.what
+    ](a)
     print(f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)")
 
 
