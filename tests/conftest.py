@@ -85,3 +85,20 @@ def ref_checkpoint(tmp_path_factory, gf_vocab):
         ReferenceConfig(vocab_size=len(gf_vocab), d_model=32, n_layers=2, n_heads=4, d_ff=64, max_len=64)
     )
     return save_reference(model, gf_vocab, tmp_path_factory.mktemp("ckpt") / "reference")
+
+
+@pytest.fixture(scope="session")
+def _norman_session(data_dir):
+    import anndata as ad
+
+    import scmf
+
+    adata = ad.read_h5ad(data_dir / "norman2019_mcfaline2023_perturbench_devel.h5ad")
+    scmf.tl.baselines(adata, n_comps=30, seed=0)
+    return adata
+
+
+@pytest.fixture
+def norman(_norman_session):
+    """The perturbation dataset (Norman 2019 + McFaline 2023) with PCA and random baselines."""
+    return _norman_session.copy()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ._builtin import data_dir, pbmc68k, toy
+from ._builtin import data_dir, pbmc68k, toy, toy_perturbation
 
-__all__ = ["data_dir", "pbmc68k", "toy"]
+__all__ = ["data_dir", "pbmc68k", "toy", "toy_perturbation"]

@@ -1,0 +1,372 @@
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._keys import BENCH_KEY, EMBED_KEY
+from .._store import Result
+from .._validate import as_rep_list, check_anndata, get_rep
+from ._common import dataset_name_or_default, finish
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+logger = logging.getLogger("scmf")
+
+Negatives = Literal["auto", "all", "sampled", "network"]
+_SOURCES = ("gene1", "tf", "source", "regulator")
+_TARGETS = ("gene2", "target")
+_ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
+
+
+def read_network(
+    network: str | Path | pd.DataFrame,
+    *,
+    source_col: str | None = None,
+    target_col: str | None = None,
+    weight_col: str | None = None,
+    confidence_col: str = "confidence",
+    confidence: Sequence[str] | None = ("A", "B", "C"),
+) -> pd.DataFrame:
+    """A network as ``source, target, positive`` (bool) rows.
+
+    Formats: the evaluation guide's TSV (``gene1, gene2, weight``; ``weight > 0`` is a
+    regulatory edge, ``weight <= 0`` a known non-edge) and TF-target tables such as DoRothEA
+    (``tf, target[, confidence, mor]``: every listed pair is an edge, ``mor`` is its sign;
+    rows whose ``confidence`` is not in ``confidence`` are dropped). Column names are
+    detected or set with ``source_col``, ``target_col``, ``weight_col``.
+    """
+    if isinstance(network, pd.DataFrame):
+        df = network
+        where = "the network DataFrame"
+    else:
+        path = Path(network)
+        if not path.is_file():
+            msg = f"network file {str(path)!r} does not exist."
+            raise FileNotFoundError(msg)
+        sep = "," if path.name.endswith((".csv", ".csv.gz")) else "\t"
+        try:
+            df = pd.read_csv(path, sep=sep)
+        except (EOFError, OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+            msg = (
+                f"could not read the network {str(path)!r} (truncated or not a {sep!r}-separated table): {e}"
+            )
+            raise ValueError(msg) from e
+        where = str(path)
+    cols = list(df.columns)
+    src = source_col or next((c for c in _SOURCES if c in cols), None)
+    tgt = target_col or next((c for c in _TARGETS if c in cols), None)
+    if src not in cols or tgt not in cols:
+        msg = (
+            f"{where}: cannot tell the source and target columns among {cols}; expected gene1/gene2 (with weight) "
+            "or tf/target, or pass source_col= and target_col=."
+        )
+        raise ValueError(msg)
+    if weight_col is None and src == "gene1" and "weight" in cols:
+        weight_col = "weight"
+    if weight_col is not None and weight_col not in cols:
+        msg = f"{where}: weight_col={weight_col!r} is not a column ({cols})."
+        raise ValueError(msg)
+    if confidence is not None and confidence_col in cols:
+        df = df[df[confidence_col].astype(str).isin([str(c) for c in confidence])]
+    positive = (
+        pd.to_numeric(df[weight_col], errors="coerce").to_numpy() > 0
+        if weight_col is not None
+        else np.ones(len(df), dtype=bool)
+    )
+    out = pd.DataFrame(
+        {
+            "source": df[src].astype(str).to_numpy(),
+            "target": df[tgt].astype(str).to_numpy(),
+            "positive": positive,
+        }
+    )
+    out = out[out["source"] != out["target"]]
+    # a pair listed as both edge and non-edge counts as an edge
+    out = out.groupby(["source", "target"], as_index=False, sort=True)["positive"].max()
+    if out.empty:
+        msg = f"{where}: no edges left (after the confidence filter {confidence} and dropping self-loops)."
+        raise ValueError(msg)
+    return out
+
+
+def grn_inference(
+    adata: AnnData,
+    network: str | Path | pd.DataFrame | None = None,
+    *,
+    network_path: str | Path | None = None,
+    use_rep: str | Sequence[str] = EMBED_KEY,
+    min_cells: int = 10,
+    layer: str | None = None,
+    gene_key: str | None = None,
+    center: bool = True,
+    negatives: Negatives = "auto",
+    n_negatives: int = 10,
+    source_col: str | None = None,
+    target_col: str | None = None,
+    weight_col: str | None = None,
+    confidence_col: str = "confidence",
+    confidence: Sequence[str] | None = ("A", "B", "C"),
+    seed: int = 42,
+    dataset_name: str | None = None,
+    inplace: bool = True,
+    key_added: str = BENCH_KEY,
+) -> pd.DataFrame | None:
+    """Gene regulatory network recovery: are regulator-target pairs close in the embedding?
+
+    Each gene is represented by the mean embedding of the cells expressing it (``X > 0``;
+    genes expressed in fewer than ``min_cells`` cells are left out), optionally centred (the
+    mean over genes subtracted: uncentred means of one dataset are all alike and their
+    cosines all near 1). A pair of genes is scored by the cosine similarity of their
+    representations and the network's edges are ranked against non-edges.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix: expression in ``X`` (or ``layer``), embedding(s) in ``obsm``.
+    network
+        A path or DataFrame (see :func:`read_network` for the formats).
+    network_path
+        Alias of ``network`` (the evaluation guide's name).
+    use_rep
+        ``obsm`` key or list of keys.
+    min_cells
+        Least number of expressing cells for a gene to be evaluated.
+    layer
+        Expression layer that says which cells express a gene (``None``: ``X``).
+    gene_key
+        ``var`` column with the gene names used by the network (default ``var_names``).
+    center
+        Centre the gene representations before the cosine (default; ``False`` is the
+        evaluation guide's plain definition).
+    negatives
+        What the edges are ranked against. ``"all"``: every (regulator, gene) pair among the
+        evaluated genes that is not an edge, with each regulator of the network as source.
+        ``"sampled"``: ``n_negatives`` such non-edges per edge, drawn with ``seed``.
+        ``"network"``: only the pairs the network lists (its ``weight <= 0`` rows are the
+        negatives). ``"auto"``: ``"network"`` when it lists non-edges, else ``"all"``.
+    n_negatives
+        Non-edges per edge for ``negatives="sampled"``.
+    source_col, target_col, weight_col, confidence_col, confidence
+        How to read the network (see :func:`read_network`); ``confidence=None`` keeps all rows.
+    seed
+        Seed of the sampled negatives.
+    dataset_name, inplace, key_added
+        As for every benchmark.
+
+    Returns
+    -------
+    ``None`` when ``inplace``, else the tidy table. Stores under
+    ``adata.uns["scmf_bench"]["grn_inference"][dataset_name][rep]``:
+
+    ``metrics``
+        ``auroc``; ``auprc`` (average precision); ``auprc_ratio`` = auprc / positive rate
+        (1 = chance); ``epr``, the early precision ratio: precision among the top-``k``
+        scored pairs (``k`` = number of edges) divided by the positive rate.
+    ``metadata``
+        ``n_genes_evaluated``, ``n_edges_evaluated`` (pairs scored), ``n_positive``,
+        ``positive_rate``, ``n_regulators``, ``n_network_edges``, ``n_network_genes``,
+        ``n_genes_shared``, ``negatives``.
+    ``artifacts``
+        ``roc`` (``fpr``, ``tpr``) and ``pr`` (``recall``, ``precision``) curves thinned to at
+        most ~500 points, and ``chance`` (the positive rate).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, scmf
+    >>> adata = scmf.datasets.toy(500, 8, n_genes=60, seed=0)
+    >>> net = pd.DataFrame({"tf": ["gene_0", "gene_0", "gene_1"], "target": ["gene_5", "gene_9", "gene_7"]})
+    >>> adata.var_names = [f"gene_{i}" for i in range(adata.n_vars)]
+    >>> scmf.bm.grn_inference(adata, net, min_cells=5)
+    >>> sorted(scmf.bm.results(adata)["metric"])
+    ['auprc', 'auprc_ratio', 'auroc', 'epr']
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    from .._kernels._grn import block_cosine, edge_cosine, expressing_sums, unit_rows
+    from ..tl._expression import get_expression
+
+    check_anndata(adata, "scmf.bm.grn_inference")
+    if network is not None and network_path is not None:
+        msg = "give network or its alias network_path, not both."
+        raise ValueError(msg)
+    network = network if network is not None else network_path
+    if network is None:
+        msg = "grn_inference needs a network: a path (network= or network_path=) or a DataFrame."
+        raise TypeError(msg)
+    if negatives not in ("auto", "all", "sampled", "network"):
+        msg = f"negatives must be 'auto', 'all', 'sampled' or 'network', got {negatives!r}."
+        raise ValueError(msg)
+    reps = as_rep_list(use_rep)
+    dataset = dataset_name_or_default(dataset_name)
+    embeddings = {rep: get_rep(adata, rep) for rep in reps}
+    net = read_network(
+        network,
+        source_col=source_col,
+        target_col=target_col,
+        weight_col=weight_col,
+        confidence_col=confidence_col,
+        confidence=confidence,
+    )
+
+    if gene_key is not None and gene_key not in adata.var.columns:
+        msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(adata.var.columns)})."
+        raise KeyError(msg)
+    genes = pd.Index(np.asarray(adata.var[gene_key] if gene_key else adata.var_names, dtype=str))
+    X = get_expression(adata, layer)
+
+    # which genes can be evaluated: expressed in >= min_cells cells
+    first_E = next(iter(embeddings.values()))
+    sums, counts = expressing_sums(X, first_E)
+    expressed = counts >= min_cells
+    net_genes = pd.Index(pd.unique(np.concatenate([net["source"].to_numpy(), net["target"].to_numpy()])))
+    pos_of = pd.Series(np.arange(genes.size), index=genes)
+    pos_of = pos_of[~pos_of.index.duplicated()]
+    s_idx = pos_of.reindex(net["source"]).to_numpy()
+    t_idx = pos_of.reindex(net["target"]).to_numpy()
+    ok = ~np.isnan(s_idx) & ~np.isnan(t_idx)
+    s_idx, t_idx = s_idx[ok].astype(np.int64), t_idx[ok].astype(np.int64)
+    ok2 = expressed[s_idx] & expressed[t_idx]
+    edges = pd.DataFrame({"s": s_idx[ok2], "t": t_idx[ok2], "positive": net["positive"].to_numpy()[ok][ok2]})
+    n_shared = int(np.isin(net_genes, genes).sum())
+    if not edges["positive"].any():
+        raise ValueError(_no_edges_message(net, net_genes, genes, n_shared, expressed, pos_of, min_cells))
+    has_listed_negatives = bool((~edges["positive"]).any())
+    mode = ("network" if has_listed_negatives else "all") if negatives == "auto" else negatives
+    if mode == "network" and not has_listed_negatives:
+        msg = "negatives='network' but the network lists no non-edges (weight <= 0) among the evaluated genes; use 'all' or 'sampled'."
+        raise ValueError(msg)
+    evaluated = np.flatnonzero(expressed)
+    pos_edges = edges[edges["positive"]]
+    regulators = np.unique(pos_edges["s"].to_numpy())
+    rng = np.random.default_rng(seed)
+    if mode == "sampled":
+        pairs = _sampled_pairs(pos_edges, evaluated, n_negatives, rng)
+    elif mode == "network":
+        pairs = edges[["s", "t", "positive"]].to_numpy()
+    else:
+        pairs = None  # all (regulator, gene) pairs, scored block by block below
+    targets_of = {int(r): g["t"].to_numpy() for r, g in pos_edges.groupby("s")}
+
+    results = []
+    for rep, E in embeddings.items():
+        S, _ = (sums, counts) if E is first_E else expressing_sums(X, E)
+        R = np.zeros_like(S)
+        R[evaluated] = S[evaluated] / counts[evaluated, None]
+        if center:
+            R[evaluated] -= R[evaluated].mean(axis=0)
+        U = unit_rows(R)
+        if pairs is not None:
+            y = pairs[:, 2].astype(bool)
+            score = edge_cosine(U, pairs[:, 0], pairs[:, 1])
+        else:
+            ys, scores = [], []
+            for rows, block in block_cosine(U, regulators):
+                sub = block[:, evaluated]
+                lab = np.zeros(sub.shape, dtype=bool)
+                for r_i, r in enumerate(rows):
+                    lab[r_i, np.searchsorted(evaluated, targets_of[int(r)])] = True
+                keep = evaluated[None, :] != rows[:, None]  # no self pairs
+                ys.append(lab[keep])
+                scores.append(sub[keep])
+            y, score = np.concatenate(ys), np.concatenate(scores)
+        n_pos = int(y.sum())
+        if n_pos == 0 or n_pos == y.size:
+            msg = f"grn_inference: the scored pairs are all {'non-' if n_pos == 0 else ''}edges; nothing to rank."
+            raise ValueError(msg)
+        rate = n_pos / y.size
+        auprc = float(average_precision_score(y, score))
+        top = np.argsort(-score, kind="stable")[:n_pos]
+        fpr, tpr, _ = roc_curve(y, score)
+        prec, rec, _ = precision_recall_curve(y, score)
+        metrics = {
+            "auroc": float(roc_auc_score(y, score)),
+            "auprc": auprc,
+            "auprc_ratio": auprc / rate,
+            "epr": float(y[top].mean() / rate),
+        }
+        results.append(
+            Result(
+                benchmark="grn_inference",
+                dataset=dataset,
+                rep=rep,
+                metrics=metrics,
+                metadata={
+                    "n_genes_evaluated": int(evaluated.size),
+                    "n_edges_evaluated": int(y.size),
+                    "n_positive": n_pos,
+                    "positive_rate": float(rate),
+                    "n_regulators": int(regulators.size),
+                    "n_network_edges": len(net),
+                    "n_network_genes": int(net_genes.size),
+                    "n_genes_shared": n_shared,
+                    "negatives": mode,
+                },
+                params={
+                    "use_rep": rep,
+                    "network": str(network) if isinstance(network, str | Path) else "<DataFrame>",
+                    "min_cells": int(min_cells),
+                    "layer": layer,
+                    "gene_key": gene_key,
+                    "center": bool(center),
+                    "negatives": negatives,
+                    "n_negatives": int(n_negatives),
+                    "confidence": list(confidence) if confidence is not None else None,
+                    "seed": int(seed),
+                },
+                artifacts={
+                    "roc": {"fpr": _thin(fpr), "tpr": _thin(tpr)},
+                    "pr": {"recall": _thin(rec), "precision": _thin(prec)},
+                    "chance": float(rate),
+                },
+            )
+        )
+    return finish(adata, results, inplace=inplace, key_added=key_added)
+
+
+def _thin(a: np.ndarray, n: int = 500) -> np.ndarray:
+    if a.size <= n:
+        return np.asarray(a, dtype=float)
+    idx = np.unique(np.linspace(0, a.size - 1, n).round().astype(int))
+    return np.asarray(a[idx], dtype=float)
+
+
+def _sampled_pairs(pos_edges: pd.DataFrame, evaluated: np.ndarray, n_neg: int, rng) -> np.ndarray:
+    rows = [np.column_stack([pos_edges["s"], pos_edges["t"], np.ones(len(pos_edges), dtype=np.int64)])]
+    for s, grp in pos_edges.groupby("s"):
+        excluded = set(grp["t"].tolist()) | {s}
+        pool = np.array([g for g in evaluated if g not in excluded])
+        k = min(pool.size, n_neg * len(grp))
+        if k:
+            t = rng.choice(pool, size=k, replace=False)
+            rows.append(np.column_stack([np.full(k, s), t, np.zeros(k, dtype=np.int64)]))
+    return np.concatenate(rows).astype(np.int64)
+
+
+def _no_edges_message(net, net_genes, genes, n_shared, expressed, pos_of, min_cells) -> str:
+    ex_net = list(net_genes[:3])
+    ex_data = list(genes[:3])
+    hint = ""
+    net_ens = np.mean([bool(_ENSEMBL.match(g)) for g in net_genes[:500]]) > 0.5
+    data_ens = np.mean([bool(_ENSEMBL.match(g)) for g in genes[:500]]) > 0.5
+    if net_ens != data_ens:
+        hint = (
+            f" The network uses {'Ensembl ids' if net_ens else 'symbols'} and the data "
+            f"{'Ensembl ids' if data_ens else 'symbols'}: pass gene_key= naming a var column of the same kind."
+        )
+    elif n_shared:
+        shared = pos_of.reindex(net_genes).dropna().astype(int).to_numpy()
+        hint = (
+            f" {int(expressed[shared].sum())} of the shared genes are expressed in >= min_cells={min_cells} cells;"
+            " lower min_cells or check the network's confidence filter."
+        )
+    return (
+        f"no network edge can be evaluated: the network has {net_genes.size} genes (e.g. {ex_net}), the data "
+        f"{genes.size} (e.g. {ex_data}), {n_shared} in common.{hint}"
+    )

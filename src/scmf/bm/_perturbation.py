@@ -1,0 +1,313 @@
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import sparse
+
+from .._keys import BENCH_KEY, EMBED_KEY
+from .._store import Result
+from .._validate import as_rep_list, check_anndata, get_labels, get_rep
+from .._warnings import ScmfWarning
+from ._common import dataset_name_or_default, finish
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from anndata import AnnData
+
+METRICS = ("pearson", "mse", "direction_accuracy")
+_CONTROL_LIKE = re.compile(r"ctrl|control|non.?target|scrambl|dmso|vehicle|untreated|^nt$", re.IGNORECASE)
+
+
+def perturbation(
+    adata: AnnData,
+    perturbation_key: str = "perturbation",
+    *,
+    control_label: str = "control",
+    use_rep: str | Sequence[str] = EMBED_KEY,
+    test_size: float = 0.3,
+    test_fraction: float | None = None,
+    n_top_genes: int = 50,
+    n_splits: int = 1,
+    alpha: float = 1.0,
+    layer: str | None = None,
+    min_cells: int = 5,
+    seed: int = 42,
+    n_examples: int = 12,
+    dataset_name: str | None = None,
+    inplace: bool = True,
+    key_added: str = BENCH_KEY,
+) -> pd.DataFrame | None:
+    """Perturbation response: does the embedding predict held-out perturbations' expression shifts?
+
+    For every perturbation ``p`` the expression delta is ``mean(X[p]) - mean(X[control])``
+    (genes) and its feature is the mean embedding of its cells. Perturbations (not cells)
+    are split into train and test; a ``Ridge`` regression from feature to delta is fitted on
+    the training perturbations and predicts the test ones. On each test perturbation's top
+    ``n_top_genes`` genes by ``|true delta|`` it scores ``pearson``, ``mse`` and
+    ``direction_accuracy`` (share of genes whose predicted and true deltas have the same
+    sign), and the same for the mean-shift baseline (the mean training delta, predicted for
+    every test perturbation); ``fraction_above_baseline`` is the share of test perturbations
+    where the model's Pearson beats the baseline's.
+
+    What it does and does not measure: the feature of a test perturbation is built from its
+    own perturbed cells, so this asks whether the embedding *represents* a perturbation's
+    effect in a form a linear map can read out across perturbations, not whether a model can
+    predict the response of an intervention it has never seen cells of.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix: expression in ``X`` (or ``layer``), embedding(s) in ``obsm``.
+    perturbation_key
+        ``obs`` column with the perturbation of each cell. Combined labels (``"A+B"``) are
+        their own perturbation.
+    control_label
+        The value of ``perturbation_key`` marking control cells.
+    use_rep
+        ``obsm`` key or list of keys (all scored on the same splits).
+    test_size
+        Fraction of perturbations held out (the evaluation guide's name).
+    test_fraction
+        Alias of ``test_size`` (the reference toolkit's name); give one of the two.
+    n_top_genes
+        Genes per test perturbation scored (largest ``|true delta|``).
+    n_splits
+        Random splits of the perturbations; metrics are means over splits, ``metrics_std``
+        their standard deviation (``ddof=1``).
+    alpha
+        Ridge regularisation.
+    layer
+        Expression layer (``None``: ``X``). Deltas are meant on log-normalised values; raw
+        counts get a warning.
+    min_cells
+        Perturbations with fewer cells are dropped (warned); the control group needs as many.
+    seed
+        Seed of the splits.
+    n_examples
+        Test perturbations of the first split whose top-gene deltas (true, predicted,
+        baseline) are kept in ``artifacts`` for plots.
+    dataset_name, inplace, key_added
+        As for every benchmark (see :func:`scmf.bm.linear_probe`).
+
+    Returns
+    -------
+    ``None`` when ``inplace``, else the tidy table. Stores under
+    ``adata.uns["scmf_bench"]["perturbation"][dataset_name][rep]``:
+
+    ``metrics``
+        ``pearson``, ``mse``, ``direction_accuracy``, ``baseline_pearson``,
+        ``baseline_mse``, ``baseline_direction_accuracy``, ``fraction_above_baseline``
+        (means over test perturbations, then over splits).
+    ``metadata``
+        ``n_cells``, ``n_control_cells``, ``n_perturbations``, ``n_train``, ``n_test``,
+        ``n_genes``, ``n_top_genes``, ``test_size``, ``perturbation_key``, ``control_label``,
+        ``dropped_perturbations``.
+    ``artifacts``
+        ``per_perturbation``: per (split, test perturbation) ``perturbation``, ``split``,
+        ``pearson``, ``baseline_pearson``, ``mse``, ``baseline_mse``,
+        ``direction_accuracy``, ``baseline_direction_accuracy``; ``examples``: for up to
+        ``n_examples`` test perturbations, ``perturbation``, ``genes`` and ``true``,
+        ``predicted``, ``baseline`` deltas on their top genes.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=12, seed=0)
+    >>> scmf.tl.baselines(adata, n_comps=10)
+    >>> scmf.bm.perturbation(adata, use_rep=["X_pca_baseline", "X_random_baseline"], n_top_genes=20)
+    >>> r = scmf.bm.results(adata).query("metric == 'pearson'").set_index("rep")["value"]
+    >>> bool(r["X_pca_baseline"] > r["X_random_baseline"])
+    True
+    """
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import ShuffleSplit
+
+    from ..tl._expression import detect_scale, get_expression
+
+    check_anndata(adata, "scmf.bm.perturbation")
+    reps = as_rep_list(use_rep)
+    dataset = dataset_name_or_default(dataset_name)
+    if test_fraction is not None:
+        if test_size != 0.3 and test_size != test_fraction:
+            msg = f"give test_size or its alias test_fraction, not both ({test_size} vs {test_fraction})."
+            raise ValueError(msg)
+        test_size = test_fraction
+    if not 0.0 < float(test_size) < 1.0:
+        msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
+        raise ValueError(msg)
+    if not isinstance(n_splits, int | np.integer) or n_splits < 1:
+        msg = f"n_splits must be a positive integer, got {n_splits!r}."
+        raise ValueError(msg)
+    if int(n_top_genes) < 2:
+        msg = f"n_top_genes must be at least 2 (Pearson needs two values), got {n_top_genes}."
+        raise ValueError(msg)
+    embeddings = {rep: get_rep(adata, rep) for rep in reps}
+
+    labels = get_labels(adata, perturbation_key, param="perturbation_key", func="perturbation")
+    cats = list(labels.categories)
+    if str(control_label) not in cats:
+        likely = [c for c in cats if _CONTROL_LIKE.search(c)]
+        shown = cats if len(cats) <= 30 else [*cats[:20], f"... ({len(cats)} in all)"]
+        msg = (
+            f"control_label={control_label!r} is not a value of obs[{perturbation_key!r}] (values: {shown}"
+            + (f"; likely controls: {likely}" if likely else "")
+            + "); pass the label your control cells carry."
+        )
+        raise ValueError(msg)
+    ctrl = cats.index(str(control_label))
+    counts = np.bincount(labels.codes, minlength=len(cats))
+    if counts[ctrl] < min_cells:
+        msg = f"only {counts[ctrl]} control cells (< min_cells={min_cells}); the control mean would be unreliable."
+        raise ValueError(msg)
+    small = (counts < min_cells) & (np.arange(len(cats)) != ctrl)
+    if small.any():
+        warnings.warn(
+            f"perturbation: dropping {small.sum()} perturbations with fewer than {min_cells} cells: "
+            f"{', '.join(f'{cats[i]} ({counts[i]})' for i in np.flatnonzero(small))}.",
+            ScmfWarning,
+            stacklevel=2,
+        )
+    perts = np.array([i for i in range(len(cats)) if i != ctrl and not small[i]], dtype=np.int64)
+    if perts.size < 2:
+        msg = (
+            f"perturbation needs at least 2 perturbations besides the control with >= {min_cells} cells; "
+            f"found {perts.size}."
+        )
+        raise ValueError(msg)
+    n_test = int(np.ceil(float(test_size) * perts.size))
+    if n_test >= perts.size:
+        msg = f"test_size={test_size} leaves no training perturbation out of {perts.size}; lower it."
+        raise ValueError(msg)
+
+    # group means of all cells at once: one sparse (groups x cells) averaging matrix
+    cells = np.flatnonzero(labels.mask)
+    keep = ~small[labels.codes]
+    cells, codes = cells[keep], labels.codes[keep]
+    groups = np.concatenate([[ctrl], perts])
+    group_of = np.full(len(cats), -1)
+    group_of[groups] = np.arange(groups.size)
+    rows = group_of[codes]
+    weights = 1.0 / counts[codes]
+    M = sparse.csr_matrix((weights, (rows, cells)), shape=(groups.size, adata.n_obs))
+
+    X = get_expression(adata, layer)
+    if detect_scale(X) == "counts":
+        warnings.warn(
+            "perturbation: the expression looks like raw counts; deltas are meant on log-normalised values "
+            "(normalise + log1p, or pass layer= naming such a layer).",
+            ScmfWarning,
+            stacklevel=2,
+        )
+    means = M @ X
+    means = means.toarray() if sparse.issparse(means) else np.asarray(means)
+    deltas = means[1:] - means[0]  # (perturbations x genes)
+    names = np.asarray(cats, dtype=object)[perts]
+    var_names = np.asarray(adata.var_names, dtype=object)
+    k = min(int(n_top_genes), adata.n_vars)
+    splits = list(ShuffleSplit(n_splits=int(n_splits), test_size=n_test, random_state=seed).split(perts))
+
+    results = []
+    for rep, E in embeddings.items():
+        feats = M @ E
+        feats = feats[1:]
+        per = {m: [] for m in ("perturbation", "split", *METRICS, *(f"baseline_{m}" for m in METRICS))}
+        split_metrics = []
+        examples: dict[str, list] = {
+            "perturbation": [],
+            "genes": [],
+            "true": [],
+            "predicted": [],
+            "baseline": [],
+        }
+        for s, (train, test) in enumerate(splits):
+            model = Ridge(alpha=alpha).fit(feats[train], deltas[train])
+            pred = model.predict(feats[test])
+            base = np.broadcast_to(deltas[train].mean(axis=0), pred.shape)
+            true = deltas[test]
+            top = np.argsort(-np.abs(true), axis=1, kind="stable")[:, :k]
+            t_top = np.take_along_axis(true, top, axis=1)
+            p_top = np.take_along_axis(pred, top, axis=1)
+            b_top = np.take_along_axis(base, top, axis=1)
+            scores = {**_scores(t_top, p_top, ""), **_scores(t_top, b_top, "baseline_")}
+            per["perturbation"].extend(names[test])
+            per["split"].extend([s] * test.size)
+            for m, v in scores.items():
+                per[m].extend(v)
+            above = scores["pearson"] > scores["baseline_pearson"]
+            split_metrics.append(
+                {
+                    **{m: float(np.nanmean(v)) for m, v in scores.items()},
+                    "fraction_above_baseline": float(np.mean(above)),
+                }
+            )
+            if s == 0:
+                ex = slice(0, min(n_examples, test.size))
+                examples["perturbation"] = list(names[test][ex])
+                examples["genes"] = var_names[top[ex]]
+                examples["true"], examples["predicted"], examples["baseline"] = (
+                    t_top[ex],
+                    p_top[ex],
+                    b_top[ex],
+                )
+        keys = list(split_metrics[0])
+        arr = {m: np.array([sm[m] for sm in split_metrics]) for m in keys}
+        order = [*METRICS, *(f"baseline_{m}" for m in METRICS), "fraction_above_baseline"]
+        results.append(
+            Result(
+                benchmark="perturbation",
+                dataset=dataset,
+                rep=rep,
+                metrics={m: float(arr[m].mean()) for m in order},
+                metrics_std={m: float(arr[m].std(ddof=1)) for m in order} if n_splits > 1 else {},
+                metadata={
+                    "n_cells": int(cells.size),
+                    "n_control_cells": int(counts[ctrl]),
+                    "n_perturbations": int(perts.size),
+                    "n_train": int(perts.size - n_test),
+                    "n_test": int(n_test),
+                    "n_genes": int(adata.n_vars),
+                    "n_top_genes": int(k),
+                    "test_size": float(test_size),
+                    "perturbation_key": perturbation_key,
+                    "control_label": str(control_label),
+                    "dropped_perturbations": [cats[i] for i in np.flatnonzero(small)],
+                },
+                params={
+                    "perturbation_key": perturbation_key,
+                    "control_label": str(control_label),
+                    "use_rep": rep,
+                    "test_size": float(test_size),
+                    "n_top_genes": int(n_top_genes),
+                    "n_splits": int(n_splits),
+                    "alpha": float(alpha),
+                    "layer": layer,
+                    "min_cells": int(min_cells),
+                    "seed": int(seed),
+                },
+                artifacts={
+                    "per_perturbation": {
+                        m: np.asarray(v) if m != "perturbation" else list(v) for m, v in per.items()
+                    },
+                    "examples": examples,
+                },
+            )
+        )
+    return finish(adata, results, inplace=inplace, key_added=key_added)
+
+
+def _scores(true: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
+    """Row-wise Pearson, MSE and sign agreement (NaN Pearson where a row is constant)."""
+    tc = true - true.mean(axis=1, keepdims=True)
+    pc = pred - pred.mean(axis=1, keepdims=True)
+    den = np.sqrt((tc**2).sum(axis=1) * (pc**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 0, (tc * pc).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+    return {
+        f"{prefix}pearson": r,
+        f"{prefix}mse": ((pred - true) ** 2).mean(axis=1),
+        f"{prefix}direction_accuracy": (np.sign(pred) == np.sign(true)).mean(axis=1),
+    }

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import pearsonr
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import train_test_split
+
+import scmf
+from scmf import ScmfWarning, _store
+
+
+def _reference(adata, rep, key="perturbation", control="control", test_size=0.3, k=50, seed=42):
+    """The guide's recipe written plainly: pandas group means, one split over perturbations."""
+    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    labels = adata.obs[key].astype(str).to_numpy()
+    expr = pd.DataFrame(X).groupby(labels).mean()
+    emb = pd.DataFrame(adata.obsm[rep].astype(np.float64)).groupby(labels).mean()
+    perts = np.array(sorted(p for p in expr.index if p != control))
+    delta = expr.loc[perts].to_numpy() - expr.loc[control].to_numpy()
+    feats = emb.loc[perts].to_numpy()
+    idx = np.arange(perts.size)
+    train, test = train_test_split(idx, test_size=int(np.ceil(test_size * perts.size)), random_state=seed)
+    pred = Ridge(alpha=1.0).fit(feats[train], delta[train]).predict(feats[test])
+    base = delta[train].mean(axis=0)
+    out = {"pearson": [], "mse": [], "direction_accuracy": [], "baseline_pearson": [], "above": []}
+    for j, t in enumerate(test):
+        top = np.argsort(-np.abs(delta[t]), kind="stable")[:k]
+        tr, pr, br = delta[t, top], pred[j, top], base[top]
+        out["pearson"].append(pearsonr(tr, pr)[0])
+        out["mse"].append(np.mean((pr - tr) ** 2))
+        out["direction_accuracy"].append(np.mean(np.sign(pr) == np.sign(tr)))
+        out["baseline_pearson"].append(pearsonr(tr, br)[0])
+        out["above"].append(out["pearson"][-1] > out["baseline_pearson"][-1])
+    return {m: float(np.mean(v)) for m, v in out.items()}
+
+
+def test_equals_plain_recipe_on_norman(norman):
+    scmf.bm.perturbation(norman, use_rep="X_pca_baseline")
+    got = _store.get(norman, "perturbation").metrics
+    ref = _reference(norman, "X_pca_baseline")
+    for m in ("pearson", "mse", "direction_accuracy", "baseline_pearson"):
+        assert got[m] == pytest.approx(ref[m], rel=1e-9, abs=1e-12), m
+    assert got["fraction_above_baseline"] == pytest.approx(ref["above"])
+
+
+def test_pca_beats_random_on_norman(norman):
+    scmf.bm.perturbation(norman, use_rep=["X_pca_baseline", "X_random_baseline"], n_splits=5)
+    res = scmf.bm.results(norman).query("metric == 'pearson'").set_index("rep")["value"]
+    meta = _store.get(norman, "perturbation", rep="X_pca_baseline").metadata
+    assert meta["n_perturbations"] == norman.obs["perturbation"].nunique() - 1
+    assert res["X_pca_baseline"] > res["X_random_baseline"] + 0.05, (
+        "PCA of the expression should predict perturbation deltas better than a random embedding; "
+        f"got {res.to_dict()}"
+    )
+    # random features carry no information: the probe falls back to the mean shift
+    rnd = _store.get(norman, "perturbation", rep="X_random_baseline").metrics
+    assert rnd["pearson"] == pytest.approx(rnd["baseline_pearson"], abs=0.02)
+
+
+def test_splits_aliases_and_artifacts(norman, tmp_path):
+    scmf.bm.perturbation(norman, use_rep="X_pca_baseline", test_fraction=0.2, n_splits=3, n_top_genes=20)
+    r = _store.get(norman, "perturbation")
+    assert r.params["test_size"] == 0.2 and r.metadata["n_top_genes"] == 20
+    assert set(r.metrics_std) == set(r.metrics) and all(np.isfinite(list(r.metrics_std.values())))
+    per = r.artifacts["per_perturbation"]
+    n_test = r.metadata["n_test"]
+    assert len(per["perturbation"]) == 3 * n_test and per["pearson"].shape == (3 * n_test,)
+    split_means = [np.nanmean(per["pearson"][per["split"] == s]) for s in range(3)]
+    assert r.metrics["pearson"] == pytest.approx(np.mean(split_means))
+    assert r.metrics_std["pearson"] == pytest.approx(np.std(split_means, ddof=1))
+    ex = r.artifacts["examples"]
+    assert ex["true"].shape == ex["predicted"].shape == ex["genes"].shape == (min(12, n_test), 20)
+    assert set(ex["genes"].ravel()) <= set(norman.var_names)
+    norman.write_h5ad(tmp_path / "p.h5ad")
+    back = _store.get(ad.read_h5ad(tmp_path / "p.h5ad"), "perturbation")
+    np.testing.assert_array_equal(back.artifacts["examples"]["genes"], ex["genes"])
+    assert back.metrics == r.metrics
+    with pytest.raises(ValueError, match="not both"):
+        scmf.bm.perturbation(norman, use_rep="X_pca_baseline", test_size=0.4, test_fraction=0.2)
+
+
+def test_bad_input(norman):
+    with pytest.raises(
+        ValueError, match=r"control_label='ctrl' is not a value.*likely controls: \['control'\]"
+    ):
+        scmf.bm.perturbation(norman, use_rep="X_pca_baseline", control_label="ctrl")
+    one = norman[
+        norman.obs["perturbation"].isin(["control", norman.obs["perturbation"].cat.categories[1]])
+    ].copy()
+    with pytest.raises(ValueError, match="at least 2 perturbations"):
+        scmf.bm.perturbation(one, use_rep="X_pca_baseline")
+    with pytest.raises(KeyError, match="not a column"):
+        scmf.bm.perturbation(norman, "guide", use_rep="X_pca_baseline")
+
+
+def test_small_perturbations_dropped_and_combinations_kept():
+    adata = scmf.datasets.toy_perturbation(n_perturbations=10, seed=1)
+    labels = adata.obs["perturbation"].astype(str).to_numpy()
+    labels[np.flatnonzero(labels == "P0")[:20]] = "P1+P2"  # a combination, 20 cells
+    labels[np.flatnonzero(labels == "P3")[:37]] = "P9"  # P3 keeps 3 cells
+    adata.obs["perturbation"] = pd.Categorical(labels)
+    scmf.tl.embed(adata, "pca", n_comps=8)
+    with pytest.warns(ScmfWarning, match=r"dropping 1 perturbations.*P3 \(3\)"):
+        scmf.bm.perturbation(adata)
+    r = _store.get(adata, "perturbation")
+    assert r.metadata["dropped_perturbations"] == ["P3"]
+    assert r.metadata["n_perturbations"] == 10  # P0..P9 without P3, plus P1+P2 as its own
+
+
+def test_counts_warn():
+    adata = scmf.datasets.toy_perturbation(n_perturbations=6, seed=2)
+    adata.layers["counts"] = np.round(adata.X * 3)
+    scmf.tl.embed(adata, "random", n_comps=4)
+    with pytest.warns(ScmfWarning, match="raw counts"):
+        scmf.bm.perturbation(adata, layer="counts")

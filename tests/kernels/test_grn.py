@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.metrics.pairwise import cosine_similarity
+
+from scmf._kernels._grn import block_cosine, edge_cosine, expressing_sums, unit_rows
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(11)
+    X = sparse.random(500, 80, density=0.15, format="csr", random_state=3, dtype=np.float32)
+    X.data -= 0.3  # some stored entries <= 0: not "expressing"
+    E = rng.normal(size=(500, 16)).astype(np.float32)
+    return X, E
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 7, None])
+def test_expressing_sums_equal_scipy(data, n_parts):
+    X, E = data
+    B = (X > 0).astype(np.float64)
+    sums, counts = expressing_sums(X, E, n_parts=n_parts)
+    np.testing.assert_allclose(sums, B.T @ E.astype(np.float64), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(counts, np.asarray(B.sum(axis=0)).ravel())
+
+
+def test_expressing_sums_dense_input(data):
+    X, E = data
+    s1, c1 = expressing_sums(X, E)
+    s2, c2 = expressing_sums(X.toarray(), E)
+    np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_allclose(s1, s2)
+
+
+def test_cosines_equal_sklearn(data):
+    _, E = data
+    R = E[:40].astype(np.float64)
+    R[3] = 0  # a zero vector scores 0, not NaN
+    U = unit_rows(R)
+    ref = cosine_similarity(R)
+    rng = np.random.default_rng(0)
+    src, dst = rng.integers(0, 40, 300), rng.integers(0, 40, 300)
+    np.testing.assert_allclose(edge_cosine(U, src, dst), ref[src, dst], atol=1e-12)
+    rows = np.array([5, 0, 3, 17, 39])
+    got = np.concatenate([b for _, b in block_cosine(U, rows, block=2)])
+    np.testing.assert_allclose(got, ref[rows], atol=1e-12)
