@@ -51,7 +51,8 @@ def expressing_sums(X, E: np.ndarray, *, n_parts: int | None = None) -> tuple[np
     from scipy import sparse
 
     X = X if sparse.isspmatrix_csr(X) or isinstance(X, sparse.csr_array) else sparse.csr_matrix(X)
-    E = np.ascontiguousarray(E, dtype=np.float64)
+    # float32 embeddings are read as they are (accumulation is float64 either way): no 2x copy
+    E = np.ascontiguousarray(E, dtype=E.dtype if E.dtype in (np.float32, np.float64) else np.float64)
     n_genes = X.shape[1]
     if n_parts is None:
         n_parts = numba.get_num_threads()
