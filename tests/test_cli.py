@@ -27,3 +27,134 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert main(["demo", "--output", str(target)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("scmf demo: error:") and "Traceback" not in err
+
+
+CONFIG = """
+eval:
+  batch_size: 64
+  benchmarks:
+    - name: linear_probe
+      params: {cell_type_key: cell_type, test_size: 0.2}
+    - name: grn_inference
+      params: {network_path: NETWORK, min_cells: 10}
+    - name: perturbation
+      params: {perturbation_key: condition, control_label: control}
+"""
+
+
+def _setup(tmp_path, data_dir, kang_small):
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(CONFIG.replace("NETWORK", str(data_dir / "dorothea_hs.tsv.gz")))
+    kang_small.write_h5ad(tmp_path / "a.h5ad")
+    kang_small[:150].copy().write_h5ad(tmp_path / "b.h5ad")
+    return cfg
+
+
+def test_benchmark_with_checkpoint_two_files(tmp_path, data_dir, kang_small, ref_checkpoint, capsys):
+    cfg = _setup(tmp_path, data_dir, kang_small)
+    out = tmp_path / "results.json"
+    args = [
+        "benchmark",
+        "--config",
+        str(cfg),
+        "--model",
+        str(ref_checkpoint),
+        "--data",
+        str(tmp_path / "a.h5ad"),
+    ]
+    args += [
+        "--data",
+        str(tmp_path / "b.h5ad"),
+        "--output",
+        str(out),
+        "--write-h5ad",
+        str(tmp_path / "ev"),
+        "--device",
+        "cpu",
+    ]
+    args += ["--input-scale", "log1p"]
+    # the perturbation benchmark cannot run on Kang (one perturbation): recorded, exit code 3
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 3 and "2 benchmark run(s) failed" in err, err
+    table = scmf.bm.read_json(out)
+    assert set(table["dataset"]) == {"a", "b"} and set(table["rep"]) == {"X_scmf"}
+    assert set(table["benchmark"]) == {"linear_probe", "grn_inference"}
+    records = json.loads(out.read_text())
+    assert all(r["provenance"]["scmf"] for r in records if "error" not in r)
+    assert sum("error" in r for r in records) == 2
+    back = ad.read_h5ad(tmp_path / "ev" / "a.h5ad")
+    assert back.uns["scmf"]["params"]["X_scmf"]["checkpoint"] == str(ref_checkpoint)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(scmf.bm.results(back), table.query("dataset == 'a'").reset_index(drop=True))
+    assert not list((tmp_path / "ev").glob("*.tmp"))
+
+
+def test_benchmark_baseline_model(tmp_path, pbmc, capsys):
+    pbmc.write_h5ad(tmp_path / "p.h5ad")
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: bulk_labels}\n"
+    )
+    out = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "benchmark",
+                "--config",
+                str(tmp_path / "c.yaml"),
+                "--model",
+                "pca",
+                "--data",
+                str(tmp_path / "p.h5ad"),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert scmf.bm.read_json(out)["rep"].unique().tolist() == ["X_scmf"]
+
+
+def test_benchmark_bad_input_one_line_no_output(tmp_path, pbmc, capsys):
+    pbmc.write_h5ad(tmp_path / "p.h5ad")
+    good = tmp_path / "c.yaml"
+    good.write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: bulk_labels}\n"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("eval:\n  benchmarks:\n    - name: linear_prob\n")
+    trunc = tmp_path / "t.h5ad"
+    trunc.write_bytes((tmp_path / "p.h5ad").read_bytes()[:5000])
+    out = tmp_path / "r.json"
+    cases = [
+        (
+            ["--config", str(bad), "--model", "pca", "--data", str(tmp_path / "p.h5ad")],
+            "unknown benchmark 'linear_prob'",
+        ),
+        (
+            ["--config", str(tmp_path / "none.yaml"), "--model", "pca", "--data", str(tmp_path / "p.h5ad")],
+            "does not exist",
+        ),
+        (
+            ["--config", str(good), "--model", "pca", "--data", str(tmp_path / "missing.h5ad")],
+            "does not exist",
+        ),
+        (["--config", str(good), "--model", "pca", "--data", str(trunc)], "could not read"),
+        (
+            ["--config", str(good), "--model", "nonsense", "--data", str(tmp_path / "p.h5ad")],
+            "neither a baseline",
+        ),
+    ]
+    for extra, msg in cases:
+        assert main(["benchmark", *extra, "--output", str(out)]) != 0
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and err.count("\n") == 1, err
+        assert not out.exists()
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("linear_probe", "grn_inference", "perturbation", "geneformer", "kang2018", "pca"):
+        assert word in out

@@ -16,6 +16,6 @@ try:
 except PackageNotFoundError:  # pragma: no cover - source tree without install
     __version__ = "0+unknown"
 
-from . import bm, datasets, models, pl, tl
+from . import bm, callbacks, datasets, models, pl, tl
 
-__all__ = ["ScmfWarning", "__version__", "bm", "datasets", "models", "pl", "tl"]
+__all__ = ["ScmfWarning", "__version__", "bm", "callbacks", "datasets", "models", "pl", "tl"]

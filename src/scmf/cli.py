@@ -34,6 +34,91 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class CliError(Exception):
+    """An error whose message is all the user needs (exit code carried along)."""
+
+    def __init__(self, msg: str, code: int = 1) -> None:
+        super().__init__(msg)
+        self.code = code
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    import scmf
+
+    cfg = scmf.bm.load_config(args.config)  # validated before any data is read
+    model = args.model
+    if model not in scmf.models.BASELINES and not Path(model).exists():
+        raise CliError(
+            f"--model {model!r} is neither a baseline ({', '.join(scmf.models.BASELINES)}) nor a checkpoint directory."
+        )
+    for d in args.data:
+        if not Path(d).exists():
+            raise CliError(f"--data {d!r} does not exist.")
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
+    datasets = {}
+    for d in args.data:
+        name = Path(d).stem
+        base, i = name, 2
+        while name in datasets:
+            name, i = f"{base}_{i}", i + 1
+        datasets[name] = scmf.bm._harness.read_dataset(d)
+    report = scmf.bm.evaluate(
+        datasets,
+        cfg,
+        model=model,
+        baselines=args.baselines,
+        batch_size=args.batch_size,
+        device=args.device,
+        input_scale=args.input_scale,
+        gene_key=args.gene_key,
+    )
+    if not report.datasets:
+        raise CliError("no dataset could be evaluated: " + "; ".join(report.failures["error"]))
+    report.to_json(out)
+    print(f"wrote {out} ({len(report.results())} values)")
+    if args.write_h5ad:
+        folder = Path(args.write_h5ad)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, adata in report.datasets.items():
+            target = folder / f"{name}.h5ad"
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".h5ad.tmp")
+            os.close(fd)
+            try:
+                adata.write_h5ad(tmp)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+            print(f"wrote {target}")
+    if len(report.failures):
+        n = len(report.failures)
+        print(
+            f"scmf benchmark: {n} benchmark run(s) failed; their errors are in {out} (records with 'error').",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    import scmf
+
+    print("benchmarks:")
+    for name, spec in sorted(scmf.bm.benchmarks().items()):
+        print(f"  {name:20s} params: {', '.join(spec.params)}")
+    print("models:")
+    print(f"  baselines: {', '.join(scmf.models.BASELINES)}")
+    print(f"  checkpoint formats: {', '.join(scmf.models.formats())}")
+    print("datasets:")
+    for name, entry in scmf.datasets.registry().items():
+        print(f"  {name:32s} {entry.description}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -47,6 +132,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="scmf_demo_output", help="folder for the evaluated .h5ad and JSON")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+
+    bench = sub.add_parser("benchmark", help="run the benchmarks of an eval config on .h5ad files")
+    bench.add_argument("--config", required=True, help="YAML with the evaluation guide's eval: block")
+    bench.add_argument("--model", required=True, help="checkpoint directory, or a baseline: pca, random")
+    bench.add_argument("--data", required=True, action="append", help=".h5ad file (repeat for several)")
+    bench.add_argument("--output", required=True, help="results JSON (written atomically)")
+    bench.add_argument("--write-h5ad", metavar="DIR", help="also write each dataset with its results in uns")
+    bench.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
+    bench.add_argument(
+        "--batch-size", type=int, default=None, help="cells per forward pass (default: config)"
+    )
+    bench.add_argument("--baselines", action="store_true", help="also benchmark PCA and random baselines")
+    bench.add_argument(
+        "--input-scale",
+        default="auto",
+        choices=["auto", "counts", "log1p"],
+        help="what X holds (tokenised models)",
+    )
+    bench.add_argument(
+        "--gene-key", default=None, help="var column with the gene names to match (default: var_names)"
+    )
+    bench.set_defaults(func=_benchmark)
+
+    lst = sub.add_parser("list", help="show benchmarks, model formats and datasets")
+    lst.set_defaults(func=_list)
     return parser
 
 
@@ -59,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # one clear line unless asked for the traceback
         if args.verbose:
             raise
-        print(f"scmf {args.command}: error: {e}", file=sys.stderr)
-        return 1
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"scmf {args.command}: error: {msg}", file=sys.stderr)
+        return e.code if isinstance(e, CliError) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from ._config import BenchmarkConfig, EvalConfig, load_config
 from ._embedding_quality import embedding_quality
 from ._grn import grn_inference
+from ._harness import EvalReport, evaluate
 from ._linear_probe import linear_probe
 from ._perturbation import perturbation
+from ._registry import BenchmarkSpec, benchmarks, get_benchmark, register_benchmark
 from ._results import collect, read_json, results, to_json
 
 __all__ = [
+    "BenchmarkConfig",
+    "BenchmarkSpec",
+    "EvalConfig",
+    "EvalReport",
+    "benchmarks",
     "collect",
     "embedding_quality",
+    "evaluate",
+    "get_benchmark",
     "grn_inference",
     "linear_probe",
+    "load_config",
     "perturbation",
     "read_json",
+    "register_benchmark",
     "results",
     "to_json",
 ]

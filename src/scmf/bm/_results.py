@@ -167,7 +167,13 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def to_json(adata: AnnData | Sequence[AnnData], path: str | os.PathLike, *, key: str = BENCH_KEY) -> None:
+def to_json(
+    adata: AnnData | Sequence[AnnData],
+    path: str | os.PathLike,
+    *,
+    key: str = BENCH_KEY,
+    failures: pd.DataFrame | None = None,
+) -> None:
     """Write all stored results as the evaluation guide's JSON, atomically.
 
     The file is a list of records ``{benchmark_name, dataset_name, metrics, metadata}`` plus
@@ -183,6 +189,10 @@ def to_json(adata: AnnData | Sequence[AnnData], path: str | os.PathLike, *, key:
         Output file.
     key
         ``uns`` key of the results store.
+    failures
+        Benchmarks that failed (columns ``dataset, benchmark, error``, as in
+        :class:`scmf.bm.EvalReport`): written as records with an ``error`` field and empty
+        ``metrics``, which :func:`read_json` skips.
 
     Examples
     --------
@@ -197,6 +207,17 @@ def to_json(adata: AnnData | Sequence[AnnData], path: str | os.PathLike, *, key:
     """
     adatas = [adata] if not isinstance(adata, Sequence) else list(adata)
     records = [_json_safe(r.to_json_record()) for a in adatas for r in _store.iter_results(a, key=key)]
+    if failures is not None:
+        records += [
+            {
+                "benchmark_name": f.benchmark,
+                "dataset_name": f.dataset,
+                "error": str(f.error),
+                "metrics": {},
+                "metadata": {},
+            }
+            for f in failures.itertuples()
+        ]
     text = json.dumps(records, indent=2, allow_nan=False)
     write_text_atomic(Path(path), text + "\n")
 
@@ -229,4 +250,6 @@ def read_json(path: str | os.PathLike) -> pd.DataFrame:
     if not isinstance(records, list):
         msg = f"{str(path)!r}: expected a list of result records."
         raise ValueError(msg)
-    return _store.to_frame(_store.Result.from_json_record(r) for r in records)
+    return _store.to_frame(
+        _store.Result.from_json_record(r) for r in records if not (isinstance(r, Mapping) and "error" in r)
+    )

@@ -1,7 +1,8 @@
-"""Datasets: scanpy's built-in PBMC data and a seeded toy generator."""
+"""Datasets: the public datasets' registry and loaders, scanpy's PBMC data, seeded toy generators."""
 
 from __future__ import annotations
 
 from ._builtin import data_dir, pbmc68k, toy, toy_perturbation
+from ._registry import DatasetEntry, fetch, load, registry
 
-__all__ = ["data_dir", "pbmc68k", "toy", "toy_perturbation"]
+__all__ = ["DatasetEntry", "data_dir", "fetch", "load", "pbmc68k", "registry", "toy", "toy_perturbation"]

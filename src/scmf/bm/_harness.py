@@ -1,0 +1,201 @@
+"""Run configured benchmarks over datasets: embed once per dataset and model, then benchmark."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .._keys import EMBED_KEY, PCA_BASELINE_KEY, RANDOM_BASELINE_KEY
+from ._config import EvalConfig, load_config
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+logger = logging.getLogger("scmf")
+
+
+@dataclass
+class EvalReport:
+    """What :func:`scmf.bm.evaluate` did: the evaluated datasets and what failed."""
+
+    datasets: dict[str, AnnData]
+    failures: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["dataset", "benchmark", "error"])
+    )
+
+    def results(self) -> pd.DataFrame:
+        """The tidy results table over all datasets (as :func:`scmf.bm.results`)."""
+        from .. import _store
+
+        return _store.to_frame(r for a in self.datasets.values() for r in _store.iter_results(a))
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """The evaluation guide's JSON for all datasets, failures included as ``error`` records."""
+        from ._results import to_json
+
+        to_json(list(self.datasets.values()), path, failures=self.failures)
+
+
+def read_dataset(path: str | os.PathLike) -> AnnData:
+    """``anndata.read_h5ad`` (or ``read_zarr``) with one clear error for a missing or unreadable file."""
+    import anndata as ad
+
+    p = Path(path)
+    if not p.exists():
+        msg = f"data file {str(p)!r} does not exist."
+        raise FileNotFoundError(msg)
+    try:
+        return ad.read_zarr(p) if p.is_dir() or p.suffix == ".zarr" else ad.read_h5ad(p)
+    except Exception as e:
+        msg = f"could not read {str(p)!r} as AnnData (truncated or not an .h5ad/.zarr?): {e}"
+        raise ValueError(msg) from e
+
+
+def _as_datasets(datasets) -> dict[str, Any]:
+    from anndata import AnnData
+
+    if isinstance(datasets, AnnData):
+        return {"dataset": datasets}
+    if isinstance(datasets, Mapping):
+        return dict(datasets)
+    if isinstance(datasets, str | os.PathLike):
+        datasets = [datasets]
+    out: dict[str, Any] = {}
+    for item in datasets:
+        name = Path(item).stem if isinstance(item, str | os.PathLike) else f"dataset_{len(out)}"
+        base, i = name, 2
+        while name in out:
+            name, i = f"{base}_{i}", i + 1
+        out[name] = item
+    return out
+
+
+def evaluate(
+    datasets: AnnData | Mapping[str, AnnData | str | os.PathLike] | Sequence[str | os.PathLike],
+    config: str | os.PathLike | Mapping | Sequence | EvalConfig,
+    *,
+    model: Any = None,
+    use_rep: str | Sequence[str] = EMBED_KEY,
+    baselines: bool = False,
+    batch_size: int | None = None,
+    device: str | None = None,
+    key_added: str = EMBED_KEY,
+    input_scale: str = "auto",
+    gene_key: str | None = None,
+    progress: bool | None = None,
+) -> EvalReport:
+    """Run the configured benchmarks over one or several datasets.
+
+    For each dataset the model (if given) embeds the cells once, into ``obsm[key_added]``
+    (with ``baselines=True`` the PCA and random baselines too), then every benchmark runs on
+    those representations and stores into the dataset's ``uns["scmf_bench"]`` under the
+    dataset's name. A benchmark that fails is recorded with its error and the others still
+    run. The AnnData objects passed in receive the outputs (pass copies to keep them clean).
+
+    Parameters
+    ----------
+    datasets
+        One AnnData, ``{name: AnnData or path}``, or a list of ``.h5ad`` paths (named by
+        file stem).
+    config
+        The evaluation guide's ``eval:`` block: a YAML path, a mapping, a list of
+        ``{name, params}``, or an :class:`EvalConfig` (see :func:`scmf.bm.load_config`).
+    model
+        Anything :func:`scmf.tl.embed` accepts (a checkpoint directory is loaded once), or
+        ``None`` to benchmark representations already in ``obsm`` (``use_rep``).
+    use_rep
+        Representation(s) to benchmark when ``model`` is ``None``.
+    baselines
+        Also compute and benchmark ``X_pca_baseline`` and ``X_random_baseline``.
+    batch_size, device
+        Embedding settings; default from the config (``batch_size``, ``device``).
+    key_added
+        ``obsm`` key for the model's embedding.
+    input_scale, gene_key
+        Passed to :func:`scmf.tl.embed` for tokenised models.
+    progress
+        Show a progress bar (``None``: when writing to a terminal).
+
+    Returns
+    -------
+    An :class:`EvalReport`: ``.datasets`` (name -> evaluated AnnData), ``.failures``
+    (dataset, benchmark, error), ``.results()`` (the tidy table), ``.to_json(path)``.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> report = scmf.bm.evaluate({"pbmc": adata}, [
+    ...     {"name": "linear_probe", "params": {"cell_type_key": "bulk_labels"}}], model="pca", progress=False)
+    >>> sorted(report.results()["metric"].unique())
+    ['accuracy', 'balanced_accuracy', 'f1_macro', 'f1_weighted']
+    """
+    from tqdm.auto import tqdm
+
+    from .. import tl
+    from ._registry import get_benchmark
+
+    cfg = load_config(config)
+    named = _as_datasets(datasets)
+    bs = int(batch_size if batch_size is not None else cfg.batch_size)
+    dev = device if device is not None else cfg.device
+    if isinstance(model, str | os.PathLike) and Path(model).is_dir():
+        from ..models import load
+
+        model = load(model)  # once, for every dataset
+    reps = [key_added] if model is not None else ([use_rep] if isinstance(use_rep, str) else list(use_rep))
+    if baselines:
+        reps += [PCA_BASELINE_KEY, RANDOM_BASELINE_KEY]
+    specs = [(b, get_benchmark(b.name)) for b in cfg.benchmarks]
+    failures: list[dict] = []
+    out: dict[str, AnnData] = {}
+    steps = len(named) * (len(specs) + 1)
+    bar = tqdm(
+        total=steps, disable=progress is False if progress is not None else None, desc="scmf", unit="step"
+    )
+    try:
+        for name, item in named.items():
+            bar.set_description(f"{name}: loading/embedding")
+            try:
+                adata = read_dataset(item) if isinstance(item, str | os.PathLike) else item
+                if model is not None:
+                    kw = {"input_scale": input_scale, "gene_key": gene_key} if _tokenised(model) else {}
+                    tl.embed(
+                        adata, model, batch_size=bs, device=dev, key_added=key_added, progress=False, **kw
+                    )
+                if baselines:
+                    tl.baselines(adata)
+            except Exception as e:
+                logger.warning("dataset %r could not be prepared: %s", name, e)
+                failures.append(
+                    {"dataset": name, "benchmark": "<embed>", "error": f"{type(e).__name__}: {e}"}
+                )
+                bar.update(len(specs) + 1)
+                continue
+            out[name] = adata
+            bar.update(1)
+            for b, spec in specs:
+                bar.set_description(f"{name}: {b.name}")
+                try:
+                    spec.run(adata, use_rep=reps, dataset_name=name, params=b.params)
+                except Exception as e:  # recorded; the other benchmarks still run
+                    logger.warning("benchmark %r on %r failed: %s", b.name, name, e)
+                    failures.append(
+                        {"dataset": name, "benchmark": b.name, "error": f"{type(e).__name__}: {e}"}
+                    )
+                bar.update(1)
+    finally:
+        bar.close()
+    return EvalReport(out, pd.DataFrame(failures, columns=["dataset", "benchmark", "error"]))
+
+
+def _tokenised(model) -> bool:
+    from ..models._torch import TokenizedModel
+
+    return isinstance(model, TokenizedModel)

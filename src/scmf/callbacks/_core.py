@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .._keys import BENCH_KEY, EMBED_KEY, UNS_KEY
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+    from ..models import Tokenizer
+
+logger = logging.getLogger("scmf")
+HISTORY_KEY = "history"
+
+
+class Assessment:
+    """Run configured benchmarks on validation data with the model being trained.
+
+    Parameters
+    ----------
+    config
+        The evaluation guide's ``eval:`` block (YAML path, mapping, list or
+        :class:`scmf.bm.EvalConfig`); ``every_n_epochs`` and ``batch_size`` come from it.
+    datasets
+        Validation AnnData, or ``{name: AnnData}`` (a single one is named ``"val_data"``).
+        They are copied once; the originals are never modified.
+    tokenizer
+        How the model reads cells (the model's :class:`scmf.models.Tokenizer`).
+    every_n_epochs, batch_size, device
+        Override the config's values (``device=None``: where the model's weights are).
+    input_scale, gene_key
+        Passed to :func:`scmf.tl.embed`.
+
+    Examples
+    --------
+    A plain PyTorch loop::
+
+        assess = Assessment("eval.yaml", val_adata, tokenizer=tok)
+        for epoch in range(n_epochs):
+            train_one_epoch(model)
+            if assess.should_run(epoch):
+                metrics = assess.run(model, epoch)   # {"assessment/linear_probe/val_data/accuracy": ...}
+        assess.history  # tidy DataFrame: epoch, step, benchmark, dataset, metric, value
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        datasets: AnnData | Mapping[str, AnnData],
+        *,
+        tokenizer: Tokenizer,
+        every_n_epochs: int | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+        input_scale: str = "auto",
+        gene_key: str | None = None,
+    ) -> None:
+        from anndata import AnnData
+
+        from ..bm import load_config
+
+        self.config = load_config(config)
+        self.every_n_epochs = int(every_n_epochs or self.config.every_n_epochs)
+        if self.every_n_epochs < 1:
+            msg = f"every_n_epochs must be >= 1, got {self.every_n_epochs}."
+            raise ValueError(msg)
+        self.batch_size = int(batch_size or self.config.batch_size)
+        self.device = device
+        self.tokenizer = tokenizer
+        self.input_scale = input_scale
+        self.gene_key = gene_key
+        named = {"val_data": datasets} if isinstance(datasets, AnnData) else dict(datasets)
+        self._work = {name: a.copy() for name, a in named.items()}
+        self._rows: list[dict] = []
+        self.failures: list[dict] = []
+
+    def should_run(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (0-based) ends an ``every_n_epochs`` period."""
+        return (int(epoch) + 1) % self.every_n_epochs == 0
+
+    def run(self, module: Any, epoch: int, *, step: int | None = None) -> dict[str, float]:
+        """Embed every validation set with ``module`` (its ``encode``) and run the benchmarks.
+
+        The module's train mode and device are restored afterwards. Returns
+        ``{"assessment/{benchmark}/{dataset}/{metric}": value}`` (finite values only) and
+        appends them to :attr:`history`.
+        """
+        from .. import tl
+        from ..bm import get_benchmark, results
+        from ..models._torch import TokenizedModel, _device_of
+
+        device = self.device or (str(_device_of(module)) if _device_of(module) is not None else "cpu")
+        model = TokenizedModel(module, self.tokenizer, name=f"{type(module).__name__}@epoch{epoch}")
+        out: dict[str, float] = {}
+        for name, adata in self._work.items():
+            adata.uns.pop(BENCH_KEY, None)
+            tl.embed(
+                adata,
+                model,
+                batch_size=self.batch_size,
+                device=device,
+                input_scale=self.input_scale,
+                gene_key=self.gene_key,
+                progress=False,
+            )
+            for b in self.config.benchmarks:
+                try:
+                    get_benchmark(b.name).run(adata, use_rep=EMBED_KEY, dataset_name=name, params=b.params)
+                except Exception as e:  # one failing benchmark does not stop training
+                    logger.warning("assessment: %s on %s failed at epoch %d: %s", b.name, name, epoch, e)
+                    self.failures.append(
+                        {"epoch": int(epoch), "benchmark": b.name, "dataset": name, "error": str(e)}
+                    )
+            table = (
+                results(adata)
+                if BENCH_KEY in adata.uns
+                else pd.DataFrame(columns=["benchmark", "metric", "value"])
+            )
+            for r in table.itertuples():
+                if not isinstance(r.value, float) or not math.isfinite(r.value):
+                    continue
+                out[f"assessment/{r.benchmark}/{name}/{r.metric}"] = float(r.value)
+                self._rows.append(
+                    {
+                        "epoch": int(epoch),
+                        "step": -1 if step is None else int(step),
+                        "benchmark": r.benchmark,
+                        "dataset": name,
+                        "metric": r.metric,
+                        "value": float(r.value),
+                    }
+                )
+        return out
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Tidy history: ``epoch, step, benchmark, dataset, metric, value``."""
+        return pd.DataFrame(self._rows, columns=["epoch", "step", "benchmark", "dataset", "metric", "value"])
+
+    def write_history(self, adata: AnnData) -> None:
+        """Store the history in ``adata.uns["scmf"]["history"]`` (h5ad-safe columns) for the plots."""
+        h = self.history
+        cols = {
+            c: np.asarray(h[c].to_numpy(), dtype=object if h[c].dtype == object else None) for c in h.columns
+        }
+        uns = dict(adata.uns.get(UNS_KEY, {}))
+        uns[HISTORY_KEY] = {c: v.astype(str) if v.dtype == object else v for c, v in cols.items()}
+        adata.uns[UNS_KEY] = uns

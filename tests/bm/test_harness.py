@@ -1,0 +1,178 @@
+"""Registry, YAML config and the harness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import scmf
+from scmf import _store
+
+GUIDE_YAML = """
+training:
+  batch_size: 64
+eval:
+  every_n_epochs: 2
+  batch_size: 128
+  benchmarks:
+    - name: linear_probe
+      params:
+        cell_type_key: bulk_labels
+        test_size: 0.2
+        max_iter: 1000
+        seed: 42
+    - name: embedding_quality
+      params:
+        label_key: bulk_labels
+        batch_key: null
+        n_neighbors: 15
+"""
+
+
+def test_guide_yaml_as_written(tmp_path):
+    (tmp_path / "eval.yaml").write_text(GUIDE_YAML)
+    cfg = scmf.bm.load_config(tmp_path / "eval.yaml")
+    assert (cfg.batch_size, cfg.every_n_epochs) == (128, 2)
+    assert [b.name for b in cfg.benchmarks] == ["linear_probe", "embedding_quality"]
+    assert (
+        scmf.bm.get_benchmark("embedding_quality").resolve(cfg.benchmarks[1].params)["cell_type_key"]
+        == "bulk_labels"
+    )
+
+
+@pytest.mark.parametrize(
+    ("block", "match"),
+    [
+        (
+            {"benchmarks": [{"name": "linear_prob"}]},
+            r"unknown benchmark 'linear_prob'; available: \[.*'linear_probe'",
+        ),
+        (
+            {"benchmarks": [{"name": "linear_probe", "params": {"cell_typ_key": "x"}}]},
+            r"no parameter 'cell_typ_key'; valid: \[.*'cell_type_key'",
+        ),
+        ({"benchmarks": []}, "non-empty list"),
+        ({"benchmarks": [{"name": "linear_probe"}], "batchsize": 3}, r"unknown key\(s\) \['batchsize'\]"),
+        ({"benchmarks": [{"name": "linear_probe", "cell_type_key": "x"}]}, "under 'params'"),
+        (
+            {"benchmarks": [{"name": "linear_probe", "params": {"label_key": "a", "cell_type_key": "b"}}]},
+            "same parameter",
+        ),
+        ({"batch_size": 0, "benchmarks": ["linear_probe"]}, "positive integer"),
+    ],
+)
+def test_config_errors(block, match):
+    with pytest.raises(ValueError, match=match):
+        cfg = scmf.bm.load_config({"eval": block})
+        for b in cfg.benchmarks:
+            scmf.bm.get_benchmark(b.name).resolve(b.params)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    (tmp_path / "evil.yaml").write_text("eval: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        scmf.bm.load_config(tmp_path / "evil.yaml")
+
+
+def test_harness_embeds_once_and_survives_a_failure(pbmc):
+    calls = []
+
+    class Counting:
+        name = "counting"
+
+        def embed(self, X, var_names):
+            calls.append(X.shape[0])
+            return np.asarray(X[:, :50].toarray() if hasattr(X, "toarray") else X[:, :50])
+
+    other = pbmc.copy()
+    config = [
+        {"name": "linear_probe", "params": {"cell_type_key": "bulk_labels"}},
+        {"name": "embedding_quality", "params": {"cell_type_key": "no_such_column"}},  # fails
+        {"name": "embedding_quality", "params": {"cell_type_key": "bulk_labels", "batch_key": None}},
+    ]
+    report = scmf.bm.evaluate(
+        {"a": pbmc, "b": other}, config, model=Counting(), batch_size=700, baselines=True, progress=False
+    )
+    assert calls == [700, 700]  # one embedding per dataset, not per benchmark
+    assert list(report.failures["benchmark"]) == ["embedding_quality", "embedding_quality"]
+    assert report.failures["error"].str.contains("no_such_column").all()
+    res = report.results()
+    assert set(res["dataset"]) == {"a", "b"}
+    assert set(res["rep"]) == {"X_scmf", "X_pca_baseline", "X_random_baseline"}
+    assert set(res["benchmark"]) == {"linear_probe", "embedding_quality"}
+    # same numbers as calling the benchmark directly
+    direct = scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_scmf", inplace=False)
+    got = res.query("dataset == 'a' and benchmark == 'linear_probe' and rep == 'X_scmf'")
+    np.testing.assert_allclose(got["value"].to_numpy(), direct["value"].to_numpy())
+
+
+def test_report_json_roundtrip_with_failures(pbmc, tmp_path):
+    report = scmf.bm.evaluate(
+        pbmc,
+        [
+            {"name": "linear_probe", "params": {"cell_type_key": "bulk_labels"}},
+            {"name": "grn_inference", "params": {"network": pd.DataFrame({"tf": ["A"], "target": ["B"]})}},
+        ],
+        use_rep="X_pca_baseline",
+        progress=False,
+    )
+    report.to_json(tmp_path / "r.json")
+    import json
+
+    records = json.loads((tmp_path / "r.json").read_text())
+    assert any(r.get("error") and r["benchmark_name"] == "grn_inference" for r in records)
+    pd.testing.assert_frame_equal(scmf.bm.read_json(tmp_path / "r.json"), report.results())
+
+
+def test_custom_benchmarks_function_and_class(pbmc):
+    def centroid_spread(X, adata, *, label_key="bulk_labels"):
+        means = pd.DataFrame(X).groupby(adata.obs[label_key].to_numpy(), observed=True).mean()
+        return {"spread": float(means.std().mean())}
+
+    class NormMean:
+        def __init__(self, power: float = 2.0):
+            self.power = power
+
+        def run(self, X, adata):
+            return {"mean_norm": float(np.mean(np.linalg.norm(X, ord=self.power, axis=1)))}
+
+    try:
+        scmf.bm.register_benchmark("centroid_spread", centroid_spread)
+        scmf.bm.register_benchmark("norm_mean", NormMean)
+        cfg = scmf.bm.load_config(
+            [{"name": "centroid_spread"}, {"name": "norm_mean", "params": {"power": 1.0}}]
+        )
+        report = scmf.bm.evaluate(pbmc, cfg, use_rep="X_pca_baseline", progress=False)
+        res = report.results().set_index("metric")["value"]
+        X = pbmc.obsm["X_pca_baseline"]
+        assert res["mean_norm"] == pytest.approx(np.mean(np.abs(X).sum(axis=1)), rel=1e-6)
+        assert _store.get(pbmc, "norm_mean").params["power"] == 1.0
+        with pytest.raises(ValueError, match="valid: \\['power'\\]"):
+            scmf.bm.load_config([{"name": "norm_mean", "params": {"pow": 1}}])
+    finally:
+        scmf.bm._registry._REGISTRY.pop("centroid_spread", None)
+        scmf.bm._registry._REGISTRY.pop("norm_mean", None)
+
+
+def test_entry_point_benchmarks(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    ep = EntryPoint(name="ep_bench", value="numpy:mean", group="scmf.benchmarks")
+
+    def fake_entry_points(group):
+        return [ep] if group == "scmf.benchmarks" else []
+
+    monkeypatch.setattr("importlib.metadata.entry_points", fake_entry_points)
+    monkeypatch.setattr(scmf.bm._registry, "_ENTRY_POINTS_LOADED", False)
+    try:
+        assert "ep_bench" in scmf.bm.benchmarks()
+    finally:
+        scmf.bm._registry._REGISTRY.pop("ep_bench", None)
+
+
+def test_yaml_dump_of_config_reloads(tmp_path):
+    cfg = scmf.bm.load_config(yaml.safe_load(GUIDE_YAML))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"eval": cfg.to_dict()}))
+    assert scmf.bm.load_config(tmp_path / "c.yaml") == cfg
