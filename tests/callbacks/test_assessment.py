@@ -1,0 +1,140 @@
+"""Evaluation during training: the reference model trained on Kang with the callback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import scmf
+from scmf.callbacks import Assessment
+from scmf.models import ReferenceConfig, ReferenceModel, Tokenizer
+from scmf.models._training import TokenDataset, lit_module, masked_gene_loss
+
+CONFIG = {
+    "eval": {
+        "every_n_epochs": 1,
+        "batch_size": 128,
+        "benchmarks": [
+            {"name": "linear_probe", "params": {"cell_type_key": "cell_type"}},
+            {"name": "embedding_quality", "params": {"cell_type_key": "cell_type", "batch_key": None}},
+        ],
+    }
+}
+
+
+def _model(vocab):
+    torch.manual_seed(0)
+    cfg = ReferenceConfig(
+        vocab_size=len(vocab), d_model=32, n_layers=1, n_heads=2, d_ff=64, max_len=48, dropout=0.0
+    )
+    return ReferenceModel(cfg), Tokenizer(vocab, "rank_value", max_len=48)
+
+
+def test_core_in_a_plain_torch_loop(kang, gf_vocab):
+    model, tok = _model(gf_vocab)
+    train = TokenDataset(kang[::3], tok, input_scale="log1p")  # ~660 cells: a few seconds per epoch
+    loader = torch.utils.data.DataLoader(
+        train,
+        batch_size=64,
+        shuffle=True,
+        collate_fn=TokenDataset.collate,
+        generator=torch.Generator().manual_seed(0),
+    )
+    val = kang[1::6].copy()
+    before = val.copy()
+    assess = Assessment(CONFIG, val, tokenizer=tok, every_n_epochs=2, input_scale="log1p")
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(1)
+    losses, logged = [], {}
+    for epoch in range(4):
+        model.train()
+        total = 0.0
+        for batch in loader:
+            loss = masked_gene_loss(model, *batch, mask_id=gf_vocab.specials["<mask>"], generator=gen)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss)
+        losses.append(total / len(loader))
+        if assess.should_run(epoch):
+            logged[epoch] = assess.run(model, epoch)
+            assert model.training  # train mode restored
+    assert losses[-1] < losses[0] - 0.2, losses  # it learns
+    assert sorted(logged) == [1, 3]
+    for metrics in logged.values():
+        assert 0.0 <= metrics["assessment/linear_probe/val_data/accuracy"] <= 1.0
+        assert "assessment/embedding_quality/val_data/overall" in metrics
+    h = assess.history
+    assert sorted(h["epoch"].unique()) == [1, 3]
+    row = h.query("epoch == 3 and metric == 'accuracy'")["value"].item()
+    assert row == logged[3]["assessment/linear_probe/val_data/accuracy"]
+    # same numbers as scmf's API on the same model
+    check = val.copy()
+    scmf.tl.embed(check, scmf.models.TokenizedModel(model, tok), input_scale="log1p", batch_size=128)
+    scmf.bm.linear_probe(check, "cell_type")
+    assert scmf._store.get(check, "linear_probe").metrics["accuracy"] == pytest.approx(row)
+    assert "X_scmf" not in before.obsm and "X_scmf" not in val.obsm  # the user's AnnData is untouched
+    assess.write_history(check)
+    assert list(check.uns["scmf"]["history"]["epoch"]) == list(h["epoch"])
+
+
+def test_lightning_callback_logs_per_epoch(kang, gf_vocab):
+    pl = pytest.importorskip("lightning.pytorch")
+    from lightning.pytorch.loggers import Logger
+
+    class MemoryLogger(Logger):
+        def __init__(self):
+            super().__init__()
+            self.rows = []
+
+        @property
+        def name(self):
+            return "memory"
+
+        @property
+        def version(self):
+            return 0
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            pass
+
+        def log_metrics(self, metrics, step=None):
+            self.rows.append((step, dict(metrics)))
+
+    model, tok = _model(gf_vocab)
+    ds = TokenDataset(kang[::3], tok, input_scale="log1p")
+    train = torch.utils.data.DataLoader(
+        ds,
+        batch_size=64,
+        shuffle=True,
+        collate_fn=TokenDataset.collate,
+        generator=torch.Generator().manual_seed(0),
+    )
+    valdl = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(ds, range(0, len(ds), 8)), batch_size=64, collate_fn=TokenDataset.collate
+    )
+    module = lit_module(model, mask_id=gf_vocab.specials["<mask>"], lr=3e-3)
+    cb = scmf.callbacks.AssessmentCallback(CONFIG, kang[1::6], tokenizer=tok, input_scale="log1p")
+    logger = MemoryLogger()
+    trainer = pl.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        logger=logger,
+        callbacks=[cb],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=2,  # the sanity pass runs validation: the callback must not
+        deterministic=True,
+    )
+    trainer.fit(module, train, valdl)
+    assessed = [(s, m) for s, m in logger.rows if any(k.startswith("assessment/") for k in m)]
+    assert len(assessed) == 3  # once per epoch, none for the sanity check
+    steps = [s for s, _ in assessed]
+    assert steps == sorted(steps) and len(set(steps)) == 3
+    for _, m in assessed:
+        acc = m["assessment/linear_probe/val_data/accuracy"]
+        assert 0.0 <= acc <= 1.0 and np.isfinite(m["assessment/embedding_quality/val_data/nmi"])
+    assert sorted(cb.history["epoch"].unique()) == [0, 1, 2]
+    assert module.training and next(module.parameters()).device.type == "cpu"
