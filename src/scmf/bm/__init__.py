@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._config import BenchmarkConfig, EvalConfig, load_config
+from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
 from ._embedding_quality import embedding_quality
 from ._grn import grn_inference
 from ._harness import EvalReport, evaluate
@@ -18,6 +19,10 @@ __all__ = [
     "EvalReport",
     "benchmarks",
     "collect",
+    "cz_batch_integration",
+    "cz_clustering",
+    "cz_embedding",
+    "cz_label_prediction",
     "embedding_quality",
     "evaluate",
     "get_benchmark",

@@ -201,6 +201,13 @@ def _register_builtins() -> None:
     register_benchmark("embedding_quality", embedding_quality, aliases=label)
     register_benchmark("perturbation", perturbation)
     register_benchmark("grn_inference", grn_inference)
+    from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
+
+    cz_alias = {"cell_type_key": "label_key"}
+    register_benchmark("cz_clustering", cz_clustering, aliases=cz_alias)
+    register_benchmark("cz_embedding", cz_embedding, aliases=cz_alias)
+    register_benchmark("cz_label_prediction", cz_label_prediction, aliases=cz_alias)
+    register_benchmark("cz_batch_integration", cz_batch_integration, aliases=cz_alias)
 
 
 _register_builtins()
