@@ -34,7 +34,14 @@ NAMES = {
 
 def _check(stored, direct):
     expected = {(NAMES.get(m, m) + (f"_{c}" if c else "")): v for (m, c), v in direct.items()}
-    assert stored == expected  # exact equality, every row kept
+    assert set(stored) == set(expected)  # every row kept
+    for k, v in expected.items():
+        if k == "entropy_per_cell":
+            # cz builds its HNSW index with all threads (hnswlib add_items, num_threads=-1): the
+            # graph, and so this value, varies slightly from run to run even for cz itself
+            assert stored[k] == pytest.approx(v, rel=1e-3), k
+        else:
+            assert stored[k] == v, k  # exact equality
 
 
 @pytest.fixture
@@ -104,6 +111,7 @@ def test_embedding_sparse_and_float64(pbmc):
 
 
 def test_batch_integration_and_pca_baseline(kang_cz):
+    X_before = kang_cz.X.copy()
     scmf.bm.cz_batch_integration(
         kang_cz, "cell_type", batch_key="condition", use_rep="X_pca_baseline", baseline=True
     )
@@ -121,6 +129,7 @@ def test_batch_integration_and_pca_baseline(kang_cz):
         _direct(cz.BatchIntegrationTask, base, inp),
     )
     assert "cz_pca_baseline" not in kang_cz.obsm  # benchmarks never write obsm
+    assert (kang_cz.X != X_before).nnz == 0  # cz's preprocessing ran on a copy
     with pytest.raises(ValueError, match="at least 2 batches"):
         scmf.bm.cz_batch_integration(
             kang_cz[kang_cz.obs.condition == "control"].copy(),

@@ -108,7 +108,7 @@ def _run(
     runs = [(rep, E if keep.all() else E[keep]) for rep, E in embeddings.items()]
     if baseline:
         expr = _expression(adata, layer)
-        expr = expr if keep.all() else expr[keep]
+        expr = expr.copy() if keep.all() else expr[keep]  # a copy: cz preprocesses what it is given
         runs.append((baseline_rep, make_task().compute_baseline(expr, baseline_input())))
     results = []
     for rep, X in runs:
