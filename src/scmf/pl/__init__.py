@@ -1,5 +1,29 @@
-"""Plots that only read what the benchmarks stored."""
+"""Plots of stored benchmark results (matplotlib; they read ``adata.uns["scmf_bench"]`` only)."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._plots import (
+    benchmark_comparison,
+    confusion_matrix,
+    embedding,
+    embedding_quality,
+    f1_per_class,
+    grn_curves,
+    perturbation,
+    perturbation_vs_baseline,
+    results_table,
+    training_history,
+)
+
+__all__ = [
+    "benchmark_comparison",
+    "confusion_matrix",
+    "embedding",
+    "embedding_quality",
+    "f1_per_class",
+    "grn_curves",
+    "perturbation",
+    "perturbation_vs_baseline",
+    "results_table",
+    "training_history",
+]

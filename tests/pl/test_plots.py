@@ -1,0 +1,137 @@
+"""Every plot: compared with a committed baseline image, and drawn from an .h5ad read back.
+
+Regenerate the baselines (after an intended change) with SCMF_UPDATE_BASELINES=1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anndata as ad
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.testing.compare import compare_images
+
+import scmf
+
+matplotlib.use("agg")
+BASELINE = Path(__file__).parent / "baseline"
+DPI = 40
+TOL = 6.0
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, data_dir):
+    """Three evaluated datasets, written to .h5ad and read back (the plots read only uns)."""
+    import scanpy as sc
+
+    out = {}
+    pbmc = sc.datasets.pbmc68k_reduced()
+    scmf.tl.baselines(pbmc, n_comps=20, seed=0)
+    reps = ["X_pca_baseline", "X_random_baseline"]
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=reps, n_splits=3)
+    scmf.bm.embedding_quality(pbmc, "bulk_labels", batch_key="phase", use_rep=reps)
+    out["pbmc"] = pbmc
+    norman = ad.read_h5ad(data_dir / "norman2019_mcfaline2023_perturbench_devel.h5ad")
+    scmf.tl.baselines(norman, n_comps=20, seed=0)
+    scmf.bm.perturbation(norman, use_rep=reps, n_splits=2)
+    out["norman"] = norman
+    kang = ad.read_h5ad(data_dir / "kang2018_ifnb_scgen_valid.h5ad")
+    scmf.tl.baselines(kang, n_comps=20, seed=0)
+    scmf.bm.grn_inference(kang, data_dir / "dorothea_hs.tsv.gz", use_rep=reps)
+    out["kang"] = kang
+    folder = tmp_path_factory.mktemp("h5")
+    back = {}
+    for name, a in out.items():
+        a.write_h5ad(folder / f"{name}.h5ad")
+        back[name] = ad.read_h5ad(folder / f"{name}.h5ad")
+    return back
+
+
+HISTORY = pd.DataFrame(
+    {
+        "epoch": [0, 1, 2, 0, 1, 2],
+        "step": [10, 20, 30, 10, 20, 30],
+        "benchmark": ["linear_probe"] * 3 + ["embedding_quality"] * 3,
+        "dataset": ["val_data"] * 6,
+        "metric": ["accuracy"] * 3 + ["overall"] * 3,
+        "value": [0.4, 0.6, 0.7, 0.3, 0.45, 0.5],
+    }
+)
+
+CASES = {
+    "results_table": lambda e: scmf.pl.results_table(e["pbmc"], return_fig=True),
+    "results_table_collect": lambda e: scmf.pl.results_table(
+        scmf.bm.collect(e), by="source", return_fig=True
+    ),
+    "benchmark_comparison": lambda e: scmf.pl.benchmark_comparison(
+        e["pbmc"], "linear_probe", return_fig=True
+    ),
+    "confusion_matrix": lambda e: scmf.pl.confusion_matrix(e["pbmc"], rep="X_pca_baseline", return_fig=True),
+    "f1_per_class": lambda e: scmf.pl.f1_per_class(e["pbmc"], rep="X_pca_baseline", return_fig=True),
+    "embedding_quality": lambda e: scmf.pl.embedding_quality(e["pbmc"], return_fig=True),
+    "embedding": lambda e: scmf.pl.embedding(
+        e["pbmc"], ["bulk_labels", "phase"], basis="X_pca_baseline", return_fig=True
+    ),
+    "perturbation": lambda e: scmf.pl.perturbation(
+        e["norman"], rep="X_pca_baseline", max_panels=3, return_fig=True
+    ),
+    "perturbation_vs_baseline": lambda e: scmf.pl.perturbation_vs_baseline(
+        e["norman"], rep="X_pca_baseline", return_fig=True
+    ),
+    "grn_curves": lambda e: scmf.pl.grn_curves(e["kang"], return_fig=True),
+    "training_history": lambda e: scmf.pl.training_history(HISTORY, return_fig=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_image(name, evaluated, tmp_path):
+    fig = CASES[name](evaluated)
+    assert isinstance(fig, plt.Figure)
+    actual = tmp_path / f"{name}.png"
+    fig.savefig(actual, dpi=DPI)
+    plt.close(fig)
+    expected = BASELINE / f"{name}.png"
+    if os.environ.get("SCMF_UPDATE_BASELINES"):
+        expected.write_bytes(actual.read_bytes())
+    assert expected.exists(), f"no baseline image {expected}; run with SCMF_UPDATE_BASELINES=1"
+    err = compare_images(str(expected), str(actual), tol=TOL)
+    assert err is None, err
+
+
+def test_return_types_and_ax(evaluated):
+    fig, axs = plt.subplots(1, 2)
+    out = scmf.pl.grn_curves(evaluated["kang"], ax=list(axs), show=False)
+    assert list(out) == list(axs)
+    fig2, ax = plt.subplots()
+    assert scmf.pl.confusion_matrix(evaluated["pbmc"], rep="X_pca_baseline", ax=ax, show=False) is ax
+    assert scmf.pl.f1_per_class(evaluated["pbmc"], rep="X_random_baseline", show=False) is not None
+    plt.close("all")
+
+
+def test_history_from_anndata(evaluated):
+    adata = evaluated["pbmc"].copy()
+    with pytest.raises(KeyError, match="write_history"):
+        scmf.pl.training_history(adata)
+    adata.uns["scmf"] = {"history": {c: HISTORY[c].to_numpy() for c in HISTORY.columns}}
+    assert isinstance(scmf.pl.training_history(adata, metrics=["accuracy"], return_fig=True), plt.Figure)
+    plt.close("all")
+
+
+def test_clear_errors_without_results(pbmc):
+    with pytest.raises(KeyError, match=r"run scmf.bm.linear_probe first"):
+        scmf.pl.confusion_matrix(pbmc)
+    with pytest.raises(KeyError, match=r"run scmf.bm.grn_inference first"):
+        scmf.pl.grn_curves(pbmc)
+    with pytest.raises(KeyError, match=r"run scmf.bm.perturbation first"):
+        scmf.pl.perturbation(pbmc)
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"])
+    with pytest.raises(ValueError, match="pass rep="):
+        scmf.pl.confusion_matrix(pbmc)
+    with pytest.raises(KeyError, match="no linear_probe result for rep='X_other'"):
+        scmf.pl.confusion_matrix(pbmc, rep="X_other")
+    assert np.isfinite(pbmc.obsm["X_pca_baseline"]).all()
