@@ -104,10 +104,10 @@ def test_image(name, evaluated, tmp_path):
 
 
 def test_return_types_and_ax(evaluated):
-    fig, axs = plt.subplots(1, 2)
+    _, axs = plt.subplots(1, 2)
     out = scmf.pl.grn_curves(evaluated["kang"], ax=list(axs), show=False)
     assert list(out) == list(axs)
-    fig2, ax = plt.subplots()
+    _, ax = plt.subplots()
     assert scmf.pl.confusion_matrix(evaluated["pbmc"], rep="X_pca_baseline", ax=ax, show=False) is ax
     assert scmf.pl.f1_per_class(evaluated["pbmc"], rep="X_random_baseline", show=False) is not None
     plt.close("all")
