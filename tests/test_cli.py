@@ -19,6 +19,7 @@ def test_demo_writes_evaluated_files(tmp_path, capsys):
     assert acc["X_pca_baseline"] > 0.7 > 0.35 > acc["X_random_baseline"]
     records = json.loads((tmp_path / "results.json").read_text())
     assert len(records) == 4
+    assert (tmp_path / "results_table.png").stat().st_size > 10_000
 
 
 def test_errors_are_one_line(tmp_path, capsys):

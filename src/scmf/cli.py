@@ -30,7 +30,12 @@ def _demo(args: argparse.Namespace) -> int:
     h5 = out / "pbmc68k_evaluated.h5ad"
     adata.write_h5ad(h5)
     scmf.bm.to_json(adata, out / "results.json")
-    print(f"wrote {h5} and {out / 'results.json'}")
+    import matplotlib
+
+    matplotlib.use("agg")
+    fig = scmf.pl.results_table(adata, return_fig=True)
+    fig.savefig(out / "results_table.png", dpi=120)
+    print(f"wrote {h5}, {out / 'results.json'} and {out / 'results_table.png'}")
     return 0
 
 

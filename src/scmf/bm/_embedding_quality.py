@@ -46,8 +46,8 @@ def embedding_quality(
 
     Bio conservation: ``nmi`` and ``ari`` between clusters of the kNN graph and the cell
     types, and ``asw_cell_type`` = (silhouette of the cell types + 1) / 2. Batch mixing (with
-    ``batch_key`` and more than one batch): ``asw_batch`` (per cell type, 1 - |silhouette of
-    the batches|, averaged per type then over types) and ``graph_connectivity`` (per cell type,
+    ``batch_key`` and more than one batch): ``asw_batch`` (per cell type, one minus the absolute
+    silhouette of the batches, averaged per type then over types) and ``graph_connectivity`` (per cell type,
     the share of its cells in the largest connected component of its kNN subgraph, averaged).
     ``overall = 0.6 * mean(bio) + 0.4 * mean(batch)``, or ``mean(bio)`` without batch metrics.
 

@@ -1,0 +1,58 @@
+"""The quick start and the tutorials run as written (their python blocks, in order)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("agg")
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PAGES = ["quickstart.md", *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "tutorials").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs(page, data_dir, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv("SCMF_DATA_DIR", str(data_dir.resolve()))
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.DOTALL)
+    assert blocks, f"{page} has no python block"
+    namespace: dict = {"__name__": "__docs__"}
+    for code in blocks:
+        exec(compile(code, f"{page}", "exec"), namespace)
+    plt.close("all")
+
+
+def test_sphinx_builds_without_warnings(tmp_path):
+    """The documentation site (myst pages + API reference from docstrings) builds with -W."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("sphinx")
+    pytest.importorskip("myst_parser")
+    pytest.importorskip("sphinx_book_theme")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(DOCS),
+            str(tmp_path / "html"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "html" / "generated" / "scmf.bm.linear_probe.html").exists()
