@@ -56,3 +56,17 @@ def test_sphinx_builds_without_warnings(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "html" / "generated" / "scmf.bm.linear_probe.html").exists()
+
+
+def test_every_public_function_has_examples():
+    import inspect
+
+    import scmf
+
+    missing = []
+    for mod in (scmf.tl, scmf.bm, scmf.pl, scmf.models, scmf.datasets):
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if inspect.isfunction(obj) and "Examples\n" not in (inspect.getdoc(obj) or ""):
+                missing.append(f"{mod.__name__}.{name}")
+    assert not missing, f"public functions without an Examples section: {missing}"

@@ -165,6 +165,14 @@ def cz_clustering(
 
     Metrics: ``ari`` and ``nmi`` (cz's ``adjusted_rand_index``, ``normalized_mutual_info``).
     ``n_iterations`` and ``flavor`` are the task's Leiden settings.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.bm.cz_clustering(adata, "bulk_labels", use_rep="X_pca")
+    >>> sorted(scmf.bm.results(adata)["metric"])
+    ['ari', 'nmi']
     """
     check_anndata(adata, "scmf.bm.cz_clustering")
     keep, labels = _labels(adata, label_key, "label_key", "cz_clustering")
@@ -215,6 +223,14 @@ def cz_embedding(
     """cz-benchmarks' ``EmbeddingTask``: ``silhouette_score`` of the labels in the embedding.
 
     (scib-metrics' ``silhouette_label``, (s + 1) / 2, euclidean, as cz computes it.)
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.bm.cz_embedding(adata, "bulk_labels", use_rep="X_pca")
+    >>> scmf.bm.results(adata)["metric"].tolist()
+    ['silhouette_score']
     """
     check_anndata(adata, "scmf.bm.cz_embedding")
     keep, labels = _labels(adata, label_key, "label_key", "cz_embedding")
@@ -266,6 +282,14 @@ def cz_label_prediction(
     ``accuracy_lr``, ``accuracy_knn``, ``accuracy_rf``, ``f1_lr``, ... (every row kept; none
     overwrites another). The baseline is cz's: the raw expression matrix as features, stored
     as ``cz_expression_baseline``.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.bm.cz_label_prediction(adata, "bulk_labels", use_rep="X_pca")
+    >>> "accuracy_rf" in set(scmf.bm.results(adata)["metric"])
+    True
     """
     check_anndata(adata, "scmf.bm.cz_label_prediction")
     keep, labels = _labels(adata, label_key, "label_key", "cz_label_prediction")
@@ -321,6 +345,14 @@ def cz_batch_integration(
     """cz-benchmarks' ``BatchIntegrationTask``: ``entropy_per_cell`` and ``batch_silhouette``.
 
     Cells without a label or a batch are left out (warned).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.bm.cz_batch_integration(adata, "bulk_labels", batch_key="phase", use_rep="X_pca")
+    >>> sorted(scmf.bm.results(adata)["metric"])
+    ['batch_silhouette', 'entropy_per_cell']
     """
     check_anndata(adata, "scmf.bm.cz_batch_integration")
     lab = get_labels(adata, label_key, param="label_key", func="cz_batch_integration")

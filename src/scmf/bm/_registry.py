@@ -95,6 +95,17 @@ def register_benchmark(
     Returns
     -------
     The :class:`BenchmarkSpec`.
+
+    Examples
+    --------
+    >>> import numpy as np, scanpy as sc, scmf
+    >>> def mean_norm(X, adata):
+    ...     return {"mean_norm": float(np.linalg.norm(X, axis=1).mean())}
+    >>> spec = scmf.bm.register_benchmark("mean_norm", mean_norm)
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> report = scmf.bm.evaluate(adata, [{"name": "mean_norm"}], use_rep="X_pca", progress=False)
+    >>> report.results()["metric"].tolist()
+    ['mean_norm']
     """
     _store._check_key(name, "benchmark name")
     func = benchmark if _is_native(benchmark) else _wrap_simple(name, benchmark)
@@ -176,13 +187,28 @@ def _load_entry_points() -> None:
 
 
 def benchmarks() -> dict[str, BenchmarkSpec]:
-    """All registered benchmarks (built-in, user-registered, from entry points)."""
+    """All registered benchmarks (built-in, user-registered, from entry points).
+
+    Examples
+    --------
+    >>> import scmf
+    >>> {"linear_probe", "embedding_quality", "perturbation", "grn_inference"} <= set(scmf.bm.benchmarks())
+    True
+    """
     _load_entry_points()
     return dict(_REGISTRY)
 
 
 def get_benchmark(name: str) -> BenchmarkSpec:
-    """The benchmark registered as ``name``; an unknown name is an error listing the known ones."""
+    """The benchmark registered as ``name``; an unknown name is an error listing the known ones.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> spec = scmf.bm.get_benchmark("linear_probe")
+    >>> spec.resolve({"label_key": "cell_type"})  # the guide's alias, renamed
+    {'cell_type_key': 'cell_type'}
+    """
     reg = benchmarks()
     if name not in reg:
         msg = f"unknown benchmark {name!r}; available: {sorted(reg)}."

@@ -238,7 +238,18 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def read_json(path: str | os.PathLike) -> pd.DataFrame:
-    """Read results written by :func:`scmf.bm.to_json` (or the guide's plain JSON) into the tidy table."""
+    """Read results written by :func:`scmf.bm.to_json` (or the guide's plain JSON) into the tidy table.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf, tempfile, os
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep="X_pca")
+    >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
+    >>> scmf.bm.to_json(adata, path)
+    >>> scmf.bm.read_json(path)[["benchmark", "rep", "metric"]].iloc[0].tolist()
+    ['linear_probe', 'X_pca', 'accuracy']
+    """
     path = Path(path)
     try:
         records = json.loads(path.read_text(encoding="utf-8"))

@@ -12,7 +12,14 @@ if TYPE_CHECKING:
 
 
 def data_dir() -> Path | None:
-    """The folder named by ``SCMF_DATA_DIR`` (pre-fetched public datasets), or ``None``."""
+    """The folder named by ``SCMF_DATA_DIR`` (pre-fetched public datasets), or ``None``.
+
+    Examples
+    --------
+    >>> import os, scmf
+    >>> scmf.datasets.data_dir() == (None if not os.environ.get("SCMF_DATA_DIR") else scmf.datasets.data_dir())
+    True
+    """
     d = os.environ.get("SCMF_DATA_DIR")
     return Path(d) if d else None
 
@@ -22,6 +29,12 @@ def pbmc68k() -> AnnData:
 
     ``X`` is scaled (centred) expression; ``raw`` holds the log-normalised values.
     Ships with scanpy, so it needs no download.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> scmf.datasets.pbmc68k().obs["bulk_labels"].nunique()
+    10
     """
     import scanpy as sc
 
@@ -44,6 +57,13 @@ def toy(
     Cells get a label and a batch; ``obsm["X_scmf"]`` is a Gaussian mixture with label
     centres ``label_sep`` apart (in scale) plus a per-batch shift of scale ``batch_shift``.
     With ``n_genes > 0``, ``X`` holds Poisson counts driven by the labels (CSR, float32).
+
+    Examples
+    --------
+    >>> import scmf
+    >>> adata = scmf.datasets.toy(100, 4, n_labels=3, seed=0)
+    >>> adata.obsm["X_scmf"].shape, adata.obs["cell_type"].nunique()
+    ((100, 4), 3)
     """
     from anndata import AnnData
     from scipy import sparse
@@ -85,6 +105,13 @@ def toy_perturbation(
     Each perturbation shifts expression along a mix of ``n_programs`` shared gene programs,
     so effects are related across perturbations and a linear map from a good embedding to
     the expression shift exists. ``obs["perturbation"]`` holds ``"control"`` or ``"P<i>"``.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=5, seed=0)
+    >>> sorted(adata.obs["perturbation"].unique())[:3]
+    ['P0', 'P1', 'P2']
     """
     from anndata import AnnData
 

@@ -91,7 +91,14 @@ _REGISTRY = {e.name: e for e in _ENTRIES}
 
 
 def registry() -> dict[str, DatasetEntry]:
-    """The registered public datasets (``pbmc68k`` ships with scanpy and needs no entry)."""
+    """The registered public datasets (``pbmc68k`` ships with scanpy and needs no entry).
+
+    Examples
+    --------
+    >>> import scmf
+    >>> scmf.datasets.registry()["kang2018"].shape
+    '1,975 cells x 6,998 genes'
+    """
     return dict(_REGISTRY)
 
 
@@ -115,7 +122,15 @@ def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
 
 
 def fetch(name: str, *, cache_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Path:
-    """Local path of dataset ``name``, downloading and verifying it if needed (see module docs)."""
+    """Local path of dataset ``name``, downloading and verifying it if needed (see module docs).
+
+    Examples
+    --------
+    >>> import scmf
+    >>> path = scmf.datasets.fetch("kang2018")  # doctest: +SKIP
+    >>> path.name  # doctest: +SKIP
+    'kang2018_ifnb_scgen_valid.h5ad'
+    """
     if name not in _REGISTRY:
         msg = f"unknown dataset {name!r}; registered: {sorted(_REGISTRY)} (and pbmc68k, via scanpy)."
         raise ValueError(msg)
@@ -158,7 +173,15 @@ def fetch(name: str, *, cache_dir: str | os.PathLike | None = None, base_url: st
 
 def load(name: str, **kwargs: Any):
     """Fetch and open a registered dataset: AnnData for ``.h5ad``, a DataFrame for the
-    network, a :class:`~scmf.models.GeneVocab` for vocabularies; ``"pbmc68k"`` from scanpy."""
+    network, a :class:`~scmf.models.GeneVocab` for vocabularies; ``"pbmc68k"`` from scanpy.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> scmf.datasets.load("pbmc68k").shape
+    (700, 765)
+    >>> kang = scmf.datasets.load("kang2018")  # doctest: +SKIP
+    """
     if name == "pbmc68k":
         from ._builtin import pbmc68k
 

@@ -101,6 +101,13 @@ def load_geneformer(
         vocabulary with ``<cls>``, as the 95M-cell models).
     max_len
         Gene tokens per cell; default: the model's input size minus the special tokens.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> model = scmf.models.load("geneformer_checkpoint/", vocab="geneformer_gc95M_vocab.tsv.gz",
+    ...                          pooling="cls", hidden_layer=-1)  # doctest: +SKIP
+    >>> scmf.tl.embed(adata, model)  # doctest: +SKIP
     """
     try:
         from transformers import BertModel

@@ -24,11 +24,25 @@ def register_format(name: str, detect: Callable[[Path], bool], load: Callable[..
     returns a model for :func:`scmf.tl.embed` (a :class:`TokenizedModel` or any object with
     ``embed(X, var_names)``). Formats are tried in registration order; re-registering a name
     replaces it.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> "reference" in scmf.models.formats() and "geneformer" in scmf.models.formats()
+    True
     """
     _FORMATS[name] = CheckpointFormat(name, detect, load)
 
 
 def formats() -> list[str]:
+    """Names of the checkpoint formats :func:`load` knows, in detection order.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> scmf.models.formats()[:2]
+    ['reference', 'geneformer']
+    """
     return list(_FORMATS)
 
 
@@ -45,6 +59,17 @@ def load(path: str | Path, *, format: str | None = None, **kwargs):
     **kwargs
         Passed to the format's loader (e.g. ``vocab=``, ``hidden_layer=``, ``pooling=`` for
         Geneformer).
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, scmf
+    >>> from scmf.models import GeneVocab, ReferenceConfig, ReferenceModel, save_reference
+    >>> vocab = GeneVocab(np.array(["<pad>", "<cls>", "A", "B"], dtype=object), np.array(["", "", "ENSG00000000001", "ENSG00000000002"], dtype=object),
+    ...                   np.array(["", "", "A", "B"], dtype=object), np.array([np.nan, np.nan, 1.0, 2.0]), {"<pad>": 0, "<cls>": 1})
+    >>> model = ReferenceModel(ReferenceConfig(vocab_size=4, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=4))
+    >>> path = save_reference(model, vocab, os.path.join(tempfile.mkdtemp(), "tiny"))
+    >>> type(scmf.models.load(path)).__name__
+    'TokenizedModel'
     """
     p = Path(path)
     if not p.exists():

@@ -82,6 +82,18 @@ def match_genes(
     ``gene_key`` picks a ``var`` column (default: ``var_names``); ``id_type`` says whether the
     names are Ensembl ids (version suffixes such as ``.12`` are ignored) or symbols, or
     ``"auto"`` to detect it. When nothing matches, the error says which alternative would.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from scmf.models import GeneVocab, match_genes
+    >>> vocab = GeneVocab(np.array(["<pad>", "ENSG00000000003", "ENSG00000000005"], dtype=object),
+    ...                   np.array(["", "ENSG00000000003", "ENSG00000000005"], dtype=object),
+    ...                   np.array(["", "TSPAN6", "TNMD"], dtype=object), specials={"<pad>": 0})
+    >>> genes = pd.Index(["TNMD", "XYZ", "TSPAN6"])
+    >>> m = match_genes(pd.DataFrame(index=genes), genes, vocab)
+    >>> m.id_type, m.token_ids.tolist()
+    ('symbol', [2, -1, 1])
     """
     if gene_key is not None and gene_key not in var.columns:
         msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(var.columns)})."

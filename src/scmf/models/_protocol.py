@@ -21,6 +21,14 @@ class EmbeddingModel(Protocol):
 
 
 def model_name(model: object) -> str:
+    """The name recorded for ``model``: a string as is, else its ``name`` attribute or class name.
+
+    Examples
+    --------
+    >>> from scmf.models import model_name
+    >>> model_name("pca")
+    'pca'
+    """
     if isinstance(model, str):
         return model
     return str(getattr(model, "name", type(model).__name__))

@@ -119,7 +119,21 @@ def tokenizer_for(config: ReferenceConfig, vocab: GeneVocab, kind: str) -> Token
 def save_reference(
     model: ReferenceModel, vocab: GeneVocab, path: str | Path, *, tokenizer: str = "rank_value"
 ) -> Path:
-    """Write ``model`` with its vocabulary and tokenizer settings as a scmf checkpoint directory."""
+    """Write ``model`` with its vocabulary and tokenizer settings as a scmf checkpoint directory.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> from scmf.models import GeneVocab, ReferenceConfig, ReferenceModel, save_reference, load_reference
+    >>> vocab = GeneVocab(np.array(["<pad>", "<cls>", "A"], dtype=object), np.array(["", "", "ENSG00000000001"], dtype=object),
+    ...                   np.array(["", "", "A"], dtype=object), np.array([np.nan, np.nan, 1.0]), {"<pad>": 0, "<cls>": 1})
+    >>> model = ReferenceModel(ReferenceConfig(vocab_size=3, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=4))
+    >>> path = save_reference(model, vocab, os.path.join(tempfile.mkdtemp(), "tiny"))
+    >>> sorted(p.name for p in path.iterdir())
+    ['config.json', 'model.safetensors', 'vocab.tsv']
+    >>> load_reference(path).tokenizer.kind
+    'rank_value'
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if len(vocab) != model.config.vocab_size:
@@ -146,7 +160,12 @@ def save_reference(
 
 
 def load_reference(path: str | Path, *, device: str | None = None) -> TokenizedModel:
-    """Load a scmf checkpoint directory written by :func:`save_reference`."""
+    """Load a scmf checkpoint directory written by :func:`save_reference`.
+
+    Examples
+    --------
+    See :func:`save_reference`.
+    """
     path = Path(path)
     cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
     if cfg.get("scmf_model") != FORMAT:

@@ -43,6 +43,16 @@ def results_table(
         Print scaled values instead of raw ones.
     by
         Row key: ``"rep"``, or a column of the table plus the rep (``"source"``, ``"dataset"``).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"])
+    >>> ax = scmf.pl.results_table(adata, show=False)
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['X_pca_baseline', 'X_random_baseline']
     """
     import matplotlib.pyplot as plt
 
@@ -115,7 +125,18 @@ def benchmark_comparison(
     show: bool | None = None,
     return_fig: bool = False,
 ):
-    """Bars of one benchmark's metrics per representation, with error bars (``std`` over splits)."""
+    """Bars of one benchmark's metrics per representation, with error bars (``std`` over splits).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"], n_splits=3)
+    >>> ax = scmf.pl.benchmark_comparison(adata, "linear_probe", show=False)
+    >>> ax.get_title()
+    'linear_probe'
+    """
     t = table_of(data)
     t = t[t["benchmark"] == benchmark]
     if t.empty:
@@ -157,7 +178,18 @@ def confusion_matrix(
     show: bool | None = None,
     return_fig: bool = False,
 ):
-    """The linear probe's test confusion matrix (rows: true class; normalised per row by default)."""
+    """The linear probe's test confusion matrix (rows: true class; normalised per row by default).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep="X_pca_baseline")
+    >>> ax = scmf.pl.confusion_matrix(adata, show=False)
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('predicted', 'true')
+    """
     r = stored(adata, "linear_probe", rep=rep, dataset=dataset)
     cm = np.asarray(r.artifacts["confusion"], dtype=float)
     classes = [str(c) for c in r.artifacts["classes"]]
@@ -184,7 +216,18 @@ def f1_per_class(
     show: bool | None = None,
     return_fig: bool = False,
 ):
-    """The linear probe's F1 score per class (mean over splits)."""
+    """The linear probe's F1 score per class (mean over splits).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep="X_pca_baseline")
+    >>> ax = scmf.pl.f1_per_class(adata, show=False)
+    >>> len(ax.patches)  # one bar per class
+    10
+    """
     r = stored(adata, "linear_probe", rep=rep, dataset=dataset)
     f1 = np.asarray(r.artifacts["f1_per_class"], dtype=float)
     classes = np.asarray([str(c) for c in r.artifacts["classes"]])
@@ -203,7 +246,18 @@ def f1_per_class(
 def embedding_quality(
     adata: AnnData, *, dataset: str | None = None, ax=None, show: bool | None = None, return_fig: bool = False
 ):
-    """Bio and batch metrics and the overall score of ``embedding_quality``, per representation."""
+    """Bio and batch metrics and the overall score of ``embedding_quality``, per representation.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> scmf.bm.embedding_quality(adata, "bulk_labels", batch_key="phase", use_rep="X_pca_baseline")
+    >>> ax = scmf.pl.embedding_quality(adata, show=False)
+    >>> ax.get_title()
+    'embedding quality'
+    """
     t = table_of(adata)
     t = t[t["benchmark"] == "embedding_quality"]
     if t.empty:
@@ -246,6 +300,15 @@ def embedding(
 
     ``basis`` is an ``obsm`` key; the first two dimensions are shown (use a 2-D ``X_umap``
     computed with ``sc.pp.neighbors(use_rep=...)`` + ``sc.tl.umap`` for a UMAP).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> axs = scmf.pl.embedding(adata, ["bulk_labels", "phase"], basis="X_pca_baseline", show=False)
+    >>> len(axs)
+    2
     """
     import scanpy as sc
 
@@ -278,7 +341,18 @@ def perturbation(
     return_fig: bool = False,
 ):
     """Predicted vs true expression deltas on the top genes of chosen test perturbations
-    (model and mean-shift baseline), from the stored examples."""
+    (model and mean-shift baseline), from the stored examples.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=12, seed=0)
+    >>> scmf.tl.embed(adata, "pca", n_comps=10)
+    >>> scmf.bm.perturbation(adata, n_top_genes=20)
+    >>> axs = scmf.pl.perturbation(adata, max_panels=2, show=False)
+    >>> len(axs)
+    2
+    """
     r = stored(adata, "perturbation", rep=rep, dataset=dataset)
     ex = r.artifacts["examples"]
     names = [str(p) for p in ex["perturbation"]]
@@ -314,7 +388,18 @@ def perturbation_vs_baseline(
     show: bool | None = None,
     return_fig: bool = False,
 ):
-    """Per test perturbation: the model's Pearson against the mean-shift baseline's."""
+    """Per test perturbation: the model's Pearson against the mean-shift baseline's.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=12, seed=0)
+    >>> scmf.tl.embed(adata, "pca", n_comps=10)
+    >>> scmf.bm.perturbation(adata, n_top_genes=20)
+    >>> ax = scmf.pl.perturbation_vs_baseline(adata, show=False)
+    >>> ax.get_xlabel()
+    'mean-shift baseline Pearson'
+    """
     r = stored(adata, "perturbation", rep=rep, dataset=dataset)
     per = r.artifacts["per_perturbation"]
     x = np.asarray(per["baseline_pearson"], dtype=float)
@@ -338,7 +423,19 @@ def grn_curves(
     show: bool | None = None,
     return_fig: bool = False,
 ):
-    """ROC and precision-recall curves of ``grn_inference`` with their chance lines."""
+    """ROC and precision-recall curves of ``grn_inference`` with their chance lines.
+
+    Examples
+    --------
+    >>> import pandas as pd, scmf
+    >>> adata = scmf.datasets.toy(500, 8, n_genes=60, seed=0)
+    >>> adata.var_names = [f"gene_{i}" for i in range(adata.n_vars)]
+    >>> net = pd.DataFrame({"tf": ["gene_0", "gene_0", "gene_1"], "target": ["gene_5", "gene_9", "gene_7"]})
+    >>> scmf.bm.grn_inference(adata, net, min_cells=5)
+    >>> roc, pr = scmf.pl.grn_curves(adata, show=False)
+    >>> roc.get_title(), pr.get_title()
+    ('ROC', 'precision-recall')
+    """
     from .._store import iter_results
 
     reps = [rep] if isinstance(rep, str) else rep
@@ -375,7 +472,17 @@ def training_history(
     return_fig: bool = False,
 ):
     """Benchmark metrics against epoch, from :class:`scmf.callbacks.Assessment` (its
-    ``history``, the object itself, or an AnnData it wrote the history into)."""
+    ``history``, the object itself, or an AnnData it wrote the history into).
+
+    Examples
+    --------
+    >>> import pandas as pd, scmf
+    >>> history = pd.DataFrame({"epoch": [0, 1, 2], "step": [10, 20, 30], "benchmark": "linear_probe",
+    ...                         "dataset": "val_data", "metric": "accuracy", "value": [0.5, 0.6, 0.7]})
+    >>> ax = scmf.pl.training_history(history, show=False)
+    >>> ax.get_xlabel()
+    'epoch'
+    """
     from anndata import AnnData
 
     if isinstance(data, AnnData):
