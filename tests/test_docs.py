@@ -10,7 +10,11 @@ import pytest
 
 matplotlib.use("agg")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["../README.md", "quickstart.md", *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "tutorials").glob("*.md"))]
+PAGES = [
+    "../README.md",
+    "quickstart.md",
+    *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "tutorials").glob("*.md")),
+]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -158,6 +158,23 @@ def test_harness_aliases_and_roundtrip(kang_cz, tmp_path):
     )
 
 
+def test_user_logging_is_left_alone(pbmc):
+    import logging
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, scanpy as sc, scmf\n"
+        "a = sc.datasets.pbmc68k_reduced()\n"
+        "scmf.bm.cz_embedding(a, 'bulk_labels', use_rep='X_pca')\n"
+        "root = logging.getLogger()\n"
+        "print(len(root.handlers), root.level)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", str(logging.WARNING)]  # cz's basicConfig(INFO) undone
+    assert "INFO:czbenchmarks" not in out.stderr
+
+
 def test_missing_extra_message(monkeypatch, pbmc):
     from importlib.metadata import PackageNotFoundError
 

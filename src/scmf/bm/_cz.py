@@ -51,7 +51,31 @@ def _cz_version() -> str:
     if parts < MIN_VERSION:
         msg = f"cz-benchmarks {v} is too old (scmf needs >= 0.11): {INSTALL}"
         raise ImportError(msg)
+    _import_keeping_logging("czbenchmarks.tasks")
     return v
+
+
+def _import_keeping_logging(module: str) -> None:
+    """Import ``module`` but undo a ``logging.basicConfig`` it runs on import.
+
+    cz-benchmarks configures the root logger at INFO when imported, which would flood the
+    user's session with its messages; the user's own logging setup is kept instead.
+    """
+    import importlib
+    import logging
+    import sys
+
+    if module in sys.modules:
+        return
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        importlib.import_module(module)
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+        root.setLevel(level)
 
 
 def _labels(adata, key: str, param: str, func: str):
