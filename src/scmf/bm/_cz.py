@@ -166,6 +166,10 @@ _COMMON_DOC = """
         (``layer``), stored as its own representation ``{baseline_rep!r}``.
     layer
         Expression layer for the baseline (``None``: ``X``).
+    batch_key, n_iterations, flavor, n_folds, min_class_size
+        Where the function has them: the ``obs`` column of batches (batch integration), and
+        the cz task's own settings under cz-benchmarks' names (Leiden iterations and flavour
+        for clustering; folds and the smallest class kept for label prediction).
     dataset_name, inplace, key_added
         As for every benchmark.
 """
@@ -434,4 +438,10 @@ def _pca_input():
 
 
 for _f in (cz_clustering, cz_embedding, cz_label_prediction, cz_batch_integration):
-    _f.__doc__ = (_f.__doc__ or "") + _COMMON_DOC.replace("{baseline_rep!r}", "'cz_pca_baseline'")
+    _head, _sep, _examples = (_f.__doc__ or "").partition("\n    Examples\n")
+    _f.__doc__ = (
+        _head.rstrip()
+        + "\n"
+        + _COMMON_DOC.replace("{baseline_rep!r}", "'cz_pca_baseline'")
+        + ("\n    Examples\n" + _examples if _sep else "")
+    )
