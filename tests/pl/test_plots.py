@@ -102,7 +102,9 @@ def test_image(name, evaluated, tmp_path):
     assert expected.exists(), f"no baseline image {expected}; run with SCMF_UPDATE_BASELINES=1"
     made_with = (BASELINE / "MATPLOTLIB_VERSION").read_text().strip()
     if made_with.split(".")[:2] != matplotlib.__version__.split(".")[:2]:
-        pytest.skip(f"baselines drawn with matplotlib {made_with}, this is {matplotlib.__version__}: text rendering differs")
+        pytest.skip(
+            f"baselines drawn with matplotlib {made_with}, this is {matplotlib.__version__}: text rendering differs"
+        )
     err = compare_images(str(expected), str(actual), tol=TOL)
     assert err is None, err
 

@@ -23,6 +23,9 @@ _LAZY = {
     "load_reference": "._reference",
     "load_geneformer": "._geneformer",
     "TokenizedModel": "._torch",
+    "TokenDataset": "._training",
+    "masked_gene_loss": "._training",
+    "lit_module": "._training",
 }
 
 
@@ -42,13 +45,16 @@ __all__ = [
     "GeneVocab",
     "ReferenceConfig",
     "ReferenceModel",
+    "TokenDataset",
     "TokenizedModel",
     "Tokenizer",
     "Tokens",
     "formats",
+    "lit_module",
     "load",
     "load_geneformer",
     "load_reference",
+    "masked_gene_loss",
     "match_genes",
     "model_name",
     "register_format",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -54,7 +53,19 @@ class TokenDataset(torch.utils.data.Dataset):
 def masked_gene_loss(
     model: ReferenceModel, ids, values, mask, *, mask_id: int, p: float = 0.15, generator=None
 ) -> torch.Tensor:
-    """Cross-entropy of the model's guesses for a random ``p`` of each cell's gene tokens."""
+    """Cross-entropy of the model's guesses for a random ``p`` of each cell's gene tokens.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from scmf.models import ReferenceConfig, ReferenceModel, masked_gene_loss
+    >>> model = ReferenceModel(ReferenceConfig(vocab_size=50, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=10))
+    >>> ids = torch.randint(4, 50, (3, 11)); ids[:, 0] = 2  # <cls> first
+    >>> mask = torch.ones(3, 11, dtype=torch.bool)
+    >>> loss = masked_gene_loss(model, ids, torch.zeros(3, 11), mask, mask_id=1, p=0.5)
+    >>> bool(loss > 0)
+    True
+    """
     genes = mask.clone()
     if model.config.cls:
         genes[:, 0] = False
@@ -70,7 +81,16 @@ def masked_gene_loss(
 
 
 def lit_module(model: ReferenceModel, *, mask_id: int, lr: float = 1e-3, p: float = 0.15):
-    """A LightningModule training ``model`` with :func:`masked_gene_loss` (AdamW)."""
+    """A LightningModule training ``model`` with :func:`masked_gene_loss` (AdamW).
+
+    Examples
+    --------
+    >>> from scmf.models import ReferenceConfig, ReferenceModel, lit_module
+    >>> model = ReferenceModel(ReferenceConfig(vocab_size=50, d_model=8, n_layers=1, n_heads=2, d_ff=16))
+    >>> module = lit_module(model, mask_id=1, lr=1e-3)
+    >>> module.model is model
+    True
+    """
     try:
         import lightning.pytorch as pl
     except ImportError as e:
@@ -101,9 +121,3 @@ def lit_module(model: ReferenceModel, *, mask_id: int, lr: float = 1e-3, p: floa
             return torch.optim.AdamW(self.parameters(), lr=lr)
 
     return ReferenceLitModule()
-
-
-def seed_everything_local(seed: int) -> np.random.Generator:
-    """Seed torch's default generator for this process's model init; returns a numpy Generator."""
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
