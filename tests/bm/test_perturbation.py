@@ -116,3 +116,36 @@ def test_counts_warn():
     scmf.tl.embed(adata, "random", n_comps=4)
     with pytest.warns(ScmfWarning, match="raw counts"):
         scmf.bm.perturbation(adata, layer="counts")
+
+
+def test_context_key_uses_each_contexts_own_controls(norman):
+    scmf.bm.perturbation(
+        norman, context_key="cell_type", use_rep=["X_pca_baseline", "X_random_baseline"], n_examples=50
+    )
+    r = _store.get(norman, "perturbation", rep="X_pca_baseline")
+    units = norman.obs.groupby(["cell_type", "perturbation"], observed=True).size()
+    n_units = int((units.index.get_level_values("perturbation") != "control").sum())
+    assert r.metadata["n_perturbations"] == n_units and r.metadata["n_contexts"] == 4
+    X = norman.X.toarray()
+    for name, genes, true in zip(
+        r.artifacts["examples"]["perturbation"],
+        r.artifacts["examples"]["genes"],
+        r.artifacts["examples"]["true"],
+        strict=True,
+    ):
+        pert, ctx = name[:-1].split(" (")
+        cols = norman.var_names.get_indexer(genes)
+        sel = (norman.obs["cell_type"] == ctx).to_numpy()
+        is_p = (norman.obs["perturbation"] == pert).to_numpy()
+        is_c = (norman.obs["perturbation"] == "control").to_numpy()
+        expected = X[sel & is_p][:, cols].mean(0) - X[sel & is_c][:, cols].mean(0)
+        np.testing.assert_allclose(true, expected, rtol=1e-9, atol=1e-12)
+    res = scmf.bm.results(norman).query("metric == 'pearson'").set_index("rep")["value"]
+    assert res["X_pca_baseline"] > res["X_random_baseline"]
+
+
+def test_context_without_controls_is_dropped(norman):
+    adata = norman[~((norman.obs["cell_type"] == "A172") & (norman.obs["perturbation"] == "control"))].copy()
+    with pytest.warns(ScmfWarning, match=r"contexts with fewer than 5 control cells: MAP2K3 \(A172\)"):
+        scmf.bm.perturbation(adata, context_key="cell_type", use_rep="X_pca_baseline")
+    assert _store.get(adata, "perturbation").metadata["n_contexts"] == 3

@@ -27,6 +27,7 @@ def perturbation(
     perturbation_key: str = "perturbation",
     *,
     control_label: str = "control",
+    context_key: str | None = None,
     use_rep: str | Sequence[str] = EMBED_KEY,
     test_size: float = 0.3,
     test_fraction: float | None = None,
@@ -67,6 +68,11 @@ def perturbation(
         their own perturbation.
     control_label
         The value of ``perturbation_key`` marking control cells.
+    context_key
+        ``obs`` column of contexts (cell line, cell type, screen) with their own controls:
+        each (context, perturbation) pair is a unit, and its delta is taken against the
+        control cells of the same context. Contexts with fewer than ``min_cells`` control
+        cells are dropped (warned). Default: one context, one control group.
     use_rep
         ``obsm`` key or list of keys (all scored on the same splits).
     test_size
@@ -159,19 +165,57 @@ def perturbation(
         )
         raise ValueError(msg)
     ctrl = cats.index(str(control_label))
-    counts = np.bincount(labels.codes, minlength=len(cats))
-    if counts[ctrl] < min_cells:
-        msg = f"only {counts[ctrl]} control cells (< min_cells={min_cells}); the control mean would be unreliable."
+    n_p = len(cats)
+    # units: (context, perturbation); without context_key a single context
+    mask = labels.mask.copy()
+    pcode_all = np.full(adata.n_obs, -1)
+    pcode_all[labels.mask] = labels.codes
+    if context_key is not None:
+        ctx = get_labels(adata, context_key, param="context_key", func="perturbation")
+        ctx_names = list(ctx.categories)
+        ccode_all = np.full(adata.n_obs, -1)
+        ccode_all[ctx.mask] = ctx.codes
+        mask &= ctx.mask
+    else:
+        ctx_names = [""]
+        ccode_all = np.zeros(adata.n_obs, dtype=np.int64)
+    n_c = len(ctx_names)
+    cells = np.flatnonzero(mask)
+    unit_of_cell = pcode_all[cells] * n_c + ccode_all[cells]
+    counts = np.bincount(unit_of_cell, minlength=n_p * n_c)
+
+    def unit_name(u: int) -> str:
+        p, c = divmod(int(u), n_c)
+        return cats[p] if context_key is None else f"{cats[p]} ({ctx_names[c]})"
+
+    ctrl_units = ctrl * n_c + np.arange(n_c)
+    ok_ctx = counts[ctrl_units] >= min_cells
+    if not ok_ctx.any():
+        msg = (
+            f"only {counts[ctrl_units].max()} control cells (< min_cells={min_cells})"
+            + (" in every context" if context_key is not None else "")
+            + "; the control mean would be unreliable."
+        )
         raise ValueError(msg)
-    small = (counts < min_cells) & (np.arange(len(cats)) != ctrl)
-    if small.any():
+    units = np.arange(n_p * n_c)
+    is_pert = (units // n_c != ctrl) & (counts > 0)
+    no_ctrl = is_pert & ~ok_ctx[units % n_c]
+    if no_ctrl.any():
         warnings.warn(
-            f"perturbation: dropping {small.sum()} perturbations with fewer than {min_cells} cells: "
-            f"{', '.join(f'{cats[i]} ({counts[i]})' for i in np.flatnonzero(small))}.",
+            f"perturbation: dropping {no_ctrl.sum()} perturbations in contexts with fewer than {min_cells} control "
+            f"cells: {', '.join(unit_name(u) for u in np.flatnonzero(no_ctrl)[:20])}.",
             ScmfWarning,
             stacklevel=2,
         )
-    perts = np.array([i for i in range(len(cats)) if i != ctrl and not small[i]], dtype=np.int64)
+    small = is_pert & ~no_ctrl & (counts < min_cells)
+    if small.any():
+        warnings.warn(
+            f"perturbation: dropping {small.sum()} perturbations with fewer than {min_cells} cells: "
+            f"{', '.join(f'{unit_name(u)} ({counts[u]})' for u in np.flatnonzero(small))}.",
+            ScmfWarning,
+            stacklevel=2,
+        )
+    perts = np.flatnonzero(is_pert & ~no_ctrl & ~small)
     if perts.size < 2:
         msg = (
             f"perturbation needs at least 2 perturbations besides the control with >= {min_cells} cells; "
@@ -184,15 +228,19 @@ def perturbation(
         raise ValueError(msg)
 
     # group means of all cells at once: one sparse (groups x cells) averaging matrix
-    cells = np.flatnonzero(labels.mask)
-    keep = ~small[labels.codes]
-    cells, codes = cells[keep], labels.codes[keep]
-    groups = np.concatenate([[ctrl], perts])
-    group_of = np.full(len(cats), -1)
+    ctrl_used = ctrl_units[ok_ctx]
+    groups = np.concatenate([ctrl_used, perts])
+    group_of = np.full(n_p * n_c, -1)
     group_of[groups] = np.arange(groups.size)
-    rows = group_of[codes]
-    weights = 1.0 / counts[codes]
-    M = sparse.csr_matrix((weights, (rows, cells)), shape=(groups.size, adata.n_obs))
+    rows = group_of[unit_of_cell]
+    used = rows >= 0
+    M = sparse.csr_matrix(
+        (1.0 / counts[unit_of_cell[used]], (rows[used], cells[used])), shape=(groups.size, adata.n_obs)
+    )
+    ctrl_row_of_ctx = np.full(n_c, -1)
+    ctrl_row_of_ctx[ctrl_used % n_c] = np.arange(ctrl_used.size)
+    n_ctrl_rows = ctrl_used.size
+    dropped = [unit_name(u) for u in np.flatnonzero(small | no_ctrl)]
 
     X = get_expression(adata, layer)
     if detect_scale(X) == "counts":
@@ -204,16 +252,15 @@ def perturbation(
         )
     means = M @ X
     means = means.toarray() if sparse.issparse(means) else np.asarray(means)
-    deltas = means[1:] - means[0]  # (perturbations x genes)
-    names = np.asarray(cats, dtype=object)[perts]
+    deltas = means[n_ctrl_rows:] - means[ctrl_row_of_ctx[perts % n_c]]  # (perturbations x genes)
+    names = np.asarray([unit_name(u) for u in perts], dtype=object)
     var_names = np.asarray(adata.var_names, dtype=object)
     k = min(int(n_top_genes), adata.n_vars)
     splits = list(ShuffleSplit(n_splits=int(n_splits), test_size=n_test, random_state=seed).split(perts))
 
     results = []
     for rep, E in embeddings.items():
-        feats = M @ E
-        feats = feats[1:]
+        feats = (M @ E)[n_ctrl_rows:]
         per = {m: [] for m in ("perturbation", "split", *METRICS, *(f"baseline_{m}" for m in METRICS))}
         split_metrics = []
         examples: dict[str, list] = {
@@ -264,8 +311,10 @@ def perturbation(
                 metrics={m: float(arr[m].mean()) for m in order},
                 metrics_std={m: float(arr[m].std(ddof=1)) for m in order} if n_splits > 1 else {},
                 metadata={
-                    "n_cells": int(cells.size),
-                    "n_control_cells": int(counts[ctrl]),
+                    "n_cells": int(used.sum()),
+                    "n_control_cells": int(counts[ctrl_used].sum()),
+                    "context_key": context_key,
+                    "n_contexts": int(ok_ctx.sum()),
                     "n_perturbations": int(perts.size),
                     "n_train": int(perts.size - n_test),
                     "n_test": int(n_test),
@@ -274,11 +323,12 @@ def perturbation(
                     "test_size": float(test_size),
                     "perturbation_key": perturbation_key,
                     "control_label": str(control_label),
-                    "dropped_perturbations": [cats[i] for i in np.flatnonzero(small)],
+                    "dropped_perturbations": dropped,
                 },
                 params={
                     "perturbation_key": perturbation_key,
                     "control_label": str(control_label),
+                    "context_key": context_key,
                     "use_rep": rep,
                     "test_size": float(test_size),
                     "n_top_genes": int(n_top_genes),
