@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import anndata as ad
+import pytest
 
 import scmf
 from scmf.cli import main
@@ -159,3 +160,68 @@ def test_list(capsys):
     out = capsys.readouterr().out
     for word in ("linear_probe", "grn_inference", "perturbation", "geneformer", "kang2018", "pca"):
         assert word in out
+
+
+def test_benchmark_geneformer_checkpoint_with_vocab(tmp_path, data_dir, kang_small, capsys):
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(
+        vocab_size=20275,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=66,
+    )
+    transformers.BertForMaskedLM(cfg).save_pretrained(tmp_path / "gf")
+    kang_small.write_h5ad(tmp_path / "k.h5ad")
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: cell_type}\n"
+    )
+    out = tmp_path / "r.json"
+    args = [
+        "benchmark",
+        "--config",
+        str(tmp_path / "c.yaml"),
+        "--model",
+        str(tmp_path / "gf"),
+        "--data",
+        str(tmp_path / "k.h5ad"),
+        "--output",
+        str(out),
+        "--vocab",
+        str(data_dir / "geneformer_gc95M_vocab.tsv.gz"),
+        "--pooling",
+        "cls",
+        "--hidden-layer",
+        "-1",
+        "--input-scale",
+        "log1p",
+        "--write-h5ad",
+        str(tmp_path / "ev"),
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    params = ad.read_h5ad(tmp_path / "ev" / "k.h5ad").uns["scmf"]["params"]["X_scmf"]
+    assert params["format"] == "geneformer" and params["pooling"] == "cls" and params["hidden_layer"] == -1
+    assert params["tokenizer"]["max_len"] == 64
+    assert (
+        main(
+            [
+                "benchmark",
+                "--config",
+                str(tmp_path / "c.yaml"),
+                "--model",
+                "pca",
+                "--data",
+                str(tmp_path / "k.h5ad"),
+                "--output",
+                str(out),
+                "--pooling",
+                "cls",
+            ]
+        )
+        == 1
+    )
+    assert "not to baselines" in capsys.readouterr().err

@@ -65,6 +65,24 @@ def _benchmark(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
+    if args.vocab or args.pooling or args.hidden_layer is not None:
+        if model in scmf.models.BASELINES:
+            raise CliError(
+                "--vocab/--pooling/--hidden-layer apply to checkpoint directories, not to baselines."
+            )
+        kw = {
+            k: v
+            for k, v in (
+                ("vocab", args.vocab),
+                ("pooling", args.pooling),
+                ("hidden_layer", args.hidden_layer),
+            )
+            if v is not None
+        }
+        try:
+            model = scmf.models.load(model, **kw)
+        except TypeError as e:
+            raise CliError(f"this checkpoint format does not take {sorted(kw)} ({e}).") from None
     datasets = {}
     for d in args.data:
         name = Path(d).stem
@@ -158,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--gene-key", default=None, help="var column with the gene names to match (default: var_names)"
     )
+    bench.add_argument(
+        "--vocab", default=None, help="gene vocabulary of a Geneformer checkpoint (TSV or .pkl)"
+    )
+    bench.add_argument("--pooling", default=None, choices=["mean", "cls"], help="Geneformer cell pooling")
+    bench.add_argument("--hidden-layer", type=int, default=None, help="Geneformer hidden state (default -2)")
     bench.set_defaults(func=_benchmark)
 
     lst = sub.add_parser("list", help="show benchmarks, model formats and datasets")
