@@ -149,3 +149,11 @@ def test_context_without_controls_is_dropped(norman):
     with pytest.warns(ScmfWarning, match=r"contexts with fewer than 5 control cells: MAP2K3 \(A172\)"):
         scmf.bm.perturbation(adata, context_key="cell_type", use_rep="X_pca_baseline")
     assert _store.get(adata, "perturbation").metadata["n_contexts"] == 3
+
+
+@pytest.mark.parametrize(("kw", "match"), [({"test_size": 1.0}, "fraction in"), ({"n_splits": 0}, "positive integer")])
+def test_split_settings_are_checked(norman, kw, match):
+    with pytest.raises(ValueError, match=match):
+        scmf.bm.perturbation(norman, use_rep="X_pca_baseline", **kw)
+    with pytest.raises(ValueError, match=match):
+        scmf.bm.linear_probe(norman, "cell_type", use_rep="X_pca_baseline", **kw)

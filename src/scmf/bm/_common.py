@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .. import _store
 from .._keys import DEFAULT_DATASET
 
@@ -18,6 +20,16 @@ def dataset_name_or_default(dataset_name: str | None) -> str:
     name = DEFAULT_DATASET if dataset_name is None else dataset_name
     _store._check_key(name, "dataset_name")
     return name
+
+
+def check_splits(test_size: float, n_splits: int) -> None:
+    """The split settings every split-based benchmark shares: a fraction and a positive count."""
+    if not 0.0 < float(test_size) < 1.0:
+        msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
+        raise ValueError(msg)
+    if not isinstance(n_splits, int | np.integer) or isinstance(n_splits, bool) or n_splits < 1:
+        msg = f"n_splits must be a positive integer, got {n_splits!r}."
+        raise ValueError(msg)
 
 
 def finish(

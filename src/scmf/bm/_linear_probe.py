@@ -10,7 +10,7 @@ from .._keys import BENCH_KEY, EMBED_KEY
 from .._store import Result
 from .._validate import as_rep_list, check_anndata, get_labels, get_rep
 from .._warnings import ScmfWarning
-from ._common import dataset_name_or_default, finish
+from ._common import check_splits, dataset_name_or_default, finish
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,12 +119,7 @@ def linear_probe(
     check_anndata(adata, "scmf.bm.linear_probe")
     reps = as_rep_list(use_rep)
     dataset = dataset_name_or_default(dataset_name)
-    if not 0.0 < float(test_size) < 1.0:
-        msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
-        raise ValueError(msg)
-    if not isinstance(n_splits, int | np.integer) or n_splits < 1:
-        msg = f"n_splits must be a positive integer, got {n_splits!r}."
-        raise ValueError(msg)
+    check_splits(test_size, n_splits)
     if min_cells_per_class < 2:
         msg = f"min_cells_per_class must be at least 2 (one training and one test cell), got {min_cells_per_class}."
         raise ValueError(msg)

@@ -12,7 +12,7 @@ from .._keys import BENCH_KEY, EMBED_KEY
 from .._store import Result
 from .._validate import as_rep_list, check_anndata, get_labels, get_rep
 from .._warnings import ScmfWarning
-from ._common import dataset_name_or_default, finish
+from ._common import check_splits, dataset_name_or_default, finish
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -142,12 +142,7 @@ def perturbation(
             msg = f"give test_size or its alias test_fraction, not both ({test_size} vs {test_fraction})."
             raise ValueError(msg)
         test_size = test_fraction
-    if not 0.0 < float(test_size) < 1.0:
-        msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
-        raise ValueError(msg)
-    if not isinstance(n_splits, int | np.integer) or n_splits < 1:
-        msg = f"n_splits must be a positive integer, got {n_splits!r}."
-        raise ValueError(msg)
+    check_splits(test_size, n_splits)
     if int(n_top_genes) < 2:
         msg = f"n_top_genes must be at least 2 (Pearson needs two values), got {n_top_genes}."
         raise ValueError(msg)

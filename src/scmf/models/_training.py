@@ -24,11 +24,11 @@ class TokenDataset(torch.utils.data.Dataset):
     def __init__(
         self, adata: AnnData, tokenizer: Tokenizer, *, gene_key=None, input_scale: str = "auto"
     ) -> None:
-        from ..tl._embed import _chunk_csr, _rows_source
+        from ..tl._expression import expression_source, rows_csr
         from ._tokenizers import input_scale_of
 
         match, scale = tokenizer.match(adata.var, adata.var_names, gene_key=gene_key)
-        X = _chunk_csr(_rows_source(adata, None), 0, adata.n_obs)
+        X = rows_csr(expression_source(adata, None), 0, adata.n_obs)
         t = tokenizer.encode(
             X, match.token_ids, scale, input_scale=input_scale_of(X, input_scale, tokenizer.kind)
         )

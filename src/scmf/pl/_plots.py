@@ -149,23 +149,28 @@ def benchmark_comparison(
     reps = list(dict.fromkeys(t["rep"]))
     mets = list(dict.fromkeys(t["metric"]))
     fig, (a,) = axes(ax, 1, size=(max(3.5, 0.9 * len(mets) * max(len(reps), 1) * 0.45 + 1.5), 3.0))
+    _grouped_bars(a, t, reps, mets)
+    a.set_title(benchmark, fontsize=9)
+    return finish(fig, [a], show=show, return_fig=return_fig)
+
+
+def _grouped_bars(a, t: pd.DataFrame, reps: list[str], metrics: list[str]) -> None:
+    """One group of bars per metric, one bar per rep; error bars from ``std`` where there is one."""
     width = 0.8 / max(len(reps), 1)
     for k, rep in enumerate(reps):
-        sub = t[t["rep"] == rep].set_index("metric").reindex(mets)
+        sub = t[t["rep"] == rep].set_index("metric").reindex(metrics)
         err = sub["std"].to_numpy(dtype=float) if "std" in sub else None
         a.bar(
-            np.arange(len(mets)) + (k - (len(reps) - 1) / 2) * width,
+            np.arange(len(metrics)) + (k - (len(reps) - 1) / 2) * width,
             sub["value"].to_numpy(dtype=float),
             width,
             yerr=None if err is None or np.isnan(err).all() else np.nan_to_num(err),
             capsize=2,
             label=rep,
         )
-    a.set_xticks(range(len(mets)), mets, rotation=30, ha="right", fontsize=8)
-    a.set_title(benchmark, fontsize=9)
+    a.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right", fontsize=8)
     a.legend(fontsize=7, frameon=False)
     a.spines[["top", "right"]].set_visible(False)
-    return finish(fig, [a], show=show, return_fig=return_fig)
 
 
 def confusion_matrix(
@@ -272,17 +277,11 @@ def embedding_quality(
     ]
     reps = list(dict.fromkeys(t["rep"]))
     fig, (a,) = axes(ax, 1, size=(0.5 * len(order) * max(len(reps), 1) * 0.5 + 2.5, 3.0))
-    width = 0.8 / len(reps)
-    for k, rep in enumerate(reps):
-        v = t[t["rep"] == rep].set_index("metric")["value"].reindex(order).to_numpy(dtype=float)
-        a.bar(np.arange(len(order)) + (k - (len(reps) - 1) / 2) * width, v, width, label=rep)
+    _grouped_bars(a, t, reps, order)
     for x in [order.index(m) - 0.5 for m in ("asw_batch", "bio") if m in order]:
         a.axvline(x, color="grey", lw=0.8, ls=":")
-    a.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
     a.set_ylim(0, 1.05)
-    a.legend(fontsize=7, frameon=False)
     a.set_title("embedding quality", fontsize=9)
-    a.spines[["top", "right"]].set_visible(False)
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 

@@ -14,7 +14,7 @@ from .._validate import check_anndata
 from .._warnings import ScmfWarning
 from ..models import BASELINES, EmbeddingModel, model_name
 from ._baselines import pca_embedding, random_embedding
-from ._expression import get_expression
+from ._expression import expression_source, get_expression, rows_csr
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -201,27 +201,6 @@ def _modality(adata, mod: str | None):
     return adata, adata
 
 
-def _rows_source(adata: AnnData, layer: str | None):
-    """The expression matrix as something row-sliceable, without loading a backed file."""
-    if layer is None:
-        X = adata.X
-        if X is None:
-            msg = "adata.X is empty; pass layer= naming the expression layer to use."
-            raise ValueError(msg)
-        return X
-    if layer not in adata.layers:
-        msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers.keys())})."
-        raise KeyError(msg)
-    return adata.layers[layer]
-
-
-def _chunk_csr(X, start: int, stop: int):
-    block = X[start:stop]
-    if sparse.issparse(block):
-        return sparse.csr_matrix(block)
-    return sparse.csr_matrix(np.asarray(block))
-
-
 def _embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_type, input_scale, progress):
     from tqdm.auto import tqdm
 
@@ -231,9 +210,9 @@ def _embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_ty
     dev = resolve_device(device)
     tok = model.tokenizer
     match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key, id_type=id_type)
-    X = _rows_source(adata, layer)
+    X = expression_source(adata, layer)
     n = adata.n_obs
-    scale_kind = input_scale_of(_chunk_csr(X, 0, min(n, 2000)), input_scale, tok.kind, stacklevel=4)
+    scale_kind = input_scale_of(rows_csr(X, 0, min(n, 2000)), input_scale, tok.kind, stacklevel=4)
     chunk = max(batch_size * 16, 4096)
     out: np.ndarray | None = None
     n_empty = 0
@@ -247,7 +226,7 @@ def _embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_ty
     try:
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            t = tok.encode(_chunk_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind)
+            t = tok.encode(rows_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind)
             n_genes = t.lengths - front - int(tok.add_eos)
             empty = n_genes == 0
             n_empty += int(empty.sum())

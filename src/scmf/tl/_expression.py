@@ -16,17 +16,28 @@ logger = logging.getLogger("scmf")
 Scale = Literal["counts", "log1p", "scaled"]
 
 
-def get_expression(adata: AnnData, layer: str | None):
+def expression_source(adata: AnnData, layer: str | None):
+    """``X`` or ``layers[layer]`` as stored: row-sliceable, a backed file is not loaded."""
     if layer is None:
-        X = adata.X
-        if X is None:
+        if adata.X is None:
             msg = "adata.X is empty; pass layer= naming the expression layer to use."
             raise ValueError(msg)
-    else:
-        if layer not in adata.layers:
-            msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers.keys())})."
-            raise KeyError(msg)
-        X = adata.layers[layer]
+        return adata.X
+    if layer not in adata.layers:
+        msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers.keys())})."
+        raise KeyError(msg)
+    return adata.layers[layer]
+
+
+def rows_csr(X, start: int, stop: int) -> sparse.csr_matrix:
+    """Rows ``start:stop`` of an expression source as CSR (reads only those rows of a backed file)."""
+    block = X[start:stop]
+    return sparse.csr_matrix(block) if sparse.issparse(block) else sparse.csr_matrix(np.asarray(block))
+
+
+def get_expression(adata: AnnData, layer: str | None):
+    """The whole expression matrix in memory (sparse or dense)."""
+    X = expression_source(adata, layer)
     if not (sparse.issparse(X) or isinstance(X, np.ndarray)):
         X = X[...] if hasattr(X, "__getitem__") else np.asarray(X)  # backed dataset
     return X
