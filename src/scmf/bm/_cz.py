@@ -10,15 +10,16 @@ are cz-benchmarks' own, under the names documented per function.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from .._expression import get_expression
 from .._keys import BENCH_KEY, EMBED_KEY
-from .._store import Result
-from .._validate import as_rep_list, check_anndata, get_labels, get_rep
-from ._common import dataset_name_or_default, finish
+from .._validate import get_labels
+from ._benchmark import Metric, Prepared, Score, benchmark
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -39,6 +40,7 @@ _NAMES = {
 }
 
 
+@cache
 def _cz_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -78,8 +80,8 @@ def _import_keeping_logging(module: str) -> None:
         root.setLevel(level)
 
 
-def _labels(adata, key: str, param: str, func: str):
-    lab = get_labels(adata, key, param=param, func=func, stacklevel=4)
+def _labels(adata, key: str, func: str):
+    lab = get_labels(adata, key, param="cell_type_key", func=func, stacklevel=6)
     return lab.mask, np.asarray(lab.categories[lab.codes], dtype=str)
 
 
@@ -96,58 +98,41 @@ def _metric_names(results) -> dict[str, float]:
     return out
 
 
-def _expression(adata, layer):
-    from scipy import sparse
-
-    from ..tl._expression import get_expression
-
-    X = get_expression(adata, layer)
-    return sparse.csr_matrix(X) if sparse.issparse(X) else np.asarray(X)
-
-
-def _run(
-    benchmark: str,
-    adata: AnnData,
-    *,
-    use_rep,
-    seed: int,
-    make_task,
-    make_input,
-    keep: np.ndarray,
-    params: dict[str, Any],
-    metadata: dict[str, Any],
-    baseline: bool,
-    baseline_rep: str,
-    baseline_input,
-    layer,
-    dataset_name,
-    inplace: bool,
-    key_added: str,
-):
+def _prepared(
+    adata, keep, *, task: str, seed: int, inputs, metadata, baseline: bool, baseline_rep: str, baseline_input, layer
+) -> Prepared:
+    """The one path every cz task takes: cz's task run on each embedding (and on cz's own baseline)."""
     version = _cz_version()
-    dataset = dataset_name_or_default(dataset_name)
-    reps = as_rep_list(use_rep)
-    embeddings = {rep: get_rep(adata, rep, dtype=None) for rep in reps}
-    inputs = make_input()
-    runs = [(rep, E if keep.all() else E[keep]) for rep, E in embeddings.items()]
+    import czbenchmarks.tasks as tasks
+
+    def score(X: np.ndarray) -> Score:
+        return Score(_metric_names(getattr(tasks, task)(random_seed=seed).run(np.ascontiguousarray(X), inputs)))
+
+    extra = {}
     if baseline:
-        expr = _expression(adata, layer)
-        expr = expr.copy() if keep.all() else expr[keep]  # a copy: cz preprocesses what it is given
-        runs.append((baseline_rep, make_task().compute_baseline(expr, baseline_input())))
-    results = []
-    for rep, X in runs:
-        metrics = _metric_names(make_task().run(np.ascontiguousarray(X), inputs))
-        results.append(
-            Result(
-                benchmark=benchmark,
-                dataset=dataset,
-                rep=rep,
-                metrics=metrics,
-                metadata={**metadata, "n_cells": int(keep.sum()), "cz_benchmarks_version": version},
-                params={**params, "use_rep": rep, "seed": int(seed)},
-            )
-        )
-    return finish(adata, results, inplace=inplace, key_added=key_added)
+
+        def baseline_score() -> Score:
+            from scipy import sparse
+
+            expr = get_expression(adata, layer)
+            expr = sparse.csr_matrix(expr) if sparse.issparse(expr) else np.asarray(expr)
+            expr = expr.copy() if keep.all() else expr[keep]  # a copy: cz preprocesses what it is given
+            emb = getattr(tasks, task)(random_seed=seed).compute_baseline(expr, baseline_input())
+            return score(emb)
+
+        extra[baseline_rep] = baseline_score
+    return Prepared(
+        score,
+        cells=keep,
+        metadata={**metadata, "n_cells": int(keep.sum()), "cz_benchmarks_version": version},
+        extra=extra,
+    )
+
+
+def _pca_input():
+    from czbenchmarks.tasks.task import PCABaselineInput
+
+    return PCABaselineInput()
 
 
 _COMMON_DOC = """
@@ -155,15 +140,16 @@ _COMMON_DOC = """
     ----------
     adata
         Annotated data matrix with the embedding(s) in ``obsm``.
-    label_key
-        ``obs`` column with the cell labels (categorical, string, integer or object).
+    cell_type_key
+        ``obs`` column with the cell labels (categorical, string, integer or object); configs
+        also accept cz's name ``label_key``.
     use_rep
         ``obsm`` key or list of keys (dense or sparse, float32 or float64).
     seed
         ``random_seed`` of the cz-benchmarks task.
     baseline
         Also run the task on cz-benchmarks' own baseline computed from the expression
-        (``layer``), stored as its own representation ``{baseline_rep!r}``.
+        (``layer``), stored as its own representation ({baseline_rep}).
     layer
         Expression layer for the baseline (``None``: ``X``).
     batch_key, n_iterations, flavor, n_folds, min_class_size
@@ -173,11 +159,15 @@ _COMMON_DOC = """
     dataset_name, inplace, key_added
         As for every benchmark.
 """
+_ALIAS = {"label_key": "cell_type_key"}
+_ARI = Metric("ari", "bio", True, (-0.5, 1.0), "adjusted Rand index of cz's Leiden clusters and the labels")
+_NMI = Metric("nmi", "bio", description="normalised mutual information of cz's Leiden clusters and the labels")
 
 
+@benchmark("cz_clustering", [_ARI, _NMI], aliases=_ALIAS, dtype=None)
 def cz_clustering(
     adata: AnnData,
-    label_key: str = "cell_type",
+    cell_type_key: str = "cell_type",
     *,
     use_rep: str | Sequence[str] = EMBED_KEY,
     seed: int = 42,
@@ -188,7 +178,7 @@ def cz_clustering(
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
-) -> pd.DataFrame | None:
+) -> Prepared:
     """cz-benchmarks' ``ClusteringTask``: Leiden clusters of the embedding vs the labels.
 
     Metrics: ``ari`` and ``nmi`` (cz's ``adjusted_rand_index``, ``normalized_mutual_info``).
@@ -202,43 +192,28 @@ def cz_clustering(
     >>> sorted(scmf.bm.results(adata)["metric"])
     ['ari', 'nmi']
     """
-    check_anndata(adata, "scmf.bm.cz_clustering")
-    keep, labels = _labels(adata, label_key, "label_key", "cz_clustering")
+    _cz_version()
+    from czbenchmarks.tasks import ClusteringTaskInput
 
-    def make_input():
-        from czbenchmarks.tasks import ClusteringTaskInput
-
-        obs = pd.DataFrame({label_key: labels}, index=np.asarray(adata.obs_names[keep], dtype=str))
-        return ClusteringTaskInput(obs=obs, input_labels=labels, n_iterations=n_iterations, flavor=flavor)
-
-    return _run(
-        "cz_clustering",
-        adata,
-        use_rep=use_rep,
-        seed=seed,
-        make_task=lambda: _task("ClusteringTask", seed),
-        make_input=make_input,
-        keep=keep,
-        params={
-            "label_key": label_key,
-            "n_iterations": int(n_iterations),
-            "flavor": flavor,
-            "baseline": baseline,
-        },
-        metadata={"label_key": label_key, "n_classes": int(np.unique(labels).size)},
-        baseline=baseline,
-        baseline_rep="cz_pca_baseline",
-        baseline_input=_pca_input,
-        layer=layer,
-        dataset_name=dataset_name,
-        inplace=inplace,
-        key_added=key_added,
+    keep, labels = _labels(adata, cell_type_key, "cz_clustering")
+    obs = pd.DataFrame({cell_type_key: labels}, index=np.asarray(adata.obs_names[keep], dtype=str))
+    inputs = ClusteringTaskInput(obs=obs, input_labels=labels, n_iterations=n_iterations, flavor=flavor)
+    return _prepared(
+        adata, keep, task="ClusteringTask", seed=seed, inputs=inputs,
+        metadata={"cell_type_key": cell_type_key, "n_classes": int(np.unique(labels).size)},
+        baseline=baseline, baseline_rep="cz_pca_baseline", baseline_input=_pca_input, layer=layer,
     )
 
 
+@benchmark(
+    "cz_embedding",
+    [Metric("silhouette_score", "bio", description="(silhouette of the labels + 1) / 2, as cz computes it")],
+    aliases=_ALIAS,
+    dtype=None,
+)
 def cz_embedding(
     adata: AnnData,
-    label_key: str = "cell_type",
+    cell_type_key: str = "cell_type",
     *,
     use_rep: str | Sequence[str] = EMBED_KEY,
     seed: int = 42,
@@ -247,7 +222,7 @@ def cz_embedding(
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
-) -> pd.DataFrame | None:
+) -> Prepared:
     """cz-benchmarks' ``EmbeddingTask``: ``silhouette_score`` of the labels in the embedding.
 
     (scib-metrics' ``silhouette_label``, (s + 1) / 2, euclidean, as cz computes it.)
@@ -260,37 +235,27 @@ def cz_embedding(
     >>> scmf.bm.results(adata)["metric"].tolist()
     ['silhouette_score']
     """
-    check_anndata(adata, "scmf.bm.cz_embedding")
-    keep, labels = _labels(adata, label_key, "label_key", "cz_embedding")
+    _cz_version()
+    from czbenchmarks.tasks import EmbeddingTaskInput
 
-    def make_input():
-        from czbenchmarks.tasks import EmbeddingTaskInput
-
-        return EmbeddingTaskInput(input_labels=labels)
-
-    return _run(
-        "cz_embedding",
-        adata,
-        use_rep=use_rep,
-        seed=seed,
-        make_task=lambda: _task("EmbeddingTask", seed),
-        make_input=make_input,
-        keep=keep,
-        params={"label_key": label_key, "baseline": baseline},
-        metadata={"label_key": label_key, "n_classes": int(np.unique(labels).size)},
-        baseline=baseline,
-        baseline_rep="cz_pca_baseline",
-        baseline_input=_pca_input,
-        layer=layer,
-        dataset_name=dataset_name,
-        inplace=inplace,
-        key_added=key_added,
+    keep, labels = _labels(adata, cell_type_key, "cz_embedding")
+    return _prepared(
+        adata, keep, task="EmbeddingTask", seed=seed, inputs=EmbeddingTaskInput(input_labels=labels),
+        metadata={"cell_type_key": cell_type_key, "n_classes": int(np.unique(labels).size)},
+        baseline=baseline, baseline_rep="cz_pca_baseline", baseline_input=_pca_input, layer=layer,
     )
 
 
+_PREDICTION = [
+    Metric(m, "prediction", description=f"cross-validated {m}, mean over cz's classifiers (and per classifier)")
+    for m in ("accuracy", "f1", "precision", "recall", "auroc")
+]
+
+
+@benchmark("cz_label_prediction", _PREDICTION, aliases=_ALIAS, dtype=None)
 def cz_label_prediction(
     adata: AnnData,
-    label_key: str = "cell_type",
+    cell_type_key: str = "cell_type",
     *,
     use_rep: str | Sequence[str] = EMBED_KEY,
     seed: int = 42,
@@ -301,7 +266,7 @@ def cz_label_prediction(
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
-) -> pd.DataFrame | None:
+) -> Prepared:
     """cz-benchmarks' ``MetadataLabelPredictionTask``: cross-validated classifiers on the embedding.
 
     Metrics, all as cz-benchmarks returns them (means over its ``n_folds`` folds):
@@ -319,47 +284,34 @@ def cz_label_prediction(
     >>> "accuracy_rf" in set(scmf.bm.results(adata)["metric"])
     True
     """
-    check_anndata(adata, "scmf.bm.cz_label_prediction")
-    keep, labels = _labels(adata, label_key, "label_key", "cz_label_prediction")
+    _cz_version()
+    from czbenchmarks.tasks import MetadataLabelPredictionTaskInput
 
-    def make_input():
-        from czbenchmarks.tasks import MetadataLabelPredictionTaskInput
-
-        return MetadataLabelPredictionTaskInput(labels=labels, n_folds=n_folds, min_class_size=min_class_size)
+    keep, labels = _labels(adata, cell_type_key, "cz_label_prediction")
 
     def baseline_input():
         from czbenchmarks.tasks.label_prediction import LabelPredictionBaselineInput
 
         return LabelPredictionBaselineInput()
 
-    return _run(
-        "cz_label_prediction",
-        adata,
-        use_rep=use_rep,
-        seed=seed,
-        make_task=lambda: _task("MetadataLabelPredictionTask", seed),
-        make_input=make_input,
-        keep=keep,
-        params={
-            "label_key": label_key,
-            "n_folds": int(n_folds),
-            "min_class_size": int(min_class_size),
-            "baseline": baseline,
-        },
-        metadata={"label_key": label_key, "n_classes": int(np.unique(labels).size)},
-        baseline=baseline,
-        baseline_rep="cz_expression_baseline",
-        baseline_input=baseline_input,
-        layer=layer,
-        dataset_name=dataset_name,
-        inplace=inplace,
-        key_added=key_added,
+    inputs = MetadataLabelPredictionTaskInput(labels=labels, n_folds=n_folds, min_class_size=min_class_size)
+    return _prepared(
+        adata, keep, task="MetadataLabelPredictionTask", seed=seed, inputs=inputs,
+        metadata={"cell_type_key": cell_type_key, "n_classes": int(np.unique(labels).size)},
+        baseline=baseline, baseline_rep="cz_expression_baseline", baseline_input=baseline_input, layer=layer,
     )
 
 
+_BATCH = [
+    Metric("entropy_per_cell", "batch", description="entropy of batches among each cell's neighbours (1 = mixed)"),
+    Metric("batch_silhouette", "batch", description="1 - |silhouette of the batches| within labels, as cz computes it"),
+]
+
+
+@benchmark("cz_batch_integration", _BATCH, aliases=_ALIAS, dtype=None)
 def cz_batch_integration(
     adata: AnnData,
-    label_key: str = "cell_type",
+    cell_type_key: str = "cell_type",
     *,
     batch_key: str = "batch",
     use_rep: str | Sequence[str] = EMBED_KEY,
@@ -369,7 +321,7 @@ def cz_batch_integration(
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
-) -> pd.DataFrame | None:
+) -> Prepared:
     """cz-benchmarks' ``BatchIntegrationTask``: ``entropy_per_cell`` and ``batch_silhouette``.
 
     Cells without a label or a batch are left out (warned).
@@ -382,66 +334,47 @@ def cz_batch_integration(
     >>> sorted(scmf.bm.results(adata)["metric"])
     ['batch_silhouette', 'entropy_per_cell']
     """
-    check_anndata(adata, "scmf.bm.cz_batch_integration")
-    lab = get_labels(adata, label_key, param="label_key", func="cz_batch_integration")
-    bat = get_labels(adata, batch_key, param="batch_key", func="cz_batch_integration")
+    _cz_version()
+    from czbenchmarks.tasks import BatchIntegrationTaskInput
+
+    lab = get_labels(adata, cell_type_key, param="cell_type_key", func="cz_batch_integration", stacklevel=5)
+    bat = get_labels(adata, batch_key, param="batch_key", func="cz_batch_integration", stacklevel=5)
     keep = lab.mask & bat.mask
-    full_lab = np.full(adata.n_obs, "", dtype=object)
-    full_lab[lab.mask] = lab.categories[lab.codes]
-    full_bat = np.full(adata.n_obs, "", dtype=object)
-    full_bat[bat.mask] = bat.categories[bat.codes]
-    labels, batches = np.asarray(full_lab[keep], dtype=str), np.asarray(full_bat[keep], dtype=str)
+    labels, batches = (
+        np.asarray(_full(adata.n_obs, x)[keep], dtype=str) for x in (lab, bat)
+    )
     if np.unique(batches).size < 2:
         msg = f"cz_batch_integration needs at least 2 batches in obs[{batch_key!r}]; found {np.unique(batches).size}."
         raise ValueError(msg)
-
-    def make_input():
-        from czbenchmarks.tasks import BatchIntegrationTaskInput
-
-        return BatchIntegrationTaskInput(batch_labels=batches, labels=labels)
-
-    return _run(
-        "cz_batch_integration",
-        adata,
-        use_rep=use_rep,
-        seed=seed,
-        make_task=lambda: _task("BatchIntegrationTask", seed),
-        make_input=make_input,
-        keep=keep,
-        params={"label_key": label_key, "batch_key": batch_key, "baseline": baseline},
+    return _prepared(
+        adata, keep, task="BatchIntegrationTask", seed=seed,
+        inputs=BatchIntegrationTaskInput(batch_labels=batches, labels=labels),
         metadata={
-            "label_key": label_key,
+            "cell_type_key": cell_type_key,
             "batch_key": batch_key,
             "n_classes": int(np.unique(labels).size),
             "n_batches": int(np.unique(batches).size),
         },
-        baseline=baseline,
-        baseline_rep="cz_pca_baseline",
-        baseline_input=_pca_input,
-        layer=layer,
-        dataset_name=dataset_name,
-        inplace=inplace,
-        key_added=key_added,
+        baseline=baseline, baseline_rep="cz_pca_baseline", baseline_input=_pca_input, layer=layer,
     )
 
 
-def _task(name: str, seed: int):
-    import czbenchmarks.tasks as tasks
-
-    return getattr(tasks, name)(random_seed=seed)
-
-
-def _pca_input():
-    from czbenchmarks.tasks.task import PCABaselineInput
-
-    return PCABaselineInput()
+def _full(n: int, lab) -> np.ndarray:
+    out = np.full(n, "", dtype=object)
+    out[lab.mask] = lab.categories[lab.codes]
+    return out
 
 
-for _f in (cz_clustering, cz_embedding, cz_label_prediction, cz_batch_integration):
+for _f, _rep in (
+    (cz_clustering, "'cz_pca_baseline'"),
+    (cz_embedding, "'cz_pca_baseline'"),
+    (cz_label_prediction, "'cz_expression_baseline'"),
+    (cz_batch_integration, "'cz_pca_baseline'"),
+):
     _head, _sep, _examples = (_f.__doc__ or "").partition("\n    Examples\n")
     _f.__doc__ = (
         _head.rstrip()
         + "\n"
-        + _COMMON_DOC.replace("{baseline_rep!r}", "'cz_pca_baseline'")
+        + _COMMON_DOC.replace("{baseline_rep}", _rep)
         + ("\n    Examples\n" + _examples if _sep else "")
     )

@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from .._keys import BENCH_KEY, EMBED_KEY
-from .._store import Result
-from .._validate import as_rep_list, check_anndata, get_labels, get_rep, warn_duplicate_rows
+from .._validate import get_labels, warn_duplicate_rows
 from .._warnings import ScmfWarning
-from ._common import dataset_name_or_default, finish
+from ._benchmark import Metric, Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
+from ._metrics._clustering import contingency, graph_connectivity_per_label, nmi_ari
 from ._metrics._leiden import leiden_nmi_ari
-from ._metrics._silhouette import silhouette_from_sums
+from ._metrics._silhouette import batch_silhouette_cells, bras_cells, per_label_mean, silhouette_from_sums
 
 if TYPE_CHECKING:
-    import pandas as pd
     from anndata import AnnData
 
 logger = logging.getLogger("scmf")
@@ -25,8 +24,20 @@ logger = logging.getLogger("scmf")
 BIO_METRICS = ("nmi", "ari", "asw_cell_type")
 BATCH_METRICS = ("asw_batch", "graph_connectivity")
 Clustering = Literal["leiden_optimized", "leiden", "kmeans"]
+METRICS = (
+    Metric("nmi", "bio", description="normalised mutual information of kNN-graph clusters and cell types"),
+    Metric("ari", "bio", True, (-0.5, 1.0), "adjusted Rand index of kNN-graph clusters and cell types (0 = chance)"),
+    Metric("asw_cell_type", "bio", description="(silhouette of the cell types + 1) / 2"),
+    Metric("asw_batch", "batch", description="1 - |silhouette of the batches| within cell types (1 = mixed)"),
+    Metric("graph_connectivity", "batch", description="share of each type's cells in its largest kNN component"),
+    Metric("bras", "batch", description="batch-removal adapted silhouette (the Benchmarker's batch score, cosine)"),
+    Metric("bio", "score", description="mean of nmi, ari, asw_cell_type"),
+    Metric("batch", "score", description="mean of asw_batch, graph_connectivity"),
+    Metric("overall", "score", description="0.6 * bio + 0.4 * batch (bio alone without batches)"),
+)
 
 
+@benchmark("embedding_quality", METRICS, aliases={"label_key": "cell_type_key"}, dtype=np.float32)
 def embedding_quality(
     adata: AnnData,
     cell_type_key: str = "cell_type",
@@ -38,10 +49,11 @@ def embedding_quality(
     resolution: float = 1.0,
     seed: int = 42,
     n_jobs: int | None = None,
+    n_bootstrap: int = 100,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
-) -> pd.DataFrame | None:
+) -> Prepared:
     """Biological conservation and batch mixing of an embedding (scIB-style metrics).
 
     Bio conservation: ``nmi`` and ``ari`` between clusters of the kNN graph and the cell
@@ -79,12 +91,18 @@ def embedding_quality(
     resolution
         Leiden resolution for ``clustering="leiden"``.
     seed
-        Seed of the Leiden runs.
+        Seed of the Leiden runs and of the bootstrap resamples.
     n_jobs
         Processes sharing the Leiden resolutions of ``"leiden_optimized"`` (joblib); each
         builds the graph once. ``None``: one below 20,000 cells (starting processes costs
         more than it saves), else all cores. Results do not depend on it (each run is seeded
         exactly as scib-metrics seeds it).
+    n_bootstrap
+        Resamples of the cells (with replacement; the clustering, silhouettes and graph are
+        kept, the cells they are averaged over are resampled; ``graph_connectivity`` resamples
+        cell types) for the confidence intervals and :func:`scmf.bm.compare`. Every
+        representation of one call gets the same resamples (a paired bootstrap). ``0``: none.
+        With ``clustering="kmeans"`` ``nmi``/``ari`` are not resampled.
     dataset_name
         Name under which the results are stored (default ``"dataset"``).
     inplace
@@ -98,13 +116,14 @@ def embedding_quality(
     ``adata.uns["scmf_bench"]["embedding_quality"][dataset_name][rep]``:
 
     ``metrics``
-        ``nmi``, ``ari``, ``asw_cell_type``, and with batches ``asw_batch`` and
-        ``graph_connectivity``; ``bio``, ``batch`` (their means) and ``overall``.
+        ``nmi``, ``ari``, ``asw_cell_type``, and with batches ``asw_batch``,
+        ``graph_connectivity`` and ``bras``; ``bio``, ``batch`` (the means of the guide's bio
+        and batch metrics; ``bras`` is reported beside them, not averaged in) and ``overall``.
     ``metadata``
         ``n_cells``, ``n_classes``, ``n_batches``, ``cell_type_key``, ``batch_key``,
         ``batch_metrics`` (``"computed"`` or why not), ``overall_definition``.
     ``artifacts``
-        ``timings_s``: seconds per step.
+        ``timings_s``: seconds per step; ``replicates``: each metric per bootstrap resample.
 
     Examples
     --------
@@ -114,28 +133,19 @@ def embedding_quality(
     >>> scmf.bm.embedding_quality(adata, "bulk_labels", batch_key="phase")
     >>> m = scmf.bm.results(adata).set_index("metric")["value"]
     >>> sorted(m.index)
-    ['ari', 'asw_batch', 'asw_cell_type', 'batch', 'bio', 'graph_connectivity', 'nmi', 'overall']
+    ['ari', 'asw_batch', 'asw_cell_type', 'batch', 'bio', 'bras', 'graph_connectivity', 'nmi', 'overall']
     """
-    import scib_metrics
-    from scib_metrics.nearest_neighbors import NeighborsResults
-
-    from .._kernels import label_distance_sums
-
-    check_anndata(adata, "scmf.bm.embedding_quality")
-    reps = as_rep_list(use_rep)
-    dataset = dataset_name_or_default(dataset_name)
     if clustering not in ("leiden_optimized", "leiden", "kmeans"):
         msg = f"clustering must be 'leiden_optimized', 'leiden' or 'kmeans', got {clustering!r}."
         raise ValueError(msg)
-    embeddings = {rep: get_rep(adata, rep, dtype=np.float32) for rep in reps}
-
-    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="embedding_quality")
+    n_bootstrap = check_bootstrap(n_bootstrap)
+    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="embedding_quality", stacklevel=5)
     keep = labels.mask.copy()
     batch_codes = np.zeros(adata.n_obs, dtype=np.int64)
     n_batches, batch_status = 1, "skipped: batch_key=None"
     if batch_key is not None:
         try:
-            batches = get_labels(adata, batch_key, param="batch_key", func="embedding_quality")
+            batches = get_labels(adata, batch_key, param="batch_key", func="embedding_quality", stacklevel=5)
         except KeyError as e:
             msg = f"{e.args[0]} Pass batch_key=None to skip the batch metrics."
             raise KeyError(msg) from None
@@ -149,7 +159,7 @@ def embedding_quality(
                 f"embedding_quality: obs[{batch_key!r}] has a single batch; batch metrics are skipped and "
                 "overall = mean(bio).",
                 ScmfWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
     n_keep = int(keep.sum())
     if not 1 < n_neighbors < n_keep:
@@ -162,106 +172,118 @@ def embedding_quality(
         raise ValueError(msg)
     y_names = labels.categories[uniq_labels][y]
     uniq_b, b = np.unique(batch_codes[keep], return_inverse=True)
-    n_b = uniq_b.size
     with_batch = batch_status == "computed"
+    jobs = n_jobs if n_jobs is not None else (1 if n_keep < 20_000 else -1)
 
-    results = []
-    for rep, X_all in embeddings.items():
-        timings: dict[str, float] = {}
-        X = X_all[keep] if n_keep < adata.n_obs else X_all
-        warn_duplicate_rows(X, rep)
-
-        t0 = time.perf_counter()
-        sums, idx, dist = label_distance_sums(X, y * n_b + b, n_labels * n_b, k=n_neighbors)
-        sums = sums.reshape(-1, n_labels, n_b)
-        neighbors = NeighborsResults(indices=idx, distances=dist)
-        timings["pairwise_knn_and_silhouette_sums"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        metrics = {}
-        metrics["asw_cell_type"] = (float(np.mean(silhouette_from_sums(sums.sum(axis=2), y))) + 1.0) / 2.0
-        if with_batch:
-            metrics["asw_batch"] = _asw_batch_from_sums(sums, y, b)
-        timings["silhouettes"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        if clustering == "kmeans":
-            na = scib_metrics.nmi_ari_cluster_labels_kmeans(X, y)
-        else:
-            jobs = n_jobs if n_jobs is not None else (1 if n_keep < 20_000 else -1)
-            na = leiden_nmi_ari(
-                neighbors.knn_graph_connectivities,
-                y,
-                optimize_resolution=clustering == "leiden_optimized",
-                resolution=resolution,
-                n_jobs=jobs,
-                seed=seed,
-            )
-        metrics["nmi"], metrics["ari"] = float(na["nmi"]), float(na["ari"])
-        timings["clustering_nmi_ari"] = time.perf_counter() - t0
-
-        if with_batch:
-            t0 = time.perf_counter()
-            metrics["graph_connectivity"] = float(scib_metrics.graph_connectivity(neighbors, y_names))
-            timings["graph_connectivity"] = time.perf_counter() - t0
-
-        bio = float(np.mean([metrics[m] for m in BIO_METRICS]))
-        metrics["bio"] = bio
-        batch_vals = [metrics[m] for m in BATCH_METRICS if m in metrics and np.isfinite(metrics[m])]
-        if with_batch and batch_vals:
-            metrics["batch"] = float(np.mean(batch_vals))
-            metrics["overall"] = 0.6 * bio + 0.4 * metrics["batch"]
-            definition = "0.6*mean(nmi, ari, asw_cell_type) + 0.4*mean(asw_batch, graph_connectivity)"
-        else:
-            metrics["overall"] = bio
-            definition = "mean(nmi, ari, asw_cell_type) (no batch metrics)"
-        logger.info("embedding_quality on %r: %s", rep, {k: round(v, 2) for k, v in timings.items()})
-        ordered = [*BIO_METRICS, *BATCH_METRICS, "bio", "batch", "overall"]
-        results.append(
-            Result(
-                benchmark="embedding_quality",
-                dataset=dataset,
-                rep=rep,
-                metrics={m: metrics[m] for m in ordered if m in metrics},
-                metadata={
-                    "n_cells": n_keep,
-                    "n_classes": int(n_labels),
-                    "n_batches": int(n_b) if batch_key is not None else 0,
-                    "cell_type_key": cell_type_key,
-                    "batch_key": batch_key,
-                    "batch_metrics": batch_status,
-                    "overall_definition": definition,
-                },
-                params={
-                    "cell_type_key": cell_type_key,
-                    "batch_key": batch_key,
-                    "use_rep": rep,
-                    "n_neighbors": int(n_neighbors),
-                    "clustering": clustering,
-                    "resolution": float(resolution),
-                    "seed": int(seed),
-                },
-                artifacts={"timings_s": timings},
-            )
+    def score(X: np.ndarray) -> Score:
+        return _score(
+            X, y, b, n_labels, uniq_b.size, y_names, with_batch=with_batch, n_neighbors=n_neighbors,
+            clustering=clustering, resolution=resolution, seed=seed, n_jobs=jobs, n_bootstrap=n_bootstrap,
         )
-    return finish(adata, results, inplace=inplace, key_added=key_added)
+
+    return Prepared(
+        score,
+        cells=keep,
+        metadata={
+            "n_cells": n_keep,
+            "n_classes": int(n_labels),
+            "n_batches": int(uniq_b.size) if batch_key is not None else 0,
+            "cell_type_key": cell_type_key,
+            "batch_key": batch_key,
+            "batch_metrics": batch_status,
+            "overall_definition": (
+                "0.6*mean(nmi, ari, asw_cell_type) + 0.4*mean(asw_batch, graph_connectivity)"
+                if with_batch
+                else "mean(nmi, ari, asw_cell_type) (no batch metrics)"
+            ),
+        },
+        params={"resolution": float(resolution), "n_bootstrap": n_bootstrap},
+    )
 
 
-def _asw_batch_from_sums(sums: np.ndarray, y: np.ndarray, b: np.ndarray) -> float:
-    """scib-metrics' ``silhouette_batch`` from the (n, labels, batches) distance sums."""
-    per_label = []
-    for lab in range(sums.shape[1]):
-        mask = y == lab
-        present, bc = np.unique(b[mask], return_inverse=True)
-        if present.size == 1 or present.size == mask.sum():
-            continue
-        s = silhouette_from_sums(sums[mask, lab][:, present], bc)
-        per_label.append(float(np.mean(1.0 - np.abs(s))))
-    if not per_label:
+def _score(X, y, b, n_labels, n_b, y_names, *, with_batch, n_neighbors, clustering, resolution, seed, n_jobs, n_bootstrap):
+    import scib_metrics
+    from scib_metrics.nearest_neighbors import NeighborsResults
+
+    from .._kernels import label_distance_sums
+
+    timings: dict[str, float] = {}
+    warn_duplicate_rows(X, "the embedding", stacklevel=5)
+    t0 = time.perf_counter()
+    sums, idx, dist = label_distance_sums(X, y * n_b + b, n_labels * n_b, k=n_neighbors)
+    sums = sums.reshape(-1, n_labels, n_b)
+    neighbors = NeighborsResults(indices=idx, distances=dist)
+    timings["pairwise_knn_and_silhouette_sums"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    cells: dict[str, np.ndarray] = {"asw_cell_type": silhouette_from_sums(sums.sum(axis=2), y)}
+    if with_batch:
+        cells["asw_batch"] = batch_silhouette_cells(sums, y, b)
+        cells["bras"] = bras_cells(X, y, b, n_labels, n_b, metric="cosine")
+    timings["silhouettes"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    clusters = None
+    if clustering == "kmeans":
+        na = scib_metrics.nmi_ari_cluster_labels_kmeans(X, y)
+    else:
+        na = leiden_nmi_ari(
+            neighbors.knn_graph_connectivities,
+            y,
+            optimize_resolution=clustering == "leiden_optimized",
+            resolution=resolution,
+            n_jobs=n_jobs,
+            seed=seed,
+        )
+        clusters = np.unique(na["clusters"], return_inverse=True)[1].ravel()
+    timings["clustering_nmi_ari"] = time.perf_counter() - t0
+    gc_labels = None
+    if with_batch:
+        t0 = time.perf_counter()
+        gc_labels = graph_connectivity_per_label(neighbors.knn_graph_distances, y_names)
+        timings["graph_connectivity"] = time.perf_counter() - t0
+
+    def metrics_of(w: np.ndarray | None, gc_pick: np.ndarray | None) -> dict[str, float]:
+        m: dict[str, float] = {}
+        if w is None:
+            m["nmi"], m["ari"] = float(na["nmi"]), float(na["ari"])
+        elif clusters is not None:
+            m["nmi"], m["ari"] = nmi_ari(contingency(y, clusters, w))
+        m["asw_cell_type"] = (float(np.average(cells["asw_cell_type"], weights=w)) + 1.0) / 2.0
+        if with_batch:
+            m["asw_batch"] = per_label_mean(cells["asw_batch"], y, w)
+            m["graph_connectivity"] = float(np.mean(gc_labels if gc_pick is None else gc_labels[gc_pick]))
+            m["bras"] = per_label_mean(cells["bras"], y, w)
+        if all(k in m for k in BIO_METRICS):
+            m["bio"] = float(np.mean([m[k] for k in BIO_METRICS]))
+            batch_vals = [m[k] for k in BATCH_METRICS if k in m and np.isfinite(m[k])]
+            if with_batch and batch_vals:
+                m["batch"] = float(np.mean(batch_vals))
+                m["overall"] = 0.6 * m["bio"] + 0.4 * m["batch"]
+            else:
+                m["overall"] = m["bio"]
+        return m
+
+    metrics = metrics_of(None, None)
+    if with_batch and np.isnan(metrics["asw_batch"]):
         warnings.warn(
             "embedding_quality: every cell type lies in a single batch; asw_batch is NaN and left out of the batch score.",
             ScmfWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-        return float("nan")
-    return float(np.mean(per_label))
+    replicates: dict[str, list[float]] = {}
+    if n_bootstrap:
+        t0 = time.perf_counter()
+        gc_rng = np.random.default_rng([int(seed), 0x6C])
+        for w in bootstrap_weights(y.size, n_bootstrap, seed):
+            gc_pick = gc_rng.integers(0, n_labels, n_labels) if with_batch else None
+            for k, v in metrics_of(w, gc_pick).items():
+                replicates.setdefault(k, []).append(v)
+        timings["bootstrap"] = time.perf_counter() - t0
+    ordered = [*BIO_METRICS, *BATCH_METRICS, "bras", "bio", "batch", "overall"]
+    return Score(
+        metrics={m: metrics[m] for m in ordered if m in metrics},
+        replicates={m: np.asarray(v) for m, v in replicates.items()},
+        replicate_kind="bootstrap",
+        artifacts={"timings_s": timings},
+    )

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from .._expression import get_expression
 from .._keys import BENCH_KEY, EMBED_KEY
-from .._store import Result
-from .._validate import as_rep_list, check_anndata, get_rep
-from ._common import dataset_name_or_default, finish
+from ._benchmark import Metric, Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
+from ._metrics._ranking import WeightedRanking, ranking_scores
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -23,6 +23,12 @@ Negatives = Literal["auto", "all", "sampled", "network"]
 _SOURCES = ("gene1", "tf", "source", "regulator")
 _TARGETS = ("gene2", "target")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
+METRICS = (
+    Metric("auroc", "regulation", description="chance that an edge scores above a non-edge (0.5 = chance)"),
+    Metric("auprc", "regulation", description="average precision of the edges (chance = positive rate)"),
+    Metric("auprc_ratio", "regulation", True, None, "auprc / positive rate (1 = chance)"),
+    Metric("epr", "regulation", True, None, "precision among the top-scored pairs / positive rate (1 = chance)"),
+)
 
 
 def read_network(
@@ -96,6 +102,7 @@ def read_network(
     return out
 
 
+@benchmark("grn_inference", METRICS)
 def grn_inference(
     adata: AnnData,
     network: str | Path | pd.DataFrame | None = None,
@@ -114,10 +121,11 @@ def grn_inference(
     confidence_col: str = "confidence",
     confidence: Sequence[str] | None = ("A", "B", "C"),
     seed: int = 42,
+    n_bootstrap: int = 100,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
-) -> pd.DataFrame | None:
+) -> Prepared:
     """Gene regulatory network recovery: are regulator-target pairs close in the embedding?
 
     Each gene is represented by the mean embedding of the cells expressing it (``X > 0``;
@@ -156,7 +164,11 @@ def grn_inference(
     source_col, target_col, weight_col, confidence_col, confidence
         How to read the network (see :func:`read_network`); ``confidence=None`` keeps all rows.
     seed
-        Seed of the sampled negatives.
+        Seed of the sampled negatives and of the bootstrap.
+    n_bootstrap
+        Resamples of the scored pairs (with replacement) for confidence intervals and
+        :func:`scmf.bm.compare`; the same resamples for every representation (paired).
+        ``0``: none.
     dataset_name, inplace, key_added
         As for every benchmark.
 
@@ -187,12 +199,6 @@ def grn_inference(
     >>> sorted(scmf.bm.results(adata)["metric"])
     ['auprc', 'auprc_ratio', 'auroc', 'epr']
     """
-    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
-
-    from .._kernels._grn import block_cosine, edge_cosine, expressing_sums, unit_rows
-    from ..tl._expression import get_expression
-
-    check_anndata(adata, "scmf.bm.grn_inference")
     if network is not None and network_path is not None:
         msg = "give network or its alias network_path, not both."
         raise ValueError(msg)
@@ -203,9 +209,7 @@ def grn_inference(
     if negatives not in ("auto", "all", "sampled", "network"):
         msg = f"negatives must be 'auto', 'all', 'sampled' or 'network', got {negatives!r}."
         raise ValueError(msg)
-    reps = as_rep_list(use_rep)
-    dataset = dataset_name_or_default(dataset_name)
-    embeddings = {rep: get_rep(adata, rep) for rep in reps}
+    n_bootstrap = check_bootstrap(n_bootstrap)
     net = read_network(
         network,
         source_col=source_col,
@@ -222,8 +226,7 @@ def grn_inference(
     X = get_expression(adata, layer)
 
     # which genes can be evaluated: expressed in >= min_cells cells
-    first_E = next(iter(embeddings.values()))
-    sums, counts = expressing_sums(X, first_E)
+    counts = _expressing_counts(X)
     expressed = counts >= min_cells
     net_genes = pd.Index(pd.unique(np.concatenate([net["source"].to_numpy(), net["target"].to_numpy()])))
     pos_of = pd.Series(np.arange(genes.size), index=genes)
@@ -254,80 +257,86 @@ def grn_inference(
         pairs = None  # all (regulator, gene) pairs, scored block by block below
     targets_of = {int(r): g["t"].to_numpy() for r, g in pos_edges.groupby("s")}
 
-    results = []
-    for rep, E in embeddings.items():
-        S, _ = (sums, counts) if E is first_E else expressing_sums(X, E)
-        R = np.zeros_like(S)
-        R[evaluated] = S[evaluated] / counts[evaluated, None]
-        if center:
-            R[evaluated] -= R[evaluated].mean(axis=0)
-        U = unit_rows(R)
-        if pairs is not None:
-            y = pairs[:, 2].astype(bool)
-            score = edge_cosine(U, pairs[:, 0], pairs[:, 1])
-        else:
-            ys, scores = [], []
-            for rows, block in block_cosine(U, regulators):
-                sub = block[:, evaluated]
-                lab = np.zeros(sub.shape, dtype=bool)
-                for r_i, r in enumerate(rows):
-                    lab[r_i, np.searchsorted(evaluated, targets_of[int(r)])] = True
-                keep = evaluated[None, :] != rows[:, None]  # no self pairs
-                ys.append(lab[keep])
-                scores.append(sub[keep])
-            y, score = np.concatenate(ys), np.concatenate(scores)
-        n_pos = int(y.sum())
-        if n_pos == 0 or n_pos == y.size:
-            msg = f"grn_inference: the scored pairs are all {'non-' if n_pos == 0 else ''}edges; nothing to rank."
-            raise ValueError(msg)
-        rate = n_pos / y.size
-        auprc = float(average_precision_score(y, score))
-        top = np.argsort(-score, kind="stable")[:n_pos]
-        fpr, tpr, _ = roc_curve(y, score)
-        prec, rec, _ = precision_recall_curve(y, score)
-        metrics = {
-            "auroc": float(roc_auc_score(y, score)),
-            "auprc": auprc,
-            "auprc_ratio": auprc / rate,
-            "epr": float(y[top].mean() / rate),
-        }
-        results.append(
-            Result(
-                benchmark="grn_inference",
-                dataset=dataset,
-                rep=rep,
-                metrics=metrics,
-                metadata={
-                    "n_genes_evaluated": int(evaluated.size),
-                    "n_edges_evaluated": int(y.size),
-                    "n_positive": n_pos,
-                    "positive_rate": float(rate),
-                    "n_regulators": int(regulators.size),
-                    "n_network_edges": len(net),
-                    "n_network_genes": int(net_genes.size),
-                    "n_genes_shared": n_shared,
-                    "negatives": mode,
-                },
-                params={
-                    "use_rep": rep,
-                    "network": str(network) if isinstance(network, str | Path) else "<DataFrame>",
-                    "min_cells": int(min_cells),
-                    "layer": layer,
-                    "gene_key": gene_key,
-                    "center": bool(center),
-                    "negatives": negatives,
-                    "n_negatives": int(n_negatives),
-                    "confidence": list(confidence) if confidence is not None else None,
-                    "seed": int(seed),
-                },
-                artifacts={
-                    "roc": {"fpr": _thin(fpr), "tpr": _thin(tpr)},
-                    "pr": {"recall": _thin(rec), "precision": _thin(prec)},
-                    "chance": float(rate),
-                },
-            )
-        )
-    return finish(adata, results, inplace=inplace, key_added=key_added)
+    def score(E: np.ndarray) -> Score:
+        return _score(X, E, counts, evaluated, regulators, targets_of, pairs, center=center, seed=seed, n_bootstrap=n_bootstrap)
+
+    return Prepared(
+        score,
+        metadata={
+            "n_genes_evaluated": int(evaluated.size),
+            "n_regulators": int(regulators.size),
+            "n_network_edges": len(net),
+            "n_network_genes": int(net_genes.size),
+            "n_genes_shared": n_shared,
+            "negatives": mode,
+        },
+        params={
+            "network": str(network) if isinstance(network, str | Path) else "<DataFrame>",
+            "network_path": None,
+            "confidence": list(confidence) if confidence is not None else None,
+        },
+    )
+
+
+def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, seed, n_bootstrap) -> Score:
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from .._kernels._grn import block_cosine, edge_cosine, expressing_sums, unit_rows
+
+    S, _ = expressing_sums(X, E)
+    R = np.zeros_like(S)
+    R[evaluated] = S[evaluated] / counts[evaluated, None]
+    if center:
+        R[evaluated] -= R[evaluated].mean(axis=0)
+    U = unit_rows(R)
+    if pairs is not None:
+        y = pairs[:, 2].astype(bool)
+        score = edge_cosine(U, pairs[:, 0], pairs[:, 1])
+    else:
+        ys, scores = [], []
+        for rows, block in block_cosine(U, regulators):
+            sub = block[:, evaluated]
+            lab = np.zeros(sub.shape, dtype=bool)
+            for r_i, r in enumerate(rows):
+                lab[r_i, np.searchsorted(evaluated, targets_of[int(r)])] = True
+            keep = evaluated[None, :] != rows[:, None]  # no self pairs
+            ys.append(lab[keep])
+            scores.append(sub[keep])
+        y, score = np.concatenate(ys), np.concatenate(scores)
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == y.size:
+        msg = f"grn_inference: the scored pairs are all {'non-' if n_pos == 0 else ''}edges; nothing to rank."
+        raise ValueError(msg)
+    rate = n_pos / y.size
+    metrics = ranking_scores(y, score)
+    replicates: dict[str, list[float]] = {}
+    if n_bootstrap:
+        weighted = WeightedRanking(y, score)
+        for w in bootstrap_weights(y.size, n_bootstrap, seed):
+            for k, v in weighted(w).items():
+                replicates.setdefault(k, []).append(v)
+    fpr, tpr, _ = roc_curve(y, score)
+    prec, rec, _ = precision_recall_curve(y, score)
+    return Score(
+        metrics=metrics,
+        replicates={k: np.asarray(v) for k, v in replicates.items()},
+        replicate_kind="bootstrap",
+        metadata={"n_edges_evaluated": int(y.size), "n_positive": n_pos, "positive_rate": float(rate)},
+        artifacts={
+            "roc": {"fpr": _thin(fpr), "tpr": _thin(tpr)},
+            "pr": {"recall": _thin(rec), "precision": _thin(prec)},
+            "chance": float(rate),
+        },
+    )
+
+
+def _expressing_counts(X) -> np.ndarray:
+    """Cells with a positive value, per gene (without a boolean copy of a CSR matrix)."""
+    from scipy import sparse
+
+    if sparse.issparse(X) and X.format == "csr":
+        return np.bincount(X.indices[X.data > 0], minlength=X.shape[1])
+    return np.asarray((X > 0).sum(axis=0)).ravel()
 
 
 def _thin(a: np.ndarray, n: int = 500) -> np.ndarray:

@@ -7,18 +7,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._keys import BENCH_KEY, EMBED_KEY
-from .._store import Result
-from .._validate import as_rep_list, check_anndata, get_labels, get_rep
+from .._validate import get_labels
 from .._warnings import ScmfWarning
-from ._common import check_splits, dataset_name_or_default, finish
+from ._benchmark import Metric, Prepared, Score, benchmark, check_splits
+from ._metrics._classification import probe_splits
 
 if TYPE_CHECKING:
-    import pandas as pd
     from anndata import AnnData
 
-METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted")
+METRICS = (
+    Metric("accuracy", "prediction", description="share of test cells whose type the probe predicts"),
+    Metric("balanced_accuracy", "prediction", description="accuracy averaged over classes (rare types weigh as much)"),
+    Metric("f1_macro", "prediction", description="F1 averaged over classes"),
+    Metric("f1_weighted", "prediction", description="F1 averaged over classes, weighted by class size"),
+)
 
 
+@benchmark("linear_probe", METRICS, aliases={"label_key": "cell_type_key"}, dtype=None)
 def linear_probe(
     adata: AnnData,
     cell_type_key: str = "cell_type",
@@ -35,7 +40,7 @@ def linear_probe(
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
-) -> pd.DataFrame | None:
+) -> Prepared:
     """Linear probe: how well a logistic regression predicts cell types from the embedding.
 
     Cells are split into train and test sets; a multinomial ``LogisticRegression`` is
@@ -112,21 +117,11 @@ def linear_probe(
     >>> bool(acc["X_pca_baseline"] > acc["X_random_baseline"])
     True
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
-    from sklearn.preprocessing import StandardScaler
-
-    check_anndata(adata, "scmf.bm.linear_probe")
-    reps = as_rep_list(use_rep)
-    dataset = dataset_name_or_default(dataset_name)
-    check_splits(test_size, n_splits)
     if min_cells_per_class < 2:
         msg = f"min_cells_per_class must be at least 2 (one training and one test cell), got {min_cells_per_class}."
         raise ValueError(msg)
-    # the user's float dtype is kept: the probe is scikit-learn on the same array, no upcast copy
-    embeddings = {rep: get_rep(adata, rep, dtype=None) for rep in reps}
-
-    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="linear_probe")
+    check_splits(test_size, n_splits)
+    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="linear_probe", stacklevel=5)
     keep = labels.mask.copy()
     counts = np.bincount(labels.codes, minlength=labels.n_classes)
     small = counts < min_cells_per_class
@@ -136,7 +131,7 @@ def linear_probe(
             f"linear_probe: dropping {small.sum()} classes with fewer than {min_cells_per_class} cells: "
             f"{', '.join(dropped)}.",
             ScmfWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
         keep[np.flatnonzero(keep)[small[labels.codes]]] = False
     class_idx, y = np.unique(labels.codes[~small[labels.codes]], return_inverse=True)
@@ -158,87 +153,49 @@ def linear_probe(
         n_classes=classes.size,
     )
 
-    results = []
-    for rep, X_all in embeddings.items():
-        X = X_all if keep.all() else X_all[keep]
-        values = {m: [] for m in METRICS}
-        confusion = np.zeros((classes.size, classes.size), dtype=np.int64)
-        f1_per_class = np.zeros(classes.size)
-        converged = True
-        for train, test in splits:
-            X_train, X_test = X[train], X[test]
-            if standardize:
-                # X[train] / X[test] are fresh copies: scale them in place
-                scaler = StandardScaler().fit(X_train)
-                X_train, X_test = scaler.transform(X_train, copy=False), scaler.transform(X_test, copy=False)
-            clf = LogisticRegression(max_iter=max_iter, C=C)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                clf.fit(X_train, y[train])
-            converged &= not any("converge" in str(w.message).lower() for w in caught)
-            pred = clf.predict(X_test)
-            yt = y[test]
-            values["accuracy"].append(accuracy_score(yt, pred))
-            values["balanced_accuracy"].append(_balanced_accuracy(yt, pred, balanced_accuracy_score))
-            values["f1_macro"].append(f1_score(yt, pred, average="macro", zero_division=0))
-            values["f1_weighted"].append(f1_score(yt, pred, average="weighted", zero_division=0))
-            confusion += confusion_matrix(yt, pred, labels=np.arange(classes.size))
-            f1_per_class += f1_score(yt, pred, labels=np.arange(classes.size), average=None, zero_division=0)
-        if not converged:
+    def score(X: np.ndarray) -> Score:
+        res = probe_splits(
+            X, y, splits, n_classes=classes.size, standardize=standardize, max_iter=max_iter, C=C
+        )
+        if not res["converged"]:
             warnings.warn(
-                f"linear_probe: logistic regression on {rep!r} did not converge in max_iter={max_iter} "
+                f"linear_probe: a logistic regression did not converge in max_iter={max_iter} "
                 "iterations; raise max_iter or keep standardize=True.",
                 ScmfWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
-        arr = {m: np.asarray(v, dtype=float) for m, v in values.items()}
-        results.append(
-            Result(
-                benchmark="linear_probe",
-                dataset=dataset,
-                rep=rep,
-                metrics={m: float(a.mean()) for m, a in arr.items()},
-                metrics_std={m: float(a.std(ddof=1)) for m, a in arr.items()} if n_splits > 1 else {},
-                metadata={
-                    "n_cells": int(keep.sum()),
-                    "n_classes": int(classes.size),
-                    "test_size": float(test_size),
-                    "cell_type_key": cell_type_key,
-                    "n_train": round(np.mean([len(tr) for tr, _ in splits])),
-                    "n_test": round(np.mean([len(te) for _, te in splits])),
-                    "n_splits": int(n_splits),
-                    "split": split_kind,
-                    "n_groups": int(n_groups),
-                    "dropped_classes": [str(c) for c in labels.categories[small]],
-                    "converged": bool(converged),
-                },
-                params={
-                    "cell_type_key": cell_type_key,
-                    "use_rep": rep,
-                    "test_size": float(test_size),
-                    "max_iter": int(max_iter),
-                    "seed": int(seed),
-                    "standardize": bool(standardize),
-                    "n_splits": int(n_splits),
-                    "group_key": group_key,
-                    "min_cells_per_class": int(min_cells_per_class),
-                    "C": float(C),
-                },
-                artifacts={
-                    "classes": [str(c) for c in classes],
-                    "confusion": confusion,
-                    "f1_per_class": f1_per_class / len(splits),
-                    "split_values": arr,
-                },
-            )
+        values = res["values"]
+        return Score(
+            metrics={m: float(v.mean()) for m, v in values.items()},
+            replicates=values if n_splits > 1 else {},
+            replicate_kind="splits",
+            metadata={"converged": res["converged"]},
+            artifacts={
+                "classes": [str(c) for c in classes],
+                "confusion": res["confusion"],
+                "f1_per_class": res["f1_per_class"],
+                "split_values": values,
+                "n_test_per_split": np.array([len(te) for _, te in splits]),
+            },
         )
-    return finish(adata, results, inplace=inplace, key_added=key_added)
 
-
-def _balanced_accuracy(yt, pred, fn):
-    with warnings.catch_warnings():  # classes absent from a group-split's test set
-        warnings.simplefilter("ignore", UserWarning)
-        return fn(yt, pred)
+    return Prepared(
+        score,
+        cells=keep,
+        metadata={
+            "n_cells": int(keep.sum()),
+            "n_classes": int(classes.size),
+            "test_size": float(test_size),
+            "cell_type_key": cell_type_key,
+            "n_train": round(np.mean([len(tr) for tr, _ in splits])),
+            "n_test": round(np.mean([len(te) for _, te in splits])),
+            "n_splits": int(n_splits),
+            "split": split_kind,
+            "n_groups": int(n_groups),
+            "dropped_classes": [str(c) for c in labels.categories[small]],
+        },
+        params={"test_size": float(test_size), "C": float(C)},
+    )
 
 
 def _splits(adata, keep, y, *, test_size, n_splits, seed, group_key, n_classes):
@@ -256,7 +213,7 @@ def _splits(adata, keep, y, *, test_size, n_splits, seed, group_key, n_classes):
             raise ValueError(msg)
         splitter = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed)
         return list(splitter.split(dummy, y)), "stratified", 0
-    groups_all = get_labels(adata, group_key, param="group_key", func="linear_probe")
+    groups_all = get_labels(adata, group_key, param="group_key", func="linear_probe", stacklevel=6)
     if not groups_all.mask[keep].all():
         msg = f"linear_probe: some labelled cells have no {group_key!r} value; fill or drop them first."
         raise ValueError(msg)
@@ -275,6 +232,6 @@ def _splits(adata, keep, y, *, test_size, n_splits, seed, group_key, n_classes):
             f"linear_probe: with group_key={group_key!r}, {unseen} (class, split) pairs occur only in the test "
             "groups; the probe cannot predict them and they count as errors.",
             ScmfWarning,
-            stacklevel=3,
+            stacklevel=5,
         )
     return splits, "group", n_groups

@@ -8,20 +8,30 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
+from .._expression import detect_scale, get_expression
 from .._keys import BENCH_KEY, EMBED_KEY
-from .._store import Result
-from .._validate import as_rep_list, check_anndata, get_labels, get_rep
+from .._validate import get_labels
 from .._warnings import ScmfWarning
-from ._common import check_splits, dataset_name_or_default, finish
+from ._benchmark import Metric, Prepared, Score, benchmark, check_splits
+from ._metrics._regression import RESPONSE_METRICS, response_scores
 
 if TYPE_CHECKING:
-    import pandas as pd
     from anndata import AnnData
 
-METRICS = ("pearson", "mse", "direction_accuracy")
+METRICS = RESPONSE_METRICS
+_DECLARED = (
+    Metric("pearson", "perturbation", True, (-1.0, 1.0), "correlation of predicted and true deltas on top genes"),
+    Metric("mse", "perturbation", False, None, "mean squared error of the predicted deltas on top genes"),
+    Metric("direction_accuracy", "perturbation", description="share of top genes whose delta sign is right"),
+    Metric("baseline_pearson", "baseline", True, (-1.0, 1.0), "pearson of the mean-shift baseline"),
+    Metric("baseline_mse", "baseline", False, None, "mse of the mean-shift baseline"),
+    Metric("baseline_direction_accuracy", "baseline", description="direction accuracy of the mean-shift baseline"),
+    Metric("fraction_above_baseline", "perturbation", description="share of test perturbations where pearson beats the baseline"),
+)
 _CONTROL_LIKE = re.compile(r"ctrl|control|non.?target|scrambl|dmso|vehicle|untreated|^nt$", re.IGNORECASE)
 
 
+@benchmark("perturbation", _DECLARED)
 def perturbation(
     adata: AnnData,
     perturbation_key: str = "perturbation",
@@ -41,7 +51,7 @@ def perturbation(
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
-) -> pd.DataFrame | None:
+) -> Prepared:
     """Perturbation response: does the embedding predict held-out perturbations' expression shifts?
 
     For every perturbation ``p`` the expression delta is ``mean(X[p]) - mean(X[control])``
@@ -129,14 +139,8 @@ def perturbation(
     >>> bool(r["X_pca_baseline"] > r["X_random_baseline"])
     True
     """
-    from sklearn.linear_model import Ridge
     from sklearn.model_selection import ShuffleSplit
 
-    from ..tl._expression import detect_scale, get_expression
-
-    check_anndata(adata, "scmf.bm.perturbation")
-    reps = as_rep_list(use_rep)
-    dataset = dataset_name_or_default(dataset_name)
     if test_fraction is not None:
         if test_size != 0.3 and test_size != test_fraction:
             msg = f"give test_size or its alias test_fraction, not both ({test_size} vs {test_fraction})."
@@ -146,9 +150,7 @@ def perturbation(
     if int(n_top_genes) < 2:
         msg = f"n_top_genes must be at least 2 (Pearson needs two values), got {n_top_genes}."
         raise ValueError(msg)
-    embeddings = {rep: get_rep(adata, rep) for rep in reps}
-
-    labels = get_labels(adata, perturbation_key, param="perturbation_key", func="perturbation")
+    labels = get_labels(adata, perturbation_key, param="perturbation_key", func="perturbation", stacklevel=5)
     cats = list(labels.categories)
     if str(control_label) not in cats:
         likely = [c for c in cats if _CONTROL_LIKE.search(c)]
@@ -166,7 +168,7 @@ def perturbation(
     pcode_all = np.full(adata.n_obs, -1)
     pcode_all[labels.mask] = labels.codes
     if context_key is not None:
-        ctx = get_labels(adata, context_key, param="context_key", func="perturbation")
+        ctx = get_labels(adata, context_key, param="context_key", func="perturbation", stacklevel=5)
         ctx_names = list(ctx.categories)
         ccode_all = np.full(adata.n_obs, -1)
         ccode_all[ctx.mask] = ctx.codes
@@ -200,7 +202,7 @@ def perturbation(
             f"perturbation: dropping {no_ctrl.sum()} perturbations in contexts with fewer than {min_cells} control "
             f"cells: {', '.join(unit_name(u) for u in np.flatnonzero(no_ctrl)[:20])}.",
             ScmfWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
     small = is_pert & ~no_ctrl & (counts < min_cells)
     if small.any():
@@ -208,7 +210,7 @@ def perturbation(
             f"perturbation: dropping {small.sum()} perturbations with fewer than {min_cells} cells: "
             f"{', '.join(f'{unit_name(u)} ({counts[u]})' for u in np.flatnonzero(small))}.",
             ScmfWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
     perts = np.flatnonzero(is_pert & ~no_ctrl & ~small)
     if perts.size < 2:
@@ -243,7 +245,7 @@ def perturbation(
             "perturbation: the expression looks like raw counts; deltas are meant on log-normalised values "
             "(normalise + log1p, or pass layer= naming such a layer).",
             ScmfWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
     means = M @ X
     means = means.toarray() if sparse.issparse(means) else np.asarray(means)
@@ -253,106 +255,68 @@ def perturbation(
     k = min(int(n_top_genes), adata.n_vars)
     splits = list(ShuffleSplit(n_splits=int(n_splits), test_size=n_test, random_state=seed).split(perts))
 
-    results = []
-    for rep, E in embeddings.items():
-        feats = (M @ E)[n_ctrl_rows:]
-        per = {m: [] for m in ("perturbation", "split", *METRICS, *(f"baseline_{m}" for m in METRICS))}
-        split_metrics = []
-        examples: dict[str, list] = {
-            "perturbation": [],
-            "genes": [],
-            "true": [],
-            "predicted": [],
-            "baseline": [],
-        }
-        for s, (train, test) in enumerate(splits):
-            model = Ridge(alpha=alpha).fit(feats[train], deltas[train])
-            pred = model.predict(feats[test])
-            base = np.broadcast_to(deltas[train].mean(axis=0), pred.shape)
-            true = deltas[test]
-            top = np.argsort(-np.abs(true), axis=1, kind="stable")[:, :k]
-            t_top = np.take_along_axis(true, top, axis=1)
-            p_top = np.take_along_axis(pred, top, axis=1)
-            b_top = np.take_along_axis(base, top, axis=1)
-            scores = {**_scores(t_top, p_top, ""), **_scores(t_top, b_top, "baseline_")}
-            per["perturbation"].extend(names[test])
-            per["split"].extend([s] * test.size)
-            for m, v in scores.items():
-                per[m].extend(v)
-            above = scores["pearson"] > scores["baseline_pearson"]
-            split_metrics.append(
-                {
-                    **{m: float(np.nanmean(v)) for m, v in scores.items()},
-                    "fraction_above_baseline": float(np.mean(above)),
-                }
-            )
-            if s == 0:
-                ex = slice(0, min(n_examples, test.size))
-                examples["perturbation"] = list(names[test][ex])
-                examples["genes"] = var_names[top[ex]]
-                examples["true"], examples["predicted"], examples["baseline"] = (
-                    t_top[ex],
-                    p_top[ex],
-                    b_top[ex],
-                )
-        keys = list(split_metrics[0])
-        arr = {m: np.array([sm[m] for sm in split_metrics]) for m in keys}
-        order = [*METRICS, *(f"baseline_{m}" for m in METRICS), "fraction_above_baseline"]
-        results.append(
-            Result(
-                benchmark="perturbation",
-                dataset=dataset,
-                rep=rep,
-                metrics={m: float(arr[m].mean()) for m in order},
-                metrics_std={m: float(arr[m].std(ddof=1)) for m in order} if n_splits > 1 else {},
-                metadata={
-                    "n_cells": int(used.sum()),
-                    "n_control_cells": int(counts[ctrl_used].sum()),
-                    "context_key": context_key,
-                    "n_contexts": int(ok_ctx.sum()),
-                    "n_perturbations": int(perts.size),
-                    "n_train": int(perts.size - n_test),
-                    "n_test": int(n_test),
-                    "n_genes": int(adata.n_vars),
-                    "n_top_genes": int(k),
-                    "test_size": float(test_size),
-                    "perturbation_key": perturbation_key,
-                    "control_label": str(control_label),
-                    "dropped_perturbations": dropped,
-                },
-                params={
-                    "perturbation_key": perturbation_key,
-                    "control_label": str(control_label),
-                    "context_key": context_key,
-                    "use_rep": rep,
-                    "test_size": float(test_size),
-                    "n_top_genes": int(n_top_genes),
-                    "n_splits": int(n_splits),
-                    "alpha": float(alpha),
-                    "layer": layer,
-                    "min_cells": int(min_cells),
-                    "seed": int(seed),
-                },
-                artifacts={
-                    "per_perturbation": {
-                        m: np.asarray(v) if m != "perturbation" else list(v) for m, v in per.items()
-                    },
-                    "examples": examples,
-                },
-            )
+    def score(E: np.ndarray) -> Score:
+        return _score(M @ E, deltas, names, var_names, splits, n_ctrl_rows, k=k, alpha=alpha, n_examples=n_examples)
+
+    return Prepared(
+        score,
+        metadata={
+            "n_cells": int(used.sum()),
+            "n_control_cells": int(counts[ctrl_used].sum()),
+            "context_key": context_key,
+            "n_contexts": int(ok_ctx.sum()),
+            "n_perturbations": int(perts.size),
+            "n_train": int(perts.size - n_test),
+            "n_test": int(n_test),
+            "n_genes": int(adata.n_vars),
+            "n_top_genes": int(k),
+            "test_size": float(test_size),
+            "perturbation_key": perturbation_key,
+            "control_label": str(control_label),
+            "dropped_perturbations": dropped,
+        },
+        params={"test_size": float(test_size), "test_fraction": None, "control_label": str(control_label), "alpha": float(alpha)},
+    )
+
+
+def _score(means_E, deltas, names, var_names, splits, n_ctrl_rows, *, k, alpha, n_examples) -> Score:
+    from sklearn.linear_model import Ridge
+
+    feats = means_E[n_ctrl_rows:]
+    per = {m: [] for m in ("perturbation", "split", *METRICS, *(f"baseline_{m}" for m in METRICS))}
+    split_metrics = []
+    examples: dict[str, list] = {"perturbation": [], "genes": [], "true": [], "predicted": [], "baseline": []}
+    for s, (train, test) in enumerate(splits):
+        model = Ridge(alpha=alpha).fit(feats[train], deltas[train])
+        pred = model.predict(feats[test])
+        base = np.broadcast_to(deltas[train].mean(axis=0), pred.shape)
+        true = deltas[test]
+        top = np.argsort(-np.abs(true), axis=1, kind="stable")[:, :k]
+        t_top = np.take_along_axis(true, top, axis=1)
+        p_top = np.take_along_axis(pred, top, axis=1)
+        b_top = np.take_along_axis(base, top, axis=1)
+        scores = {**response_scores(t_top, p_top), **response_scores(t_top, b_top, "baseline_")}
+        per["perturbation"].extend(names[test])
+        per["split"].extend([s] * test.size)
+        for m, v in scores.items():
+            per[m].extend(v)
+        above = scores["pearson"] > scores["baseline_pearson"]
+        split_metrics.append(
+            {**{m: float(np.nanmean(v)) for m, v in scores.items()}, "fraction_above_baseline": float(np.mean(above))}
         )
-    return finish(adata, results, inplace=inplace, key_added=key_added)
-
-
-def _scores(true: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
-    """Row-wise Pearson, MSE and sign agreement (NaN Pearson where a row is constant)."""
-    tc = true - true.mean(axis=1, keepdims=True)
-    pc = pred - pred.mean(axis=1, keepdims=True)
-    den = np.sqrt((tc**2).sum(axis=1) * (pc**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(den > 0, (tc * pc).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
-    return {
-        f"{prefix}pearson": r,
-        f"{prefix}mse": ((pred - true) ** 2).mean(axis=1),
-        f"{prefix}direction_accuracy": (np.sign(pred) == np.sign(true)).mean(axis=1),
-    }
+        if s == 0:
+            ex = slice(0, min(n_examples, test.size))
+            examples["perturbation"] = list(names[test][ex])
+            examples["genes"] = var_names[top[ex]]
+            examples["true"], examples["predicted"], examples["baseline"] = t_top[ex], p_top[ex], b_top[ex]
+    order = [*METRICS, *(f"baseline_{m}" for m in METRICS), "fraction_above_baseline"]
+    arr = {m: np.array([sm[m] for sm in split_metrics]) for m in order}
+    return Score(
+        metrics={m: float(arr[m].mean()) for m in order},
+        replicates=arr if len(splits) > 1 else {},
+        replicate_kind="splits",
+        artifacts={
+            "per_perturbation": {m: np.asarray(v) if m != "perturbation" else list(v) for m, v in per.items()},
+            "examples": examples,
+        },
+    )

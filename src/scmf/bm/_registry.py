@@ -9,7 +9,7 @@ through :func:`get_benchmark`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,26 +71,35 @@ _ENTRY_POINTS_LOADED = False
 
 
 def register_benchmark(
-    name: str, benchmark: Callable[..., Any] | type, *, aliases: Mapping[str, str] | None = None
+    name: str,
+    benchmark: Callable[..., Any] | type,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    metrics: Sequence[Any] | None = None,
 ) -> BenchmarkSpec:
     """Make a benchmark available by name to the harness, YAML configs, the CLI and the callback.
+
+    Benchmarks written with :func:`scmf.bm.benchmark` register themselves. This function
+    registers the simpler forms too, which run through the same runner:
+
+    - a function ``f(X, adata, **params) -> dict[str, float]`` receiving the embedding;
+    - a class whose instances are built with ``**params`` and have
+      ``run(X, adata) -> dict[str, float]``.
+
+    Their metrics are stored with the params, metadata ``{"n_cells": ...}`` and provenance,
+    so they show up in :func:`scmf.bm.results`.
 
     Parameters
     ----------
     name
         The name used in configs (``benchmarks: [{name: ..., params: ...}]``).
     benchmark
-        Either a function ``f(adata, *, use_rep, dataset_name, inplace, **params)`` written
-        like scmf's own (storing through the results store), or a simpler function or class:
-
-        - a function ``f(X, adata, **params) -> dict[str, float]`` receiving the embedding;
-        - a class whose instances are built with ``**params`` and have
-          ``run(X, adata) -> dict[str, float]``.
-
-        The metrics of the simpler forms are stored for you, with the params, metadata
-        ``{"n_cells": ...}`` and provenance, so they show up in :func:`scmf.bm.results`.
+        A runner made by :func:`scmf.bm.benchmark`, or one of the simpler forms above.
     aliases
         Other accepted parameter names -> the benchmark's own.
+    metrics
+        :class:`scmf.bm.Metric` declarations of a simple form's metrics (direction, bounds,
+        group) for tables and plots; undeclared metrics count as unbounded, higher is better.
 
     Returns
     -------
@@ -108,7 +117,7 @@ def register_benchmark(
     ['mean_norm']
     """
     _store._check_key(name, "benchmark name")
-    func = benchmark if _is_native(benchmark) else _wrap_simple(name, benchmark)
+    func = benchmark if _is_native(benchmark) else _wrap_simple(name, benchmark, metrics or ())
     spec = BenchmarkSpec(name, func, dict(aliases or {}))
     _REGISTRY[name] = spec
     return spec
@@ -121,10 +130,11 @@ def _is_native(obj) -> bool:
     return {"use_rep", "dataset_name", "inplace"} <= set(p)
 
 
-def _wrap_simple(name: str, benchmark):
+def _wrap_simple(name: str, benchmark, metrics):
+    """A simple function or class as a runner: the same path as every other benchmark."""
     from .._keys import BENCH_KEY, EMBED_KEY
-    from .._validate import as_rep_list, get_rep
-    from ._common import dataset_name_or_default, finish
+    from ._benchmark import Prepared, Score
+    from ._benchmark import benchmark as declare
 
     if inspect.isclass(benchmark):
         if not callable(getattr(benchmark, "run", None)):
@@ -144,34 +154,29 @@ def _wrap_simple(name: str, benchmark):
         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self", "X", "adata")
     ]
 
-    def run(adata, *, use_rep=EMBED_KEY, dataset_name=None, inplace=True, key_added=BENCH_KEY, **params):
-        dataset = dataset_name_or_default(dataset_name)
-        results = []
-        for rep in as_rep_list(use_rep):
-            metrics = call(get_rep(adata, rep), adata, **params)
+    def prepare(adata, *, use_rep=EMBED_KEY, dataset_name=None, inplace=True, key_added=BENCH_KEY, **params):
+        def score(X):
+            metrics = call(X, adata, **params)
             if not isinstance(metrics, Mapping):
                 msg = f"benchmark {name!r} must return a dict of metrics, got {type(metrics).__name__}."
                 raise TypeError(msg)
-            results.append(
-                _store.Result(
-                    benchmark=name,
-                    dataset=dataset,
-                    rep=rep,
-                    metrics={k: float(v) for k, v in metrics.items()},
-                    metadata={"n_cells": int(adata.n_obs)},
-                    params={"use_rep": rep, **params},
-                )
-            )
-        return finish(adata, results, inplace=inplace, key_added=key_added)
+            return Score({k: float(v) for k, v in metrics.items()})
 
-    params = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default) for p in own]
-    base = [inspect.Parameter("adata", inspect.Parameter.POSITIONAL_OR_KEYWORD)] + [
-        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None)
-        for n in ("use_rep", "dataset_name", "inplace")
-    ]
-    run.__signature__ = inspect.Signature(base + params)  # type: ignore[attr-defined]
-    run.__name__ = name
-    return run
+        return Prepared(score, metadata={"n_cells": int(adata.n_obs)})
+
+    K = inspect.Parameter.KEYWORD_ONLY
+    prepare.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("adata", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("use_rep", K, default=EMBED_KEY),
+            inspect.Parameter("dataset_name", K, default=None),
+            inspect.Parameter("inplace", K, default=True),
+            inspect.Parameter("key_added", K, default=BENCH_KEY),
+            *(inspect.Parameter(p.name, K, default=p.default) for p in own),
+        ]
+    )
+    prepare.__name__ = prepare.__qualname__ = name
+    return declare(name, metrics, register=False)(prepare)
 
 
 def _load_entry_points() -> None:
@@ -217,23 +222,8 @@ def get_benchmark(name: str) -> BenchmarkSpec:
 
 
 def _register_builtins() -> None:
-    from ._embedding_quality import embedding_quality
-    from ._grn import grn_inference
-    from ._linear_probe import linear_probe
-    from ._perturbation import perturbation
-
-    label = {"label_key": "cell_type_key"}
-    register_benchmark("linear_probe", linear_probe, aliases=label)
-    register_benchmark("embedding_quality", embedding_quality, aliases=label)
-    register_benchmark("perturbation", perturbation)
-    register_benchmark("grn_inference", grn_inference)
-    from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
-
-    cz_alias = {"cell_type_key": "label_key"}
-    register_benchmark("cz_clustering", cz_clustering, aliases=cz_alias)
-    register_benchmark("cz_embedding", cz_embedding, aliases=cz_alias)
-    register_benchmark("cz_label_prediction", cz_label_prediction, aliases=cz_alias)
-    register_benchmark("cz_batch_integration", cz_batch_integration, aliases=cz_alias)
+    # each benchmark registers itself where it is defined
+    from . import _cz, _embedding_quality, _grn, _linear_probe, _perturbation  # noqa: F401
 
 
 _register_builtins()

@@ -147,7 +147,7 @@ class Tokenizer:
 
 def input_scale_of(X, declared: InputScale, kind: str, *, stacklevel: int = 3) -> str:
     """Resolve ``"auto"`` from the values; warn when the data are not what the recipe expects."""
-    from ..tl._expression import detect_scale
+    from .._expression import detect_scale
 
     if declared not in ("auto", "counts", "log1p"):
         msg = f"input_scale must be 'auto', 'counts' or 'log1p', got {declared!r}."

@@ -24,7 +24,7 @@ class TokenDataset(torch.utils.data.Dataset):
     def __init__(
         self, adata: AnnData, tokenizer: Tokenizer, *, gene_key=None, input_scale: str = "auto"
     ) -> None:
-        from ..tl._expression import expression_source, rows_csr
+        from .._expression import expression_source, rows_csr
         from ._tokenizers import input_scale_of
 
         match, scale = tokenizer.match(adata.var, adata.var_names, gene_key=gene_key)

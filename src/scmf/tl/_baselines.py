@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._keys import PCA_BASELINE_KEY, RANDOM_BASELINE_KEY
-from ._expression import detect_scale, get_expression, normalise_log1p
+from .._expression import detect_scale, get_expression, normalise_log1p
 
 if TYPE_CHECKING:
     from anndata import AnnData

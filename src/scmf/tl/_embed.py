@@ -14,7 +14,7 @@ from .._validate import check_anndata
 from .._warnings import ScmfWarning
 from ..models import BASELINES, EmbeddingModel, model_name
 from ._baselines import pca_embedding, random_embedding
-from ._expression import expression_source, get_expression, rows_csr
+from .._expression import expression_source, get_expression, rows_csr
 
 if TYPE_CHECKING:
     from anndata import AnnData

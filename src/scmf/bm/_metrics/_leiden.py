@@ -22,7 +22,7 @@ def _graph(conn):
     return g
 
 
-def _scores(conn, labels: np.ndarray, resolutions: list[float], seed: int) -> list[tuple[float, float]]:
+def _scores(conn, labels: np.ndarray, resolutions: list[float], seed: int) -> list[tuple[float, float, np.ndarray]]:
     import random
 
     import igraph
@@ -39,6 +39,7 @@ def _scores(conn, labels: np.ndarray, resolutions: list[float], seed: int) -> li
             (
                 float(normalized_mutual_info_score(labels, pred, average_method="arithmetic")),
                 float(adjusted_rand_score(labels, pred)),
+                pred.astype(np.int32),
             )
         )
     return out
@@ -52,8 +53,8 @@ def leiden_nmi_ari(
     resolution: float = 1.0,
     seed: int = 42,
     n_jobs: int = 1,
-) -> dict[str, float]:
-    """NMI and ARI between Leiden clusters of ``conn`` and ``labels``.
+) -> dict:
+    """NMI and ARI between Leiden clusters of ``conn`` and ``labels`` (and the ``clusters`` scored).
 
     With ``optimize_resolution`` the best-NMI clustering over :data:`RESOLUTIONS` is kept
     (first one on ties, as ``numpy.argmax``), else one run at ``resolution``.
@@ -75,4 +76,4 @@ def leiden_nmi_ari(
         by_res = {r: s for c, p in zip(chunks, parts, strict=True) for r, s in zip(c, p, strict=True)}
         scores = [by_res[r] for r in resolutions]
     best = int(np.argmax([s[0] for s in scores]))
-    return {"nmi": scores[best][0], "ari": scores[best][1]}
+    return {"nmi": scores[best][0], "ari": scores[best][1], "clusters": scores[best][2]}
