@@ -43,7 +43,7 @@ def test_results_coexist_and_table_is_tidy(evaluated):
     assert list(df.columns) == ["benchmark", "dataset", "rep", "metric", "value", "std"]
     assert set(df["benchmark"]) == {"linear_probe", "embedding_quality"}
     assert set(df["rep"]) == {"X_pca_baseline", "X_random_baseline"}
-    assert len(df) == 2 * 4 + 2 * 8
+    assert len(df) == 2 * 4 + 2 * 9
     assert not df.duplicated(["benchmark", "dataset", "rep", "metric"]).any()
     sub = scmf.bm.results(evaluated, benchmark="linear_probe", rep="X_random_baseline")
     assert len(sub) == 4

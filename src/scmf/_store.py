@@ -21,6 +21,7 @@ written, so a result that cannot be stored leaves ``adata`` untouched.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import platform
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("scmf")
 
-TABLE_COLUMNS = ["benchmark", "dataset", "rep", "metric", "value", "std"]
+TABLE_COLUMNS = ["benchmark", "dataset", "rep", "metric", "value", "std", "ci_low", "ci_high", "params"]
+REPLICATE_COLUMNS = ["replicate_kind", "replicates", "test_train_ratio"]
+CI_LEVEL = 0.95
 _PROVENANCE_PACKAGES = (
     "scmf",
     "anndata",
@@ -122,18 +125,52 @@ class Result:
             msg = f"A stored scmf result lacks the field {e}; the store may have been edited by hand."
             raise ValueError(msg) from None
 
+    @property
+    def replicate_kind(self) -> str | None:
+        kind = self.artifacts.get("replicate_kind")
+        return str(kind) if kind is not None and self.artifacts.get("replicates") else None
+
+    @property
+    def replicates(self) -> dict[str, np.ndarray]:
+        """Per metric, its value on each split or bootstrap resample (empty for one evaluation)."""
+        return {k: np.asarray(v, dtype=float) for k, v in dict(self.artifacts.get("replicates", {})).items()}
+
+    @property
+    def test_train_ratio(self) -> float:
+        """n_test / n_train of split-based results (the resampled t-test's correction), else NaN."""
+        n_test, n_train = self.metadata.get("n_test"), self.metadata.get("n_train")
+        return float(n_test) / float(n_train) if n_test and n_train else float("nan")
+
+    def interval(self, metric: str) -> tuple[float, float]:
+        """The 95% confidence interval of ``metric`` (NaN, NaN without replicates).
+
+        Splits: the mean over splits +- t * sd * sqrt(1/J + n_test/n_train), Nadeau and
+        Bengio's correction for the overlap of the training sets of repeated splits.
+        Bootstrap: the percentile interval of the resampled values.
+        """
+        return interval(self.replicates.get(metric), self.replicate_kind, self.test_train_ratio, self.metrics.get(metric))
+
+    def settings(self) -> dict[str, Any]:
+        """The parameters that define the evaluation, i.e. all but the representation."""
+        return {k: v for k, v in self.params.items() if k != "use_rep"}
+
     def to_json_record(self) -> dict[str, Any]:
-        """The evaluation guide's JSON record, plus ``rep``, ``params`` and ``provenance``."""
-        return {
+        """The evaluation guide's JSON record, plus ``rep``, ``params``, ``provenance`` and replicates."""
+        rec = {
             "benchmark_name": self.benchmark,
             "dataset_name": self.dataset,
             "rep": self.rep,
             "metrics": dict(self.metrics),
             "metrics_std": dict(self.metrics_std),
+            "metrics_ci": {m: list(self.interval(m)) for m in self.metrics if self.replicates.get(m) is not None},
             "metadata": self.metadata,
             "params": self.params,
             "provenance": self.provenance,
         }
+        if self.replicate_kind:
+            rec["replicate_kind"] = self.replicate_kind
+            rec["replicates"] = self.replicates
+        return rec
 
     @classmethod
     def from_json_record(cls, rec: Mapping[str, Any]) -> Result:
@@ -148,6 +185,11 @@ class Result:
                 metadata=dict(rec.get("metadata", {})),
                 params=dict(rec.get("params", {})),
                 provenance=dict(rec.get("provenance", {})),
+                artifacts=(
+                    {"replicate_kind": rec["replicate_kind"], "replicates": dict(rec.get("replicates", {}))}
+                    if rec.get("replicate_kind")
+                    else {}
+                ),
             )
         except (KeyError, AttributeError, TypeError) as e:
             msg = (
@@ -280,13 +322,61 @@ def get(
     raise ValueError(msg)
 
 
-def to_frame(results: Iterable[Result]) -> pd.DataFrame:
-    """The tidy long table: one row per (benchmark, dataset, rep, metric), sorted by those."""
-    rows = [
-        (r.benchmark, r.dataset, r.rep, m, float(v), float(r.metrics_std.get(m, np.nan)))
-        for r in results
-        for m, v in r.metrics.items()
-    ]
-    df = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({"value": float, "std": float})
+def interval(values, kind: str | None, ratio: float, point: float | None = None) -> tuple[float, float]:
+    """95% confidence interval from replicates (see :meth:`Result.interval`)."""
+    nan = (float("nan"), float("nan"))
+    if values is None or kind is None:
+        return nan
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return nan
+    if kind == "bootstrap":
+        lo, hi = np.quantile(v, [(1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2])
+        return float(lo), float(hi)
+    from scipy import stats
+
+    corr = 1.0 / v.size + (ratio if np.isfinite(ratio) else 0.0)
+    half = float(stats.t.ppf((1 + CI_LEVEL) / 2, v.size - 1) * np.sqrt(corr * v.var(ddof=1)))
+    mid = float(v.mean()) if point is None else float(point)
+    return mid - half, mid + half
+
+
+def settings_text(params: Mapping[str, Any]) -> str:
+    """Canonical text of a result's parameters (all but ``use_rep``): equal text, equal settings."""
+    return json.dumps(
+        {k: v for k, v in params.items() if k != "use_rep"}, sort_keys=True, default=_json_default, allow_nan=True
+    )
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataFrame:
+    """The tidy long table: one row per (benchmark, dataset, rep, metric), sorted by those.
+
+    Columns: ``value`` (the mean over splits, or the full-data value), ``std`` (spread over
+    splits or resamples), ``ci_low``/``ci_high`` (95% interval, NaN without replicates) and
+    ``params`` (the settings, as canonical JSON: rows with different text were computed
+    differently). With ``replicates``, also ``replicate_kind``, ``replicates`` (array per row)
+    and ``test_train_ratio``.
+    """
+    rows = []
+    for r in results:
+        reps, kind, ratio = r.replicates, r.replicate_kind, r.test_train_ratio
+        setting = settings_text(r.params)
+        for m, v in r.metrics.items():
+            lo, hi = interval(reps.get(m), kind, ratio, v)
+            row = [r.benchmark, r.dataset, r.rep, m, float(v), float(r.metrics_std.get(m, np.nan)), lo, hi, setting]
+            if replicates:
+                row += [kind if m in reps else None, reps.get(m), ratio]
+            rows.append(row)
+    columns = TABLE_COLUMNS + (REPLICATE_COLUMNS if replicates else [])
+    df = pd.DataFrame(rows, columns=columns).astype({"value": float, "std": float, "ci_low": float, "ci_high": float})
     # files store dict keys sorted, so sort here too: the same results give the same table
     return df.sort_values(TABLE_COLUMNS[:4], kind="stable", ignore_index=True)

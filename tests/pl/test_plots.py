@@ -36,6 +36,9 @@ def evaluated(tmp_path_factory, data_dir):
     scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=reps, n_splits=3)
     scmf.bm.embedding_quality(pbmc, "bulk_labels", batch_key="phase", use_rep=reps)
     out["pbmc"] = pbmc
+    two = pbmc.copy()  # two datasets in one object
+    scmf.bm.linear_probe(two, "phase", use_rep=reps, n_splits=3, dataset_name="phase")
+    out["two"] = two
     norman = ad.read_h5ad(data_dir / "norman2019_mcfaline2023_perturbench_devel.h5ad")
     scmf.tl.baselines(norman, n_comps=20, seed=0)
     scmf.bm.perturbation(norman, use_rep=reps, n_splits=2)
@@ -65,12 +68,15 @@ HISTORY = pd.DataFrame(
 
 CASES = {
     "results_table": lambda e: scmf.pl.results_table(e["pbmc"], return_fig=True),
-    "results_table_collect": lambda e: scmf.pl.results_table(
-        scmf.bm.collect(e), by="source", return_fig=True
-    ),
+    "results_table_collect": lambda e: scmf.pl.results_table(scmf.bm.collect(e), return_fig=True),
+    "results_table_min_max": lambda e: scmf.pl.results_table(e["pbmc"], min_max_scale=True, return_fig=True),
     "benchmark_comparison": lambda e: scmf.pl.benchmark_comparison(
         e["pbmc"], "linear_probe", return_fig=True
     ),
+    "benchmark_comparison_datasets": lambda e: scmf.pl.benchmark_comparison(
+        e["two"], "linear_probe", baseline="X_random_baseline", return_fig=True
+    ),
+    "rank_summary": lambda e: scmf.pl.rank_summary(e["two"], return_fig=True),
     "confusion_matrix": lambda e: scmf.pl.confusion_matrix(e["pbmc"], rep="X_pca_baseline", return_fig=True),
     "f1_per_class": lambda e: scmf.pl.f1_per_class(e["pbmc"], rep="X_pca_baseline", return_fig=True),
     "embedding_quality": lambda e: scmf.pl.embedding_quality(e["pbmc"], return_fig=True),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._benchmark import Metric, Prepared, Score, benchmark, metric_info
+from ._compare import compare, rank_summary, summary
 from ._config import BenchmarkConfig, EvalConfig, load_config
 from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
 from ._embedding_quality import embedding_quality
@@ -13,6 +15,14 @@ from ._registry import BenchmarkSpec, benchmarks, get_benchmark, register_benchm
 from ._results import collect, read_json, results, to_json
 
 __all__ = [
+    "Metric",
+    "Prepared",
+    "Score",
+    "benchmark",
+    "compare",
+    "metric_info",
+    "rank_summary",
+    "summary",
     "BenchmarkConfig",
     "BenchmarkSpec",
     "EvalConfig",

@@ -10,7 +10,6 @@ are cz-benchmarks' own, under the names documented per function.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,7 +39,6 @@ _NAMES = {
 }
 
 
-@cache
 def _cz_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

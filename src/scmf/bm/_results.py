@@ -27,6 +27,7 @@ def results(
     dataset: str | None = None,
     rep: str | None = None,
     key: str = BENCH_KEY,
+    replicates: bool = False,
 ) -> pd.DataFrame:
     """All stored results of ``adata`` as one tidy long table.
 
@@ -38,12 +39,19 @@ def results(
         Keep only these (``None``: all).
     key
         ``uns`` key of the results store.
+    replicates
+        Add the columns ``replicate_kind``, ``replicates`` (each metric's value per split or
+        bootstrap resample) and ``test_train_ratio``, which :func:`scmf.bm.compare` needs.
 
     Returns
     -------
     DataFrame with one row per metric and the columns ``benchmark``, ``dataset``, ``rep``,
-    ``metric``, ``value`` (the mean over splits) and ``std`` (spread over splits, NaN for a
-    single split). Empty (same columns) when nothing is stored.
+    ``metric``, ``value`` (the mean over splits, or the value on all cells), ``std`` (spread
+    over splits or bootstrap resamples, NaN for a single evaluation), ``ci_low``/``ci_high``
+    (95% confidence interval: see :doc:`/statistics`) and ``params`` (the settings as
+    canonical JSON; rows with different text were computed with different parameters).
+    Empty (same columns) when nothing is stored. For reading, :func:`scmf.bm.summary` gives
+    one compact wide table.
 
     Examples
     --------
@@ -52,17 +60,19 @@ def results(
     >>> scmf.tl.baselines(adata)
     >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep="X_pca_baseline")
     >>> list(scmf.bm.results(adata).columns)
-    ['benchmark', 'dataset', 'rep', 'metric', 'value', 'std']
+    ['benchmark', 'dataset', 'rep', 'metric', 'value', 'std', 'ci_low', 'ci_high', 'params']
     """
     selected = [
         r
         for r in _store.iter_results(adata, key=key)
         if benchmark in (None, r.benchmark) and dataset in (None, r.dataset) and rep in (None, r.rep)
     ]
-    return _store.to_frame(selected)
+    return _store.to_frame(selected, replicates=replicates)
 
 
-def collect(items: Sequence[Any] | Mapping[str, Any], *, key: str = BENCH_KEY) -> pd.DataFrame:
+def collect(
+    items: Sequence[Any] | Mapping[str, Any], *, key: str = BENCH_KEY, replicates: bool = False
+) -> pd.DataFrame:
     """One results table over many evaluated objects and files.
 
     Parameters
@@ -73,11 +83,15 @@ def collect(items: Sequence[Any] | Mapping[str, Any], *, key: str = BENCH_KEY) -
         their expression matrix (only the results store is read).
     key
         ``uns`` key of the results store.
+    replicates
+        Keep each metric's replicates (see :func:`scmf.bm.results`), for :func:`scmf.bm.compare`.
 
     Returns
     -------
     The :func:`scmf.bm.results` table with a first column ``source``: the mapping key, the
-    file path, or ``"adata<i>"`` for an in-memory object at position ``i``.
+    file's name without its suffix (with its folder where two files share a name), or
+    ``"adata<i>"`` for an in-memory object at position ``i``. Tables and plots keep rows of
+    different sources apart.
 
     Examples
     --------
@@ -92,38 +106,49 @@ def collect(items: Sequence[Any] | Mapping[str, Any], *, key: str = BENCH_KEY) -
     """
     from anndata import AnnData
 
-    named = (
-        items.items()
-        if isinstance(items, Mapping)
-        else (
-            (str(it) if isinstance(it, str | os.PathLike) else f"adata{i}", it) for i, it in enumerate(items)
-        )
-    )
+    if isinstance(items, str | os.PathLike | AnnData):
+        items = [items]
+    named = list(items.items()) if isinstance(items, Mapping) else list(zip(_source_names(items), items, strict=True))
     frames = []
     for source, item in named:
         if isinstance(item, AnnData):
-            df = results(item, key=key)
+            df = results(item, key=key, replicates=replicates)
         elif isinstance(item, str | os.PathLike):
-            df = _results_from_path(Path(item), key=key)
+            df = _results_from_path(Path(item), key=key, replicates=replicates)
         else:
             msg = f"collect: items must be AnnData objects or paths, got {type(item).__name__}."
             raise TypeError(msg)
         df.insert(0, "source", str(source))
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=["source", *_store.TABLE_COLUMNS])
+        cols = _store.TABLE_COLUMNS + (_store.REPLICATE_COLUMNS if replicates else [])
+        return pd.DataFrame(columns=["source", *cols])
     return pd.concat(frames, ignore_index=True)
 
 
-def _results_from_path(path: Path, *, key: str) -> pd.DataFrame:
+def _source_names(items: Sequence[Any]) -> list[str]:
+    """File stems (with parent folders where needed to tell them apart), ``adata<i>`` for objects."""
+    paths = {i: Path(it) for i, it in enumerate(items) if isinstance(it, str | os.PathLike)}
+    names = {i: f"adata{i}" for i in range(len(items)) if i not in paths}
+    for depth in range(1, 1 + max((len(p.parts) for p in paths.values()), default=1)):
+        trial = {i: "/".join([*p.parent.parts[len(p.parent.parts) - depth + 1 :], p.stem]) for i, p in paths.items()}
+        if len(set(trial.values())) == len(trial):
+            break
+    else:
+        trial = {i: str(p) for i, p in paths.items()}
+    names.update(trial)
+    return [names[i] for i in range(len(items))]
+
+
+def _results_from_path(path: Path, *, key: str, replicates: bool = False) -> pd.DataFrame:
     if not path.exists():
         msg = f"collect: no such file {str(path)!r}."
         raise FileNotFoundError(msg)
     if path.suffix == ".json":
-        return read_json(path)
+        return read_json(path, replicates=replicates)
     uns_store = _read_uns_store(path, key)
     holder = _UnsHolder({key: uns_store} if uns_store is not None else {})
-    return results(holder, key=key)  # type: ignore[arg-type]
+    return results(holder, key=key, replicates=replicates)  # type: ignore[arg-type]
 
 
 class _UnsHolder:
@@ -237,7 +262,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def read_json(path: str | os.PathLike) -> pd.DataFrame:
+def read_json(path: str | os.PathLike, *, replicates: bool = False) -> pd.DataFrame:
     """Read results written by :func:`scmf.bm.to_json` (or the guide's plain JSON) into the tidy table.
 
     Examples
@@ -262,5 +287,6 @@ def read_json(path: str | os.PathLike) -> pd.DataFrame:
         msg = f"{str(path)!r}: expected a list of result records."
         raise ValueError(msg)
     return _store.to_frame(
-        _store.Result.from_json_record(r) for r in records if not (isinstance(r, Mapping) and "error" in r)
+        (_store.Result.from_json_record(r) for r in records if not (isinstance(r, Mapping) and "error" in r)),
+        replicates=replicates,
     )

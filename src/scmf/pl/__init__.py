@@ -11,9 +11,10 @@ from ._plots import (
     grn_curves,
     perturbation,
     perturbation_vs_baseline,
-    results_table,
+    rank_summary,
     training_history,
 )
+from ._table import results_table
 
 __all__ = [
     "benchmark_comparison",
@@ -24,6 +25,7 @@ __all__ = [
     "grn_curves",
     "perturbation",
     "perturbation_vs_baseline",
+    "rank_summary",
     "results_table",
     "training_history",
 ]

@@ -8,111 +8,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._utils import axes, finish, stored, table_of
+from .._keys import DEFAULT_DATASET as DEFAULT
+from ..bm._compare import as_table, context_label, entries
+from ._utils import axes, finish, stored
 
 if TYPE_CHECKING:
     from anndata import AnnData
-
-
-def results_table(
-    data: Any,
-    *,
-    benchmarks: list[str] | None = None,
-    min_max_scale: bool = False,
-    by: str = "rep",
-    ax=None,
-    show: bool | None = None,
-    return_fig: bool = False,
-):
-    """All metrics of all representations (or models) in one table, grouped by benchmark.
-
-    Rows are representations (``by="rep"``) or ``"source"``/``"dataset"`` x rep; columns are
-    metrics grouped by benchmark, followed by one aggregate per benchmark (the mean of its
-    metrics after per-metric min-max scaling across rows, so every metric weighs the same;
-    metrics where lower is better, ``mse``, are flipped). Cells show the raw values, or the
-    scaled ones with ``min_max_scale=True``; colour is always the scaled value.
-
-    Parameters
-    ----------
-    data
-        An evaluated AnnData, or the table of :func:`scmf.bm.results` /
-        :func:`scmf.bm.collect` (many files and models in one figure).
-    benchmarks
-        Benchmarks to show (default: all).
-    min_max_scale
-        Print scaled values instead of raw ones.
-    by
-        Row key: ``"rep"``, or a column of the table plus the rep (``"source"``, ``"dataset"``).
-
-    Examples
-    --------
-    >>> import scanpy as sc, scmf
-    >>> adata = sc.datasets.pbmc68k_reduced()
-    >>> scmf.tl.baselines(adata, n_comps=20)
-    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"])
-    >>> ax = scmf.pl.results_table(adata, show=False)
-    >>> [t.get_text() for t in ax.get_yticklabels()]
-    ['X_pca_baseline', 'X_random_baseline']
-    """
-    import matplotlib.pyplot as plt
-
-    t = table_of(data)
-    if benchmarks is not None:
-        t = t[t["benchmark"].isin(benchmarks)]
-    if t.empty:
-        msg = "no results to show; run a scmf.bm benchmark first."
-        raise KeyError(msg)
-    row = t["rep"] if by == "rep" else t[by].astype(str) + " | " + t["rep"]
-    wide = t.assign(row=row).pivot_table(
-        index="row", columns=["benchmark", "metric"], values="value", sort=True
-    )
-    lower_better = [c for c in wide.columns if c[1].endswith("mse")]
-    span = wide.max() - wide.min()
-    scaled = (wide - wide.min()) / span.where(span > 0, 1.0)
-    for c in span[span == 0].index:  # one value across rows: nothing to rank
-        scaled[c] = scaled[c].where(wide[c].isna(), 1.0)
-    for c in lower_better:
-        scaled[c] = 1.0 - scaled[c]
-    blocks, labels, shown = [], [], []
-    for bench in dict.fromkeys(wide.columns.get_level_values(0)):
-        cols = [c for c in wide.columns if c[0] == bench]
-        blocks += [*cols, (bench, "aggregate")]
-        agg = scaled[cols].mean(axis=1)
-        scaled[(bench, "aggregate")] = agg
-        wide[(bench, "aggregate")] = agg
-        labels += [c[1] for c in cols] + ["aggregate"]
-        shown.append(len(cols) + 1)
-    vals = (scaled if min_max_scale else wide)[blocks].to_numpy(dtype=float)
-    colors = scaled[blocks].to_numpy(dtype=float)
-    n_r, n_c = vals.shape
-    fig, (a,) = axes(ax, 1, size=(0.62 * n_c + 1.8, 0.42 * n_r + 1.4))
-    cmap = plt.get_cmap("YlGnBu").copy()
-    cmap.set_bad("whitesmoke")
-    a.imshow(np.ma.masked_invalid(colors), cmap=cmap, vmin=0, vmax=1.25, aspect="auto")
-    for i in range(n_r):
-        for j in range(n_c):
-            v = vals[i, j]
-            a.text(
-                j,
-                i,
-                "–" if np.isnan(v) else f"{v:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                fontweight="bold" if labels[j] == "aggregate" else "normal",
-            )
-    a.set_xticks(range(n_c), labels, rotation=60, ha="right", fontsize=7)
-    a.set_yticks(range(n_r), list(wide.index), fontsize=8)
-    edge = -0.5
-    for bench, k in zip(dict.fromkeys(wide.columns.get_level_values(0)), shown, strict=True):
-        a.axvline(edge, color="white", lw=3)
-        a.text(edge + k / 2, -0.8, bench, ha="center", va="bottom", fontsize=8, clip_on=False)
-        edge += k
-    a.tick_params(length=0)
-    for s in a.spines.values():
-        s.set_visible(False)
-    plt.setp(a.get_xticklabels(), rotation_mode="anchor")
-    return finish(fig, [a], show=show, return_fig=return_fig)
 
 
 def benchmark_comparison(
@@ -121,11 +22,20 @@ def benchmark_comparison(
     *,
     metrics: list[str] | None = None,
     dataset: str | None = None,
+    source: str | None = None,
+    baseline: str | None = None,
+    alpha: float = 0.05,
     ax=None,
     show: bool | None = None,
     return_fig: bool = False,
 ):
-    """Bars of one benchmark's metrics per representation, with error bars (``std`` over splits).
+    """Bars of one benchmark's metrics per representation, one panel per dataset (and source).
+
+    Error bars are the 95% confidence intervals (repeated splits or bootstrap resamples; see
+    :func:`scmf.bm.compare`), or nothing for a single evaluation. With ``baseline``, bars
+    whose difference from that representation is significant (Holm-adjusted, ``alpha``) are
+    marked ``*``. Results with different parameters are separate bars (labelled with the
+    parameter that differs).
 
     Examples
     --------
@@ -137,40 +47,105 @@ def benchmark_comparison(
     >>> ax.get_title()
     'linear_probe'
     """
-    t = table_of(data)
+    t = entries(as_table(data), stacklevel=3)
     t = t[t["benchmark"] == benchmark]
     if t.empty:
         msg = f"no {benchmark} results; run scmf.bm.{benchmark} first."
         raise KeyError(msg)
     if dataset is not None:
         t = t[t["dataset"] == dataset]
+    if source is not None:
+        t = t[t["source"] == source]
     if metrics is not None:
         t = t[t["metric"].isin(metrics)]
-    reps = list(dict.fromkeys(t["rep"]))
+    if t.empty:
+        msg = f"no {benchmark} results for dataset={dataset!r}, source={source!r}, metrics={metrics!r}."
+        raise KeyError(msg)
+    marks = None
+    if baseline is not None:
+        from ..bm import compare
+
+        c = compare(data, baseline=baseline, benchmark=benchmark, alpha=alpha)
+        marks = {(r.source, r.dataset, r.rep, r.metric) for r in c.itertuples() if r.significant}
+    contexts = list(dict.fromkeys(zip(t["source"], t["dataset"], strict=True)))
+    n_ax = len(contexts)
+    if ax is not None and n_ax != (len(ax) if isinstance(ax, list | tuple) else 1):
+        listed = ", ".join(context_label(s, d) for s, d in contexts)
+        msg = f"{benchmark} has results for {n_ax} datasets/sources ({listed}); pass dataset=/source= or {n_ax} axes."
+        raise ValueError(msg)
     mets = list(dict.fromkeys(t["metric"]))
-    fig, (a,) = axes(ax, 1, size=(max(3.5, 0.9 * len(mets) * max(len(reps), 1) * 0.45 + 1.5), 3.0))
-    _grouped_bars(a, t, reps, mets)
-    a.set_title(benchmark, fontsize=9)
-    return finish(fig, [a], show=show, return_fig=return_fig)
+    n_e = max(t.groupby(["source", "dataset"])["entry"].nunique())
+    fig, axs = axes(ax, n_ax, size=(max(3.5, 0.9 * len(mets) * n_e * 0.45 + 1.5), 3.0))
+    for a, (src, ds) in zip(axs, contexts, strict=True):
+        sub = t[(t["source"] == src) & (t["dataset"] == ds)]
+        _grouped_bars(a, sub, list(dict.fromkeys(sub["entry"])), mets, marks=marks)
+        a.set_title(benchmark if n_ax == 1 and contexts == [("", DEFAULT)] else f"{benchmark}: {context_label(src, ds)}", fontsize=9)
+    return finish(fig, axs, show=show, return_fig=return_fig)
 
 
-def _grouped_bars(a, t: pd.DataFrame, reps: list[str], metrics: list[str]) -> None:
-    """One group of bars per metric, one bar per rep; error bars from ``std`` where there is one."""
-    width = 0.8 / max(len(reps), 1)
-    for k, rep in enumerate(reps):
-        sub = t[t["rep"] == rep].set_index("metric").reindex(metrics)
-        err = sub["std"].to_numpy(dtype=float) if "std" in sub else None
-        a.bar(
-            np.arange(len(metrics)) + (k - (len(reps) - 1) / 2) * width,
-            sub["value"].to_numpy(dtype=float),
-            width,
-            yerr=None if err is None or np.isnan(err).all() else np.nan_to_num(err),
-            capsize=2,
-            label=rep,
-        )
+def _grouped_bars(a, t: pd.DataFrame, entries_: list[str], metrics: list[str], *, marks=None) -> None:
+    """One group of bars per metric, one bar per entry; error bars from the confidence interval."""
+    width = 0.8 / max(len(entries_), 1)
+    for k, e in enumerate(entries_):
+        sub = t[t["entry"] == e].set_index("metric").reindex(metrics)
+        v = sub["value"].to_numpy(dtype=float)
+        lo, hi = sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float)
+        err = np.clip(np.vstack([v - lo, hi - v]), 0, None)  # a bootstrap interval need not contain the value
+        x = np.arange(len(metrics)) + (k - (len(entries_) - 1) / 2) * width
+        a.bar(x, v, width, yerr=None if np.isnan(err).all() else np.nan_to_num(err), capsize=2, label=e)
+        if marks:
+            rep = sub["rep"].to_numpy()
+            src, ds = sub["source"].to_numpy(), sub["dataset"].to_numpy()
+            for i, m in enumerate(metrics):
+                if (src[i], ds[i], rep[i], m) in marks:
+                    top = hi[i] if np.isfinite(hi[i]) else v[i]
+                    a.text(x[i], top, "*", ha="center", va="bottom", fontsize=9)
     a.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right", fontsize=8)
     a.legend(fontsize=7, frameon=False)
     a.spines[["top", "right"]].set_visible(False)
+
+
+def rank_summary(
+    data: Any,
+    *,
+    benchmark: str | None = None,
+    metrics: list[str] | None = None,
+    ax=None,
+    show: bool | None = None,
+    return_fig: bool = False,
+):
+    """Mean rank of each representation over datasets (1 = best), with each benchmark's mean rank as dots.
+
+    The table is :func:`scmf.bm.rank_summary`; the title names the datasets averaged over.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> a = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(a)
+    >>> scmf.bm.linear_probe(a, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"], dataset_name="types")
+    >>> scmf.bm.linear_probe(a, "phase", use_rep=["X_pca_baseline", "X_random_baseline"], dataset_name="phase")
+    >>> ax = scmf.pl.rank_summary(a, show=False)
+    >>> ax.get_xlabel()
+    'mean rank (1 = best)'
+    """
+    from ..bm import rank_summary as table_of_ranks
+
+    r = table_of_ranks(data, benchmark=benchmark, metrics=metrics)
+    t = as_table(data)
+    n_ds = len(t[["source", "dataset"]].drop_duplicates())
+    benches = [c for c in r.columns if c not in ("mean_rank", "n_datasets")]
+    fig, (a,) = axes(ax, 1, size=(4.2, 0.35 * len(r) + 1.3))
+    y = np.arange(len(r))[::-1]
+    a.barh(y, r["mean_rank"].to_numpy(), color="lightsteelblue", label="all benchmarks")
+    for b in benches:
+        a.plot(r[b].to_numpy(), y, "o", ms=4, label=b)
+    a.set_yticks(y, list(r.index), fontsize=8)
+    a.set_xlabel("mean rank (1 = best)")
+    a.set_title(f"mean rank over {n_ds} dataset{'s' if n_ds != 1 else ''}", fontsize=9)
+    a.legend(fontsize=6, frameon=False, loc="lower right")
+    a.spines[["top", "right"]].set_visible(False)
+    return finish(fig, [a], show=show, return_fig=return_fig)
 
 
 def confusion_matrix(
@@ -263,25 +238,28 @@ def embedding_quality(
     >>> ax.get_title()
     'embedding quality'
     """
-    t = table_of(adata)
+    t = entries(as_table(adata), stacklevel=3)
     t = t[t["benchmark"] == "embedding_quality"]
     if t.empty:
         msg = "no embedding_quality results; run scmf.bm.embedding_quality first."
         raise KeyError(msg)
     if dataset is not None:
         t = t[t["dataset"] == dataset]
+    if t["dataset"].nunique() != 1:
+        msg = f"embedding_quality results for several datasets {sorted(set(t['dataset']))}; pass dataset=."
+        raise ValueError(msg)
     order = [
         m
-        for m in ("nmi", "ari", "asw_cell_type", "asw_batch", "graph_connectivity", "bio", "batch", "overall")
+        for m in ("nmi", "ari", "asw_cell_type", "asw_batch", "graph_connectivity", "bras", "bio", "batch", "overall")
         if m in set(t["metric"])
     ]
-    reps = list(dict.fromkeys(t["rep"]))
+    reps = list(dict.fromkeys(t["entry"]))
     fig, (a,) = axes(ax, 1, size=(0.5 * len(order) * max(len(reps), 1) * 0.5 + 2.5, 3.0))
     _grouped_bars(a, t, reps, order)
     for x in [order.index(m) - 0.5 for m in ("asw_batch", "bio") if m in order]:
         a.axvline(x, color="grey", lw=0.8, ls=":")
     a.set_ylim(0, 1.05)
-    a.set_title("embedding quality", fontsize=9)
+    a.set_title(f"embedding quality: {t['dataset'].iloc[0]}" if t["dataset"].iloc[0] != DEFAULT else "embedding quality", fontsize=9)
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 

@@ -32,21 +32,6 @@ def stored(adata: AnnData, benchmark: str, *, rep: str | None, dataset: str | No
     return found[0]
 
 
-def table_of(data: Any) -> pd.DataFrame:
-    """The tidy results table of an AnnData or the table itself (e.g. from ``scmf.bm.collect``)."""
-    import pandas as pd
-    from anndata import AnnData
-
-    from ..bm import results
-
-    if isinstance(data, AnnData):
-        return results(data)
-    if isinstance(data, pd.DataFrame) and {"benchmark", "rep", "metric", "value"} <= set(data.columns):
-        return data
-    msg = "expected an AnnData with stored results or the table of scmf.bm.results / scmf.bm.collect."
-    raise TypeError(msg)
-
-
 def axes(ax, ncols: int = 1, *, size=(4.0, 3.2)):
     import matplotlib.pyplot as plt
 
