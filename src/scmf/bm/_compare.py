@@ -144,8 +144,9 @@ def compare(
       overlap);
     - one evaluation with bootstrap resamples (``embedding_quality`` over cells,
       ``grn_inference`` over scored pairs): the percentile interval of the resampled
-      differences and the bootstrap p-value ``2 * min(P(d <= 0), P(d >= 0))`` (with the usual
-      +1 correction, so its smallest value is ``2 / (n_bootstrap + 1)``).
+      differences, and a two-sided z-test of the observed difference against the bootstrap
+      standard error of the paired differences (a count-based bootstrap p-value could never
+      go below ``2 / (n_bootstrap + 1)``, too coarse to survive a multiple-testing correction).
 
     The pairing needs the two representations to be scored with identical settings (same
     splits or resamples): rows whose parameters differ are refused. ``p_holm`` adjusts the
@@ -206,7 +207,7 @@ def compare(
                     "parameters, so they were not scored on the same splits or resamples; re-run them in one call."
                 )
                 raise ValueError(msg)
-            row = _paired(r.replicates, b.replicates, r.replicate_kind, r.test_train_ratio, stats)
+            row = _paired(r.replicates, b.replicates, r.replicate_kind, r.test_train_ratio, r.value - b.value, stats)
             rows.append(
                 {
                     "source": source,
@@ -231,7 +232,7 @@ def compare(
     return out[cols]
 
 
-def _paired(a, b, kind, ratio, stats) -> dict[str, Any]:
+def _paired(a, b, kind, ratio, diff, stats) -> dict[str, Any]:
     nan = float("nan")
     if kind is None or a is None or b is None or len(a) != len(b) or len(a) < 2:
         why = "none: one evaluation (use n_splits >= 2 or n_bootstrap > 0)"
@@ -241,7 +242,8 @@ def _paired(a, b, kind, ratio, stats) -> dict[str, Any]:
     n = d.size
     if kind == "bootstrap":
         lo, hi = np.quantile(d, [0.025, 0.975])
-        p = min(1.0, 2 * min(np.sum(d <= 0) + 1, np.sum(d >= 0) + 1) / (n + 1))
+        se = float(d.std(ddof=1))
+        p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
         return {"ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), "test": "paired bootstrap", "n": n}
     mean, var = float(d.mean()), float(d.var(ddof=1))
     se = np.sqrt((1.0 / n + (ratio if np.isfinite(ratio) else 0.0)) * var)

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ._neighbors import knn
-from ._silhouette import silhouette_batch, silhouette_label
+from ._silhouette import bras, silhouette_batch, silhouette_label
 
-__all__ = ["knn", "silhouette_batch", "silhouette_label"]
+__all__ = ["bras", "knn", "silhouette_batch", "silhouette_label"]

@@ -36,12 +36,14 @@ class WeightedRanking:
 
     def __init__(self, y: np.ndarray, score: np.ndarray):
         order = np.argsort(-score, kind="stable")
+        self.order = order
         self.y = np.asarray(y, dtype=float)[order]
         s = np.asarray(score)[order]
         self.last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each distinct score
 
     def __call__(self, w: np.ndarray) -> dict[str, float]:
-        w = np.asarray(w, dtype=float)
+        """The metrics with weight ``w[i]`` on pair ``i`` (in the order given to the constructor)."""
+        w = np.asarray(w, dtype=float)[self.order]
         tp_all = np.cumsum(w * self.y)
         cw = np.cumsum(w)
         tps, fps = tp_all[self.last], (cw - tp_all)[self.last]

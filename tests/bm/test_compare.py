@@ -1,0 +1,181 @@
+"""Keeping results apart, flagging mixed settings, and the paired comparisons."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import scmf
+from scmf import ScmfWarning
+
+REPS = ["X_pca_baseline", "X_random_baseline"]
+
+
+def test_every_builtin_goes_through_the_runner():
+    from scmf.bm._benchmark import BenchmarkInfo
+
+    for name, spec in scmf.bm.benchmarks().items():
+        if name.startswith(("linear_probe", "embedding_quality", "perturbation", "grn_inference", "cz_")):
+            assert isinstance(spec.func.info, BenchmarkInfo), name
+            assert {m.name for m in spec.func.info.metrics}, name
+
+
+def test_params_recorded_from_the_call(pbmc):
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", n_splits=2, C=0.5, max_iter=300)
+    from scmf._store import get
+
+    r = get(pbmc, "linear_probe")
+    assert r.params["C"] == 0.5 and r.params["max_iter"] == 300 and r.params["n_splits"] == 2
+    assert r.params["use_rep"] == "X_pca_baseline" and "inplace" not in r.params
+
+
+def test_two_datasets_and_two_files_stay_apart(pbmc, tmp_path):
+    a = pbmc
+    scmf.bm.linear_probe(a, "bulk_labels", use_rep=REPS, dataset_name="types")
+    scmf.bm.linear_probe(a, "phase", use_rep=REPS, dataset_name="phase")
+    t = scmf.bm.results(a)
+    acc = t[(t.metric == "accuracy") & (t.rep == "X_pca_baseline")]
+    assert sorted(acc["dataset"]) == ["phase", "types"]  # two rows, not one mean
+    ax = scmf.pl.results_table(a, show=False)
+    labels = [x.get_text() for x in ax.get_yticklabels()]
+    assert len(labels) == 4 and {"phase · X_pca_baseline", "types · X_pca_baseline"} <= set(labels)
+    axs = scmf.pl.benchmark_comparison(a, "linear_probe", show=False)
+    assert len(axs) == 2  # one panel per dataset, no pandas error
+    with pytest.raises(ValueError, match="2 datasets"):
+        import matplotlib.pyplot as plt
+
+        scmf.pl.benchmark_comparison(a, "linear_probe", ax=plt.subplots()[1])
+
+    # two files, same (default) dataset name, different models
+    for name, seed in (("model_a", 0), ("model_b", 1)):
+        b = pbmc.copy()
+        b.uns.pop("scmf_bench", None)
+        scmf.tl.embed(b, "random", seed=seed)
+        scmf.bm.linear_probe(b, "bulk_labels")
+        (tmp_path / name).mkdir()
+        b.write_h5ad(tmp_path / name / "eval.h5ad")
+    table = scmf.bm.collect([tmp_path / "model_a" / "eval.h5ad", tmp_path / "model_b" / "eval.h5ad"])
+    assert sorted(set(table["source"])) == ["model_a/eval", "model_b/eval"]
+    wide = scmf.bm.summary(table)
+    assert wide.shape[1] == 2  # one column per file, nothing merged
+    ax = scmf.pl.results_table(table, show=False)
+    assert len(ax.get_yticklabels()) == 2
+
+
+def test_mixed_parameters_are_flagged(pbmc):
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", n_splits=2)
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_random_baseline", n_splits=3)
+    with pytest.warns(ScmfWarning, match=r"different parameters \(n_splits\)"):
+        ax = scmf.pl.results_table(pbmc, show=False)
+    labels = [x.get_text() for x in ax.get_yticklabels()]
+    assert labels == ["X_pca_baseline [n_splits=2]", "X_random_baseline [n_splits=3]"]
+    with pytest.raises(ValueError, match="different parameters"):
+        scmf.bm.compare(pbmc, baseline="X_random_baseline")
+
+
+def test_fixed_scale_colour_is_the_value(pbmc):
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=REPS)
+    ax = scmf.pl.results_table(pbmc, show=False)
+    colours = ax.get_images()[0].get_array()
+    t = scmf.bm.results(pbmc).set_index(["rep", "metric"])["value"]
+    # accuracy column (first): colour = the accuracy itself on [0, 1], not min-max across two rows
+    assert colours[0, 0] == pytest.approx(t[("X_pca_baseline", "accuracy")])
+    assert colours[1, 0] == pytest.approx(t[("X_random_baseline", "accuracy")])
+    assert len(ax.figure.axes) == 2  # the colour bar
+
+
+def test_compare_split_test_matches_formula(pbmc):
+    from scipy import stats
+
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=REPS, n_splits=5)
+    c = scmf.bm.compare(pbmc, baseline="X_random_baseline").set_index("metric")
+    from scmf._store import get
+
+    a, b = get(pbmc, "linear_probe", rep=REPS[0]), get(pbmc, "linear_probe", rep=REPS[1])
+    d = a.replicates["accuracy"] - b.replicates["accuracy"]
+    ratio = a.metadata["n_test"] / a.metadata["n_train"]
+    t = d.mean() / np.sqrt((1 / d.size + ratio) * d.var(ddof=1))
+    assert c.loc["accuracy", "p_value"] == pytest.approx(2 * stats.t.sf(abs(t), d.size - 1))
+    assert c.loc["accuracy", "difference"] == pytest.approx(d.mean())
+    assert c["better"].all()
+
+
+def _synthetic(seed, gap, n=400):
+    import anndata as ad
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    centres = rng.normal(size=(4, 6))
+    a = ad.AnnData(np.zeros((n, 1), dtype=np.float32), obs=pd.DataFrame({"t": y.astype(str)}, index=[f"c{i}" for i in range(n)]))
+    a.obsm["X_a"] = centres[y] * gap + rng.normal(size=(n, 6))
+    a.obsm["X_b"] = centres[y] * 0.0 + rng.normal(size=(n, 6))
+    a.obsm["X_c"] = rng.normal(size=(n, 6))
+    return a
+
+
+def test_compare_finds_a_real_gap_and_keeps_the_null_rate():
+    hits_gap, hits_null = 0, 0
+    n_rep = 30
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in range(n_rep):
+            a = _synthetic(seed, gap=0.6)
+            scmf.bm.linear_probe(a, "t", use_rep=["X_a", "X_b", "X_c"], n_splits=5, seed=seed)
+            c = scmf.bm.compare(a, baseline="X_b", benchmark="linear_probe").set_index(["rep", "metric"])
+            hits_gap += c.loc[("X_a", "accuracy"), "p_value"] < 0.05
+            hits_null += c.loc[("X_c", "accuracy"), "p_value"] < 0.05  # both embeddings are noise
+    assert hits_gap >= 0.9 * n_rep
+    assert hits_null <= 0.15 * n_rep  # nominal 5%; 4/30 would already be unusual
+
+
+def test_compare_bootstrap_embedding_quality(toy):
+    toy.obsm["X_noise"] = np.random.default_rng(0).normal(size=toy.obsm["X_scmf"].shape)
+    scmf.bm.embedding_quality(toy, "cell_type", batch_key="batch", use_rep=["X_scmf", "X_noise"], n_bootstrap=50)
+    c = scmf.bm.compare(toy, baseline="X_noise").set_index("metric")
+    assert set(c["test"]) == {"paired bootstrap"}
+    assert c.loc["asw_cell_type", "better"] and c.loc["nmi", "better"]
+    assert (c["ci_low"] <= c["ci_high"]).all()
+
+
+def test_compare_from_collected_files(pbmc, tmp_path):
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=REPS, n_splits=3)
+    pbmc.write_h5ad(tmp_path / "x.h5ad")
+    scmf.bm.to_json(pbmc, tmp_path / "x.json")
+    direct = scmf.bm.compare(pbmc, baseline=REPS[1])
+    for data in (tmp_path / "x.h5ad", scmf.bm.collect([tmp_path / "x.json"], replicates=True)):
+        got = scmf.bm.compare(data, baseline=REPS[1])
+        np.testing.assert_allclose(got["p_value"], direct["p_value"])
+    with pytest.raises(ValueError, match="replicates=True"):
+        scmf.bm.compare(scmf.bm.collect([tmp_path / "x.h5ad"]), baseline=REPS[1])
+
+
+def test_rank_summary_orders_by_direction(pbmc):
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=REPS, dataset_name="types")
+    scmf.bm.linear_probe(pbmc, "phase", use_rep=REPS, dataset_name="phase")
+    r = scmf.bm.rank_summary(pbmc)
+    assert list(r.index) == REPS
+    assert r.loc["X_pca_baseline", "n_datasets"] == 2
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from scmf.bm._compare import holm
+
+    rng = np.random.default_rng(0)
+    p = rng.random(40) ** 3
+    np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1])
+    with_nan = np.array([0.01, 0.04, 0.03, np.nan, 0.2])
+    np.testing.assert_allclose(holm(with_nan), [0.04, 0.09, 0.09, np.nan, 0.2])
+
+
+def test_summary_fits_80_columns(pbmc):
+    reps = ["X_pca_baseline", "X_random_baseline"]
+    scmf.tl.embed(pbmc, "pca")
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=["X_scmf", *reps])
+    scmf.bm.embedding_quality(pbmc, "bulk_labels", batch_key="phase", use_rep=["X_scmf", *reps], n_bootstrap=0)
+    text = str(scmf.bm.summary(pbmc))
+    assert max(len(line) for line in text.splitlines()) <= 80, text
