@@ -90,7 +90,11 @@ def test_custom_benchmark_example_runs_and_stores(capsys):
     adata = namespace["adata"]
     r = scmf.bm.results(adata).set_index("rep")
     assert r.loc["X_pca_baseline", "value"] > r.loc["X_random_baseline", "value"]
-    assert r.loc["X_random_baseline", "ci_high"] < r.loc["X_pca_baseline", "ci_low"] < r.loc["X_pca_baseline", "ci_high"]
+    assert (
+        r.loc["X_random_baseline", "ci_high"]
+        < r.loc["X_pca_baseline", "ci_low"]
+        < r.loc["X_pca_baseline", "ci_high"]
+    )
     assert "centroid_margin" in scmf.bm.benchmarks()
     assert "margin" in capsys.readouterr().out
 

@@ -148,7 +148,9 @@ class Result:
         Bengio's correction for the overlap of the training sets of repeated splits.
         Bootstrap: the percentile interval of the resampled values.
         """
-        return interval(self.replicates.get(metric), self.replicate_kind, self.test_train_ratio, self.metrics.get(metric))
+        return interval(
+            self.replicates.get(metric), self.replicate_kind, self.test_train_ratio, self.metrics.get(metric)
+        )
 
     def settings(self) -> dict[str, Any]:
         """The parameters that define the evaluation, i.e. all but the representation."""
@@ -162,7 +164,9 @@ class Result:
             "rep": self.rep,
             "metrics": dict(self.metrics),
             "metrics_std": dict(self.metrics_std),
-            "metrics_ci": {m: list(self.interval(m)) for m in self.metrics if self.replicates.get(m) is not None},
+            "metrics_ci": {
+                m: list(self.interval(m)) for m in self.metrics if self.replicates.get(m) is not None
+            },
             "metadata": self.metadata,
             "params": self.params,
             "provenance": self.provenance,
@@ -345,7 +349,10 @@ def interval(values, kind: str | None, ratio: float, point: float | None = None)
 def settings_text(params: Mapping[str, Any]) -> str:
     """Canonical text of a result's parameters (all but ``use_rep``): equal text, equal settings."""
     return json.dumps(
-        {k: v for k, v in params.items() if k != "use_rep"}, sort_keys=True, default=_json_default, allow_nan=True
+        {k: v for k, v in params.items() if k != "use_rep"},
+        sort_keys=True,
+        default=_json_default,
+        allow_nan=True,
     )
 
 
@@ -372,11 +379,23 @@ def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataF
         setting = settings_text(r.params)
         for m, v in r.metrics.items():
             lo, hi = interval(reps.get(m), kind, ratio, v)
-            row = [r.benchmark, r.dataset, r.rep, m, float(v), float(r.metrics_std.get(m, np.nan)), lo, hi, setting]
+            row = [
+                r.benchmark,
+                r.dataset,
+                r.rep,
+                m,
+                float(v),
+                float(r.metrics_std.get(m, np.nan)),
+                lo,
+                hi,
+                setting,
+            ]
             if replicates:
                 row += [kind if m in reps else None, reps.get(m), ratio]
             rows.append(row)
     columns = TABLE_COLUMNS + (REPLICATE_COLUMNS if replicates else [])
-    df = pd.DataFrame(rows, columns=columns).astype({"value": float, "std": float, "ci_low": float, "ci_high": float})
+    df = pd.DataFrame(rows, columns=columns).astype(
+        {"value": float, "std": float, "ci_low": float, "ci_high": float}
+    )
     # files store dict keys sorted, so sort here too: the same results give the same table
     return df.sort_values(TABLE_COLUMNS[:4], kind="stable", ignore_index=True)

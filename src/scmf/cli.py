@@ -83,10 +83,10 @@ def _benchmark(args: argparse.Namespace) -> int:
             model = scmf.models.load(model, **kw)
         except TypeError as e:
             raise CliError(f"this checkpoint format does not take {sorted(kw)} ({e}).") from None
-    from scmf.bm._harness import _as_datasets, read_dataset
+    from scmf.bm import as_datasets, read_dataset
 
     # read up front: an unreadable file is bad input (exit 1), not a recorded benchmark failure
-    datasets = {name: read_dataset(path) for name, path in _as_datasets(args.data).items()}
+    datasets = {name: read_dataset(path) for name, path in as_datasets(args.data).items()}
     report = scmf.bm.evaluate(
         datasets,
         cfg,

@@ -55,7 +55,9 @@ def test_weighted_nmi_ari_equal_sklearn_on_repeated_rows():
         w = np.bincount(rng.integers(0, 300, 300), minlength=300)
         yy, cc = np.repeat(y, w), np.repeat(c, w)
         got = nmi_ari(contingency(y, c, w))
-        assert got == pytest.approx((normalized_mutual_info_score(yy, cc), adjusted_rand_score(yy, cc)), abs=1e-12)
+        assert got == pytest.approx(
+            (normalized_mutual_info_score(yy, cc), adjusted_rand_score(yy, cc)), abs=1e-12
+        )
 
 
 def test_weighted_ranking_equals_sklearn_with_sample_weight():

@@ -151,7 +151,9 @@ def test_context_without_controls_is_dropped(norman):
     assert _store.get(adata, "perturbation").metadata["n_contexts"] == 3
 
 
-@pytest.mark.parametrize(("kw", "match"), [({"test_size": 1.0}, "fraction in"), ({"n_splits": 0}, "positive integer")])
+@pytest.mark.parametrize(
+    ("kw", "match"), [({"test_size": 1.0}, "fraction in"), ({"n_splits": 0}, "positive integer")]
+)
 def test_split_settings_are_checked(norman, kw, match):
     with pytest.raises(ValueError, match=match):
         scmf.bm.perturbation(norman, use_rep="X_pca_baseline", **kw)

@@ -9,26 +9,25 @@ from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_pre
 from ._embedding_quality import embedding_quality
 from ._grn import grn_inference
 from ._harness import EvalReport, evaluate
+from ._harness import as_datasets as as_datasets  # package-level helpers for the CLI
+from ._harness import read_dataset as read_dataset
 from ._linear_probe import linear_probe
 from ._perturbation import perturbation
 from ._registry import BenchmarkSpec, benchmarks, get_benchmark, register_benchmark
 from ._results import collect, read_json, results, to_json
 
 __all__ = [
-    "Metric",
-    "Prepared",
-    "Score",
-    "benchmark",
-    "compare",
-    "metric_info",
-    "rank_summary",
-    "summary",
     "BenchmarkConfig",
     "BenchmarkSpec",
     "EvalConfig",
     "EvalReport",
+    "Metric",
+    "Prepared",
+    "Score",
+    "benchmark",
     "benchmarks",
     "collect",
+    "compare",
     "cz_batch_integration",
     "cz_clustering",
     "cz_embedding",
@@ -39,9 +38,12 @@ __all__ = [
     "grn_inference",
     "linear_probe",
     "load_config",
+    "metric_info",
     "perturbation",
+    "rank_summary",
     "read_json",
     "register_benchmark",
     "results",
+    "summary",
     "to_json",
 ]

@@ -263,7 +263,8 @@ def _run(declared: BenchmarkInfo, prepare: Callable[..., Prepared], call: dict[s
     if cells is not None and cells.all():
         cells = None
     runs: list[tuple[str, Callable[[], Score]]] = [
-        (rep, functools.partial(prepared.score, X if cells is None else X[cells])) for rep, X in embeddings.items()
+        (rep, functools.partial(prepared.score, X if cells is None else X[cells]))
+        for rep, X in embeddings.items()
     ]
     runs += list(prepared.extra.items())
     results = []

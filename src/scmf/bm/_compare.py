@@ -116,9 +116,16 @@ def summary(data: Any, *, benchmark: str | None = None, digits: int = 3) -> pd.D
         raise KeyError(msg)
     contexts = t[["source", "dataset"]].drop_duplicates()
     if len(contexts) > 1:
-        t = t.assign(entry=[f"{context_label(s, d)} | {e}" for s, d, e in zip(t["source"], t["dataset"], t["entry"], strict=True)])
+        t = t.assign(
+            entry=[
+                f"{context_label(s, d)} | {e}"
+                for s, d, e in zip(t["source"], t["dataset"], t["entry"], strict=True)
+            ]
+        )
     order = list(dict.fromkeys(t["entry"]))
-    wide = t.pivot_table(index=["benchmark", "metric"], columns="entry", values="value", sort=False, aggfunc="first")
+    wide = t.pivot_table(
+        index=["benchmark", "metric"], columns="entry", values="value", sort=False, aggfunc="first"
+    )
     wide = wide.reindex(columns=order).round(digits)
     wide.columns.name = None
     return wide
@@ -207,7 +214,9 @@ def compare(
                     "parameters, so they were not scored on the same splits or resamples; re-run them in one call."
                 )
                 raise ValueError(msg)
-            row = _paired(r.replicates, b.replicates, r.replicate_kind, r.test_train_ratio, r.value - b.value, stats)
+            row = _paired(
+                r.replicates, b.replicates, r.replicate_kind, r.test_train_ratio, r.value - b.value, stats
+            )
             rows.append(
                 {
                     "source": source,
@@ -227,7 +236,10 @@ def compare(
     out = pd.DataFrame(rows, columns=[c for c in cols if c not in ("p_holm", "significant", "better")])
     out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
     out["significant"] = out["p_holm"] < alpha
-    up = np.array([metric_info(b, m).higher_is_better for b, m in zip(out["benchmark"], out["metric"], strict=True)], dtype=bool)
+    up = np.array(
+        [metric_info(b, m).higher_is_better for b, m in zip(out["benchmark"], out["metric"], strict=True)],
+        dtype=bool,
+    )
     out["better"] = out["significant"] & np.where(up, out["difference"] > 0, out["difference"] < 0)
     return out[cols]
 
@@ -244,7 +256,13 @@ def _paired(a, b, kind, ratio, diff, stats) -> dict[str, Any]:
         lo, hi = np.quantile(d, [0.025, 0.975])
         se = float(d.std(ddof=1))
         p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
-        return {"ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), "test": "paired bootstrap", "n": n}
+        return {
+            "ci_low": float(lo),
+            "ci_high": float(hi),
+            "p_value": float(p),
+            "test": "paired bootstrap",
+            "n": n,
+        }
     mean, var = float(d.mean()), float(d.var(ddof=1))
     se = np.sqrt((1.0 / n + (ratio if np.isfinite(ratio) else 0.0)) * var)
     half = float(stats.t.ppf(0.975, n - 1) * se)
@@ -252,7 +270,13 @@ def _paired(a, b, kind, ratio, diff, stats) -> dict[str, Any]:
         p = 1.0 if mean == 0 else 0.0
     else:
         p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
-    return {"ci_low": mean - half, "ci_high": mean + half, "p_value": p, "test": "corrected resampled t-test", "n": n}
+    return {
+        "ci_low": mean - half,
+        "ci_high": mean + half,
+        "p_value": p,
+        "test": "corrected resampled t-test",
+        "n": n,
+    }
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -268,7 +292,9 @@ def holm(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def rank_summary(data: Any, *, benchmark: str | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+def rank_summary(
+    data: Any, *, benchmark: str | None = None, metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Mean rank of each representation over datasets, as benchmark papers report it.
 
     Within every (source, dataset), representations are ranked on each metric (1 = best, by
@@ -304,10 +330,14 @@ def rank_summary(data: Any, *, benchmark: str | None = None, metrics: Sequence[s
     if t.empty:
         msg = "no results to rank."
         raise KeyError(msg)
-    up = np.array([metric_info(b, m).higher_is_better for b, m in zip(t["benchmark"], t["metric"], strict=True)])
+    up = np.array(
+        [metric_info(b, m).higher_is_better for b, m in zip(t["benchmark"], t["metric"], strict=True)]
+    )
     t["oriented"] = np.where(up, t["value"], -t["value"])
     t["rank"] = t.groupby([*KEYS, "metric"], sort=False)["oriented"].rank(ascending=False, method="average")
-    per_bench = t.groupby(["source", "dataset", "benchmark", "entry"], sort=False)["rank"].mean().reset_index()
+    per_bench = (
+        t.groupby(["source", "dataset", "benchmark", "entry"], sort=False)["rank"].mean().reset_index()
+    )
     table = per_bench.pivot_table(index="entry", columns="benchmark", values="rank", aggfunc="mean")
     per_ds = per_bench.groupby(["source", "dataset", "entry"])["rank"].mean().reset_index()
     table.insert(0, "mean_rank", per_ds.groupby("entry")["rank"].mean())

@@ -97,14 +97,26 @@ def _metric_names(results) -> dict[str, float]:
 
 
 def _prepared(
-    adata, keep, *, task: str, seed: int, inputs, metadata, baseline: bool, baseline_rep: str, baseline_input, layer
+    adata,
+    keep,
+    *,
+    task: str,
+    seed: int,
+    inputs,
+    metadata,
+    baseline: bool,
+    baseline_rep: str,
+    baseline_input,
+    layer,
 ) -> Prepared:
     """The one path every cz task takes: cz's task run on each embedding (and on cz's own baseline)."""
     version = _cz_version()
     import czbenchmarks.tasks as tasks
 
     def score(X: np.ndarray) -> Score:
-        return Score(_metric_names(getattr(tasks, task)(random_seed=seed).run(np.ascontiguousarray(X), inputs)))
+        return Score(
+            _metric_names(getattr(tasks, task)(random_seed=seed).run(np.ascontiguousarray(X), inputs))
+        )
 
     extra = {}
     if baseline:
@@ -159,7 +171,9 @@ _COMMON_DOC = """
 """
 _ALIAS = {"label_key": "cell_type_key"}
 _ARI = Metric("ari", "bio", True, (-0.5, 1.0), "adjusted Rand index of cz's Leiden clusters and the labels")
-_NMI = Metric("nmi", "bio", description="normalised mutual information of cz's Leiden clusters and the labels")
+_NMI = Metric(
+    "nmi", "bio", description="normalised mutual information of cz's Leiden clusters and the labels"
+)
 
 
 @benchmark("cz_clustering", [_ARI, _NMI], aliases=_ALIAS, dtype=None)
@@ -197,9 +211,16 @@ def cz_clustering(
     obs = pd.DataFrame({cell_type_key: labels}, index=np.asarray(adata.obs_names[keep], dtype=str))
     inputs = ClusteringTaskInput(obs=obs, input_labels=labels, n_iterations=n_iterations, flavor=flavor)
     return _prepared(
-        adata, keep, task="ClusteringTask", seed=seed, inputs=inputs,
+        adata,
+        keep,
+        task="ClusteringTask",
+        seed=seed,
+        inputs=inputs,
         metadata={"cell_type_key": cell_type_key, "n_classes": int(np.unique(labels).size)},
-        baseline=baseline, baseline_rep="cz_pca_baseline", baseline_input=_pca_input, layer=layer,
+        baseline=baseline,
+        baseline_rep="cz_pca_baseline",
+        baseline_input=_pca_input,
+        layer=layer,
     )
 
 
@@ -238,14 +259,23 @@ def cz_embedding(
 
     keep, labels = _labels(adata, cell_type_key, "cz_embedding")
     return _prepared(
-        adata, keep, task="EmbeddingTask", seed=seed, inputs=EmbeddingTaskInput(input_labels=labels),
+        adata,
+        keep,
+        task="EmbeddingTask",
+        seed=seed,
+        inputs=EmbeddingTaskInput(input_labels=labels),
         metadata={"cell_type_key": cell_type_key, "n_classes": int(np.unique(labels).size)},
-        baseline=baseline, baseline_rep="cz_pca_baseline", baseline_input=_pca_input, layer=layer,
+        baseline=baseline,
+        baseline_rep="cz_pca_baseline",
+        baseline_input=_pca_input,
+        layer=layer,
     )
 
 
 _PREDICTION = [
-    Metric(m, "prediction", description=f"cross-validated {m}, mean over cz's classifiers (and per classifier)")
+    Metric(
+        m, "prediction", description=f"cross-validated {m}, mean over cz's classifiers (and per classifier)"
+    )
     for m in ("accuracy", "f1", "precision", "recall", "auroc")
 ]
 
@@ -294,15 +324,28 @@ def cz_label_prediction(
 
     inputs = MetadataLabelPredictionTaskInput(labels=labels, n_folds=n_folds, min_class_size=min_class_size)
     return _prepared(
-        adata, keep, task="MetadataLabelPredictionTask", seed=seed, inputs=inputs,
+        adata,
+        keep,
+        task="MetadataLabelPredictionTask",
+        seed=seed,
+        inputs=inputs,
         metadata={"cell_type_key": cell_type_key, "n_classes": int(np.unique(labels).size)},
-        baseline=baseline, baseline_rep="cz_expression_baseline", baseline_input=baseline_input, layer=layer,
+        baseline=baseline,
+        baseline_rep="cz_expression_baseline",
+        baseline_input=baseline_input,
+        layer=layer,
     )
 
 
 _BATCH = [
-    Metric("entropy_per_cell", "batch", description="entropy of batches among each cell's neighbours (1 = mixed)"),
-    Metric("batch_silhouette", "batch", description="1 - |silhouette of the batches| within labels, as cz computes it"),
+    Metric(
+        "entropy_per_cell", "batch", description="entropy of batches among each cell's neighbours (1 = mixed)"
+    ),
+    Metric(
+        "batch_silhouette",
+        "batch",
+        description="1 - |silhouette of the batches| within labels, as cz computes it",
+    ),
 ]
 
 
@@ -338,14 +381,15 @@ def cz_batch_integration(
     lab = get_labels(adata, cell_type_key, param="cell_type_key", func="cz_batch_integration", stacklevel=5)
     bat = get_labels(adata, batch_key, param="batch_key", func="cz_batch_integration", stacklevel=5)
     keep = lab.mask & bat.mask
-    labels, batches = (
-        np.asarray(_full(adata.n_obs, x)[keep], dtype=str) for x in (lab, bat)
-    )
+    labels, batches = (np.asarray(_full(adata.n_obs, x)[keep], dtype=str) for x in (lab, bat))
     if np.unique(batches).size < 2:
         msg = f"cz_batch_integration needs at least 2 batches in obs[{batch_key!r}]; found {np.unique(batches).size}."
         raise ValueError(msg)
     return _prepared(
-        adata, keep, task="BatchIntegrationTask", seed=seed,
+        adata,
+        keep,
+        task="BatchIntegrationTask",
+        seed=seed,
         inputs=BatchIntegrationTaskInput(batch_labels=batches, labels=labels),
         metadata={
             "cell_type_key": cell_type_key,
@@ -353,7 +397,10 @@ def cz_batch_integration(
             "n_classes": int(np.unique(labels).size),
             "n_batches": int(np.unique(batches).size),
         },
-        baseline=baseline, baseline_rep="cz_pca_baseline", baseline_input=_pca_input, layer=layer,
+        baseline=baseline,
+        baseline_rep="cz_pca_baseline",
+        baseline_input=_pca_input,
+        layer=layer,
     )
 
 

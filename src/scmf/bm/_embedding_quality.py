@@ -26,11 +26,23 @@ BATCH_METRICS = ("asw_batch", "graph_connectivity")
 Clustering = Literal["leiden_optimized", "leiden", "kmeans"]
 METRICS = (
     Metric("nmi", "bio", description="normalised mutual information of kNN-graph clusters and cell types"),
-    Metric("ari", "bio", True, (-0.5, 1.0), "adjusted Rand index of kNN-graph clusters and cell types (0 = chance)"),
+    Metric(
+        "ari",
+        "bio",
+        True,
+        (-0.5, 1.0),
+        "adjusted Rand index of kNN-graph clusters and cell types (0 = chance)",
+    ),
     Metric("asw_cell_type", "bio", description="(silhouette of the cell types + 1) / 2"),
     Metric("asw_batch", "batch", description="1 - |silhouette of the batches| within cell types (1 = mixed)"),
-    Metric("graph_connectivity", "batch", description="share of each type's cells in its largest kNN component"),
-    Metric("bras", "batch", description="batch-removal adapted silhouette (the Benchmarker's batch score, cosine)"),
+    Metric(
+        "graph_connectivity", "batch", description="share of each type's cells in its largest kNN component"
+    ),
+    Metric(
+        "bras",
+        "batch",
+        description="batch-removal adapted silhouette (the Benchmarker's batch score, cosine)",
+    ),
     Metric("bio", "score", description="mean of nmi, ari, asw_cell_type"),
     Metric("batch", "score", description="mean of asw_batch, graph_connectivity"),
     Metric("overall", "score", description="0.6 * bio + 0.4 * batch (bio alone without batches)"),
@@ -177,8 +189,19 @@ def embedding_quality(
 
     def score(X: np.ndarray) -> Score:
         return _score(
-            X, y, b, n_labels, uniq_b.size, y_names, with_batch=with_batch, n_neighbors=n_neighbors,
-            clustering=clustering, resolution=resolution, seed=seed, n_jobs=jobs, n_bootstrap=n_bootstrap,
+            X,
+            y,
+            b,
+            n_labels,
+            uniq_b.size,
+            y_names,
+            with_batch=with_batch,
+            n_neighbors=n_neighbors,
+            clustering=clustering,
+            resolution=resolution,
+            seed=seed,
+            n_jobs=jobs,
+            n_bootstrap=n_bootstrap,
         )
 
     return Prepared(
@@ -201,7 +224,22 @@ def embedding_quality(
     )
 
 
-def _score(X, y, b, n_labels, n_b, y_names, *, with_batch, n_neighbors, clustering, resolution, seed, n_jobs, n_bootstrap):
+def _score(
+    X,
+    y,
+    b,
+    n_labels,
+    n_b,
+    y_names,
+    *,
+    with_batch,
+    n_neighbors,
+    clustering,
+    resolution,
+    seed,
+    n_jobs,
+    n_bootstrap,
+):
     import scib_metrics
     from scib_metrics.nearest_neighbors import NeighborsResults
 

@@ -27,7 +27,9 @@ METRICS = (
     Metric("auroc", "regulation", description="chance that an edge scores above a non-edge (0.5 = chance)"),
     Metric("auprc", "regulation", description="average precision of the edges (chance = positive rate)"),
     Metric("auprc_ratio", "regulation", True, None, "auprc / positive rate (1 = chance)"),
-    Metric("epr", "regulation", True, None, "precision among the top-scored pairs / positive rate (1 = chance)"),
+    Metric(
+        "epr", "regulation", True, None, "precision among the top-scored pairs / positive rate (1 = chance)"
+    ),
 )
 
 
@@ -258,7 +260,18 @@ def grn_inference(
     targets_of = {int(r): g["t"].to_numpy() for r, g in pos_edges.groupby("s")}
 
     def score(E: np.ndarray) -> Score:
-        return _score(X, E, counts, evaluated, regulators, targets_of, pairs, center=center, seed=seed, n_bootstrap=n_bootstrap)
+        return _score(
+            X,
+            E,
+            counts,
+            evaluated,
+            regulators,
+            targets_of,
+            pairs,
+            center=center,
+            seed=seed,
+            n_bootstrap=n_bootstrap,
+        )
 
     return Prepared(
         score,

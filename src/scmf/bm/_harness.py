@@ -57,7 +57,7 @@ def read_dataset(path: str | os.PathLike) -> AnnData:
         raise ValueError(msg) from e
 
 
-def _as_datasets(datasets) -> dict[str, Any]:
+def as_datasets(datasets) -> dict[str, Any]:
     from anndata import AnnData
 
     if isinstance(datasets, AnnData):
@@ -142,7 +142,7 @@ def evaluate(
     from ._registry import get_benchmark
 
     cfg = load_config(config)
-    named = _as_datasets(datasets)
+    named = as_datasets(datasets)
     bs = int(batch_size if batch_size is not None else cfg.batch_size)
     dev = device if device is not None else cfg.device
     if isinstance(model, str | os.PathLike) and Path(model).is_dir():
@@ -196,6 +196,6 @@ def evaluate(
 
 
 def _tokenised(model) -> bool:
-    from ..models._torch import TokenizedModel
+    from ..models import TokenizedModel
 
     return isinstance(model, TokenizedModel)

@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 
 METRICS = (
     Metric("accuracy", "prediction", description="share of test cells whose type the probe predicts"),
-    Metric("balanced_accuracy", "prediction", description="accuracy averaged over classes (rare types weigh as much)"),
+    Metric(
+        "balanced_accuracy",
+        "prediction",
+        description="accuracy averaged over classes (rare types weigh as much)",
+    ),
     Metric("f1_macro", "prediction", description="F1 averaged over classes"),
     Metric("f1_weighted", "prediction", description="F1 averaged over classes, weighted by class size"),
 )

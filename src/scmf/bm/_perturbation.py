@@ -20,13 +20,21 @@ if TYPE_CHECKING:
 
 METRICS = RESPONSE_METRICS
 _DECLARED = (
-    Metric("pearson", "perturbation", True, (-1.0, 1.0), "correlation of predicted and true deltas on top genes"),
+    Metric(
+        "pearson", "perturbation", True, (-1.0, 1.0), "correlation of predicted and true deltas on top genes"
+    ),
     Metric("mse", "perturbation", False, None, "mean squared error of the predicted deltas on top genes"),
     Metric("direction_accuracy", "perturbation", description="share of top genes whose delta sign is right"),
     Metric("baseline_pearson", "baseline", True, (-1.0, 1.0), "pearson of the mean-shift baseline"),
     Metric("baseline_mse", "baseline", False, None, "mse of the mean-shift baseline"),
-    Metric("baseline_direction_accuracy", "baseline", description="direction accuracy of the mean-shift baseline"),
-    Metric("fraction_above_baseline", "perturbation", description="share of test perturbations where pearson beats the baseline"),
+    Metric(
+        "baseline_direction_accuracy", "baseline", description="direction accuracy of the mean-shift baseline"
+    ),
+    Metric(
+        "fraction_above_baseline",
+        "perturbation",
+        description="share of test perturbations where pearson beats the baseline",
+    ),
 )
 _CONTROL_LIKE = re.compile(r"ctrl|control|non.?target|scrambl|dmso|vehicle|untreated|^nt$", re.IGNORECASE)
 
@@ -256,7 +264,9 @@ def perturbation(
     splits = list(ShuffleSplit(n_splits=int(n_splits), test_size=n_test, random_state=seed).split(perts))
 
     def score(E: np.ndarray) -> Score:
-        return _score(M @ E, deltas, names, var_names, splits, n_ctrl_rows, k=k, alpha=alpha, n_examples=n_examples)
+        return _score(
+            M @ E, deltas, names, var_names, splits, n_ctrl_rows, k=k, alpha=alpha, n_examples=n_examples
+        )
 
     return Prepared(
         score,
@@ -275,7 +285,12 @@ def perturbation(
             "control_label": str(control_label),
             "dropped_perturbations": dropped,
         },
-        params={"test_size": float(test_size), "test_fraction": None, "control_label": str(control_label), "alpha": float(alpha)},
+        params={
+            "test_size": float(test_size),
+            "test_fraction": None,
+            "control_label": str(control_label),
+            "alpha": float(alpha),
+        },
     )
 
 
@@ -302,7 +317,10 @@ def _score(means_E, deltas, names, var_names, splits, n_ctrl_rows, *, k, alpha, 
             per[m].extend(v)
         above = scores["pearson"] > scores["baseline_pearson"]
         split_metrics.append(
-            {**{m: float(np.nanmean(v)) for m, v in scores.items()}, "fraction_above_baseline": float(np.mean(above))}
+            {
+                **{m: float(np.nanmean(v)) for m, v in scores.items()},
+                "fraction_above_baseline": float(np.mean(above)),
+            }
         )
         if s == 0:
             ex = slice(0, min(n_examples, test.size))
@@ -316,7 +334,9 @@ def _score(means_E, deltas, names, var_names, splits, n_ctrl_rows, *, k, alpha, 
         replicates=arr if len(splits) > 1 else {},
         replicate_kind="splits",
         artifacts={
-            "per_perturbation": {m: np.asarray(v) if m != "perturbation" else list(v) for m, v in per.items()},
+            "per_perturbation": {
+                m: np.asarray(v) if m != "perturbation" else list(v) for m, v in per.items()
+            },
             "examples": examples,
         },
     )

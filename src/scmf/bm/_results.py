@@ -108,7 +108,11 @@ def collect(
 
     if isinstance(items, str | os.PathLike | AnnData):
         items = [items]
-    named = list(items.items()) if isinstance(items, Mapping) else list(zip(_source_names(items), items, strict=True))
+    named = (
+        list(items.items())
+        if isinstance(items, Mapping)
+        else list(zip(_source_names(items), items, strict=True))
+    )
     frames = []
     for source, item in named:
         if isinstance(item, AnnData):
@@ -131,7 +135,10 @@ def _source_names(items: Sequence[Any]) -> list[str]:
     paths = {i: Path(it) for i, it in enumerate(items) if isinstance(it, str | os.PathLike)}
     names = {i: f"adata{i}" for i in range(len(items)) if i not in paths}
     for depth in range(1, 1 + max((len(p.parts) for p in paths.values()), default=1)):
-        trial = {i: "/".join([*p.parent.parts[len(p.parent.parts) - depth + 1 :], p.stem]) for i, p in paths.items()}
+        trial = {
+            i: "/".join([*p.parent.parts[len(p.parent.parts) - depth + 1 :], p.stem])
+            for i, p in paths.items()
+        }
         if len(set(trial.values())) == len(trial):
             break
     else:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._keys import BENCH_KEY, EMBED_KEY, UNS_KEY
+from .. import _uns
+from .._keys import BENCH_KEY, EMBED_KEY
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from ..models import Tokenizer
 
 logger = logging.getLogger("scmf")
-HISTORY_KEY = "history"
 
 
 class Assessment:
@@ -93,9 +93,9 @@ class Assessment:
         """
         from .. import tl
         from ..bm import get_benchmark, results
-        from ..models._torch import TokenizedModel, _device_of
+        from ..models import TokenizedModel, device_of
 
-        device = self.device or (str(_device_of(module)) if _device_of(module) is not None else "cpu")
+        device = self.device or (str(device_of(module)) if device_of(module) is not None else "cpu")
         model = TokenizedModel(module, self.tokenizer, name=f"{type(module).__name__}@epoch{epoch}")
         out: dict[str, float] = {}
         for name, adata in self._work.items():
@@ -149,6 +149,4 @@ class Assessment:
         cols = {
             c: np.asarray(h[c].to_numpy(), dtype=object if h[c].dtype == object else None) for c in h.columns
         }
-        uns = dict(adata.uns.get(UNS_KEY, {}))
-        uns[HISTORY_KEY] = {c: v.astype(str) if v.dtype == object else v for c, v in cols.items()}
-        adata.uns[UNS_KEY] = uns
+        _uns.write_history(adata, cols)

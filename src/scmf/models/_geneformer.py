@@ -172,7 +172,7 @@ def _vocab_for(path: Path, vocab) -> GeneVocab:
             gene_median_dictionary=med[0] if med else None,
             gene_name_id_dictionary=names[0] if names else None,
         )
-    from ..datasets import data_dir
+    from .._env import data_dir
 
     d = data_dir()
     cand = d / "geneformer_gc95M_vocab.tsv.gz" if d is not None else None

@@ -15,6 +15,11 @@ class EmbeddingModel(Protocol):
     ``numpy.asarray`` accepts). ``d`` must be the same for every batch, and the result for a
     cell must not depend on the other cells of its batch. An optional ``name`` attribute is
     recorded in ``adata.uns["scmf"]["params"]``.
+
+    A model that reads the AnnData itself (to match genes once, stream a backed file, sort
+    cells by length, as :class:`scmf.models.TokenizedModel` does) may also define
+    ``embed_adata(adata, *, layer, batch_size, device, gene_key, id_type, input_scale,
+    progress) -> (embedding, params)``; :func:`scmf.tl.embed` calls it when present.
     """
 
     def embed(self, X, var_names: np.ndarray) -> np.ndarray: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,14 @@ class TokenizedModel:
     def params(self) -> dict:
         return {"model": self.name, "tokenizer": self.tokenizer.config(), **self.info}
 
+    def embed_adata(self, adata, *, layer=None, batch_size=64, device="auto", gene_key=None, id_type="auto",
+                    input_scale="auto", progress=None) -> tuple[np.ndarray, dict]:  # fmt: skip
+        """The cell embedding of ``adata`` and the parameters to record (what :func:`scmf.tl.embed` calls)."""
+        return embed_tokenized(
+            adata, self, layer=layer, batch_size=batch_size, device=device, gene_key=gene_key,
+            id_type=id_type, input_scale=input_scale, progress=progress,
+        )  # fmt: skip
+
 
 def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -> list[np.ndarray]:
     """Embed pre-tokenised batches ``(ids, values, mask)`` (numpy) -> float32 arrays."""
@@ -65,7 +74,7 @@ def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -
 
     module = model.module
     was_training = bool(getattr(module, "training", False))
-    prev_device = _device_of(module)
+    prev_device = device_of(module)
     if prev_device is not None and str(prev_device) != device:
         module.to(device)
     if hasattr(module, "eval"):
@@ -90,8 +99,83 @@ def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -
     return out
 
 
-def _device_of(module):
+def device_of(module):
+    """The device of a torch module's first parameter (``None`` without parameters)."""
     try:
         return next(module.parameters()).device
     except (StopIteration, AttributeError, TypeError):
         return None
+
+
+def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_type, input_scale, progress):
+    """Match genes once, tokenise row chunks, run length-sorted batches padded to their longest cell."""
+    from tqdm.auto import tqdm
+
+    from .._expression import expression_source, rows_csr
+    from .._warnings import ScmfWarning
+    from ._tokenizers import input_scale_of
+
+    dev = resolve_device(device)
+    tok = model.tokenizer
+    match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key, id_type=id_type)
+    X = expression_source(adata, layer)
+    n = adata.n_obs
+    scale_kind = input_scale_of(rows_csr(X, 0, min(n, 2000)), input_scale, tok.kind, stacklevel=5)
+    chunk = max(batch_size * 16, 4096)
+    out: np.ndarray | None = None
+    n_empty = 0
+    front = int(tok.add_cls)
+    bar = tqdm(
+        total=n,
+        disable=progress is False if progress is not None else None,
+        desc="scmf.tl.embed",
+        unit="cell",
+    )
+    try:
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            t = tok.encode(rows_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind)
+            n_genes = t.lengths - front - int(tok.add_eos)
+            empty = n_genes == 0
+            n_empty += int(empty.sum())
+            mask = t.attention_mask
+            mask[empty, 0] = True  # an empty cell still attends to its first token (<cls> or <pad>)
+            order = np.argsort(t.lengths, kind="stable")  # similar lengths together
+            batches, index = [], []
+            for b in range(0, order.size, batch_size):
+                idx = order[b : b + batch_size]
+                width = max(int(t.lengths[idx].max()), 1)
+                batches.append((t.ids[idx, :width], t.values[idx, :width], mask[idx, :width]))
+                index.append(idx)
+            res = run_batches(model, batches, device=dev, progress=bar)
+            for idx, r in zip(index, res, strict=True):
+                if r.ndim != 2 or r.shape[0] != idx.size:
+                    msg = f"model {model.name!r} returned shape {r.shape} for a batch of {idx.size} cells; encode() must return (n_cells, d)."
+                    raise ValueError(msg)
+                if not np.isfinite(r).all():
+                    msg = f"model {model.name!r} returned NaN or inf for {int((~np.isfinite(r).all(1)).sum())} cells."
+                    raise ValueError(msg)
+                if out is None:
+                    out = np.empty((n, r.shape[1]), dtype=np.float32)
+                out[start + idx] = r
+    finally:
+        bar.close()
+    assert out is not None
+    if n_empty:
+        warnings.warn(
+            f"{n_empty} of {n} cells express none of the model's genes; their embedding is the model's output for "
+            "an empty cell. Filter them (sc.pp.filter_cells) or check the gene matching.",
+            ScmfWarning,
+            stacklevel=4,
+        )
+    params = {
+        **model.params(),
+        "layer": layer,
+        "batch_size": int(batch_size),
+        "device": dev,
+        "dtype": "float32",
+        "input_scale": scale_kind,
+        "genes": match.report(tok.vocab),
+        "n_empty_cells": n_empty,
+    }
+    return out, params

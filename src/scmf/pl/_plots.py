@@ -79,7 +79,12 @@ def benchmark_comparison(
     for a, (src, ds) in zip(axs, contexts, strict=True):
         sub = t[(t["source"] == src) & (t["dataset"] == ds)]
         _grouped_bars(a, sub, list(dict.fromkeys(sub["entry"])), mets, marks=marks)
-        a.set_title(benchmark if n_ax == 1 and contexts == [("", DEFAULT)] else f"{benchmark}: {context_label(src, ds)}", fontsize=9)
+        a.set_title(
+            benchmark
+            if n_ax == 1 and contexts == [("", DEFAULT)]
+            else f"{benchmark}: {context_label(src, ds)}",
+            fontsize=9,
+        )
     return finish(fig, axs, show=show, return_fig=return_fig)
 
 
@@ -250,7 +255,17 @@ def embedding_quality(
         raise ValueError(msg)
     order = [
         m
-        for m in ("nmi", "ari", "asw_cell_type", "asw_batch", "graph_connectivity", "bras", "bio", "batch", "overall")
+        for m in (
+            "nmi",
+            "ari",
+            "asw_cell_type",
+            "asw_batch",
+            "graph_connectivity",
+            "bras",
+            "bio",
+            "batch",
+            "overall",
+        )
         if m in set(t["metric"])
     ]
     reps = list(dict.fromkeys(t["entry"]))
@@ -259,7 +274,12 @@ def embedding_quality(
     for x in [order.index(m) - 0.5 for m in ("asw_batch", "bio") if m in order]:
         a.axvline(x, color="grey", lw=0.8, ls=":")
     a.set_ylim(0, 1.05)
-    a.set_title(f"embedding quality: {t['dataset'].iloc[0]}" if t["dataset"].iloc[0] != DEFAULT else "embedding quality", fontsize=9)
+    a.set_title(
+        f"embedding quality: {t['dataset'].iloc[0]}"
+        if t["dataset"].iloc[0] != DEFAULT
+        else "embedding quality",
+        fontsize=9,
+    )
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 
@@ -463,7 +483,9 @@ def training_history(
     from anndata import AnnData
 
     if isinstance(data, AnnData):
-        h = data.uns.get("scmf", {}).get("history")
+        from .._uns import read_history
+
+        h = read_history(data)
         if h is None:
             msg = "no training history in adata.uns['scmf']['history']; call Assessment.write_history(adata) first."
             raise KeyError(msg)

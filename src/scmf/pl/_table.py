@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..bm._benchmark import info
-from ..bm._compare import as_table, context_label, entries
+from ..bm._compare import as_table, entries
 from ._utils import axes, finish
 
 _NOT_AGGREGATED = ("baseline", "score")
@@ -87,7 +87,9 @@ def results_table(
         if k not in varying and t[k].iloc[0] != "":
             title_bits.insert(0, f"{k}: {t[k].iloc[0]}")
     t = t.assign(row=t[varying].astype(str).agg(" · ".join, axis=1))
-    wide = t.pivot_table(index="row", columns=["benchmark", "metric"], values="value", aggfunc="mean", sort=False)
+    wide = t.pivot_table(
+        index="row", columns=["benchmark", "metric"], values="value", aggfunc="mean", sort=False
+    )
     wide = wide.reindex(list(dict.fromkeys(t["row"])))
     columns, colors, shown, bold = _columns(wide, min_max_scale)
     vals = np.column_stack(shown) if shown else np.empty((len(wide), 0))
@@ -95,14 +97,18 @@ def results_table(
     n_r, n_c = vals.shape
     fig, (a,) = axes(ax, 1, size=(0.62 * n_c + 2.6, 0.42 * n_r + 1.8))
     cmap = plt.get_cmap("YlGnBu").copy()
-    im = a.imshow(np.ma.masked_invalid(col), cmap=cmap.with_extremes(bad="whitesmoke"), vmin=0, vmax=1, aspect="auto")
+    im = a.imshow(
+        np.ma.masked_invalid(col), cmap=cmap.with_extremes(bad="whitesmoke"), vmin=0, vmax=1, aspect="auto"
+    )
     for i in range(n_r):
         for j in range(n_c):
             v = vals[i, j]
             a.text(j, i, "–" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
                    fontweight="bold" if j in bold else "normal",
                    color="white" if np.isfinite(col[i, j]) and col[i, j] > 0.7 else "black")  # fmt: skip
-    a.set_xticks(range(n_c), [c[1] for c in columns], rotation=60, ha="right", fontsize=7, rotation_mode="anchor")
+    a.set_xticks(
+        range(n_c), [c[1] for c in columns], rotation=60, ha="right", fontsize=7, rotation_mode="anchor"
+    )
     a.set_yticks(range(n_r), list(wide.index), fontsize=8)
     edge = -0.5
     for bench in dict.fromkeys(c[0] for c in columns):
@@ -113,7 +119,9 @@ def results_table(
     a.tick_params(length=0)
     for s in a.spines.values():
         s.set_visible(False)
-    label = "min-max scaled across rows (1 = best)" if min_max_scale else "on the metric's scale (1 = best end)"
+    label = (
+        "min-max scaled across rows (1 = best)" if min_max_scale else "on the metric's scale (1 = best end)"
+    )
     fig.colorbar(im, ax=a, shrink=0.8, label=label)
     if title_bits:
         a.set_title("; ".join(title_bits), fontsize=8, pad=18)

@@ -1,20 +1,18 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
-from .._keys import EMBED_KEY, UNS_KEY
-from .._store import encode
+from .._expression import get_expression
+from .._keys import EMBED_KEY
+from .._uns import write_embedding_params
 from .._validate import check_anndata
-from .._warnings import ScmfWarning
 from ..models import BASELINES, EmbeddingModel, model_name
-from ._baselines import pca_embedding, random_embedding
-from .._expression import expression_source, get_expression, rows_csr
+from ._pca import pca_embedding, random_embedding
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -122,8 +120,6 @@ def embed(
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         msg = f"batch_size must be a positive integer, got {batch_size!r}."
         raise ValueError(msg)
-    from ..models._torch import TokenizedModel
-
     if isinstance(model, str) and model in BASELINES:
         if model == "pca":
             emb, params = pca_embedding(target, n_comps=n_comps, layer=layer, seed=seed)
@@ -139,10 +135,9 @@ def embed(
         from ..models import load
 
         model = load(model)
-    if isinstance(model, TokenizedModel):
-        emb, params = _embed_tokenized(
+    if callable(getattr(model, "embed_adata", None)):  # models that read the AnnData themselves (tokenised)
+        emb, params = model.embed_adata(
             target,
-            model,
             layer=layer,
             batch_size=int(batch_size),
             device=device,
@@ -168,11 +163,7 @@ def embed(
         holder = holder.copy()
         target, _ = _modality(holder, mod)
     target.obsm[key_added] = emb
-    uns = dict(target.uns.get(UNS_KEY, {}))
-    all_params = dict(uns.get("params", {}))
-    all_params[key_added] = encode(params, "params")
-    uns["params"] = all_params
-    target.uns[UNS_KEY] = uns
+    write_embedding_params(target, key_added, params)
     logger.info("wrote adata.obsm[%r] (%d x %d) from model %r", key_added, *emb.shape, params["model"])
     return holder if copy else None
 
@@ -199,78 +190,6 @@ def _modality(adata, mod: str | None):
         msg = "mod= is only for MuData input."
         raise ValueError(msg)
     return adata, adata
-
-
-def _embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_type, input_scale, progress):
-    from tqdm.auto import tqdm
-
-    from ..models._tokenizers import input_scale_of
-    from ..models._torch import resolve_device, run_batches
-
-    dev = resolve_device(device)
-    tok = model.tokenizer
-    match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key, id_type=id_type)
-    X = expression_source(adata, layer)
-    n = adata.n_obs
-    scale_kind = input_scale_of(rows_csr(X, 0, min(n, 2000)), input_scale, tok.kind, stacklevel=4)
-    chunk = max(batch_size * 16, 4096)
-    out: np.ndarray | None = None
-    n_empty = 0
-    front = int(tok.add_cls)
-    bar = tqdm(
-        total=n,
-        disable=progress is False if progress is not None else None,
-        desc="scmf.tl.embed",
-        unit="cell",
-    )
-    try:
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            t = tok.encode(rows_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind)
-            n_genes = t.lengths - front - int(tok.add_eos)
-            empty = n_genes == 0
-            n_empty += int(empty.sum())
-            mask = t.attention_mask
-            mask[empty, 0] = True  # an empty cell still attends to its first token (<cls> or <pad>)
-            order = np.argsort(t.lengths, kind="stable")  # similar lengths together
-            batches, index = [], []
-            for b in range(0, order.size, batch_size):
-                idx = order[b : b + batch_size]
-                width = max(int(t.lengths[idx].max()), 1)
-                batches.append((t.ids[idx, :width], t.values[idx, :width], mask[idx, :width]))
-                index.append(idx)
-            res = run_batches(model, batches, device=dev, progress=bar)
-            for idx, r in zip(index, res, strict=True):
-                if r.ndim != 2 or r.shape[0] != idx.size:
-                    msg = f"model {model.name!r} returned shape {r.shape} for a batch of {idx.size} cells; encode() must return (n_cells, d)."
-                    raise ValueError(msg)
-                if not np.isfinite(r).all():
-                    msg = f"model {model.name!r} returned NaN or inf for {int((~np.isfinite(r).all(1)).sum())} cells."
-                    raise ValueError(msg)
-                if out is None:
-                    out = np.empty((n, r.shape[1]), dtype=np.float32)
-                out[start + idx] = r
-    finally:
-        bar.close()
-    assert out is not None
-    if n_empty:
-        warnings.warn(
-            f"{n_empty} of {n} cells express none of the model's genes; their embedding is the model's output for "
-            "an empty cell. Filter them (sc.pp.filter_cells) or check the gene matching.",
-            ScmfWarning,
-            stacklevel=3,
-        )
-    params = {
-        **model.params(),
-        "layer": layer,
-        "batch_size": int(batch_size),
-        "device": dev,
-        "dtype": "float32",
-        "input_scale": scale_kind,
-        "genes": match.report(tok.vocab),
-        "n_empty_cells": n_empty,
-    }
-    return out, params
 
 
 def _embed_batches(

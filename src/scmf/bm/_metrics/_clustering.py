@@ -10,7 +10,9 @@ def contingency(labels: np.ndarray, clusters: np.ndarray, weights: np.ndarray | 
     """(labels x clusters) table of (weighted) cell counts; codes must be 0..k-1."""
     n_l, n_c = int(labels.max()) + 1, int(clusters.max()) + 1
     w = None if weights is None else np.asarray(weights, dtype=float)
-    return np.bincount(labels * n_c + clusters, weights=w, minlength=n_l * n_c).reshape(n_l, n_c).astype(float)
+    return (
+        np.bincount(labels * n_c + clusters, weights=w, minlength=n_l * n_c).reshape(n_l, n_c).astype(float)
+    )
 
 
 def nmi_ari(table: np.ndarray) -> tuple[float, float]:

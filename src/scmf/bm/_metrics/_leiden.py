@@ -22,7 +22,9 @@ def _graph(conn):
     return g
 
 
-def _scores(conn, labels: np.ndarray, resolutions: list[float], seed: int) -> list[tuple[float, float, np.ndarray]]:
+def _scores(
+    conn, labels: np.ndarray, resolutions: list[float], seed: int
+) -> list[tuple[float, float, np.ndarray]]:
     import random
 
     import igraph

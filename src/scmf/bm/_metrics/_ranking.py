@@ -56,6 +56,8 @@ class WeightedRanking:
             precision = np.where(tps + fps > 0, tps / (tps + fps), 1.0)
         auprc = float(np.sum(np.diff(np.r_[0.0, tps / w_pos]) * precision))
         rate = w_pos / w_all
-        k = max(int(np.searchsorted(cw, w_pos, side="right")), 1)  # best-scored pairs up to the positive weight
+        k = max(
+            int(np.searchsorted(cw, w_pos, side="right")), 1
+        )  # best-scored pairs up to the positive weight
         epr = float(tp_all[k - 1] / cw[k - 1] / rate)
         return {"auroc": auroc, "auprc": auprc, "auprc_ratio": auprc / rate, "epr": epr}

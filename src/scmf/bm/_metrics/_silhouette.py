@@ -114,7 +114,9 @@ def silhouette_batch(X: np.ndarray, labels: np.ndarray, batch: np.ndarray) -> fl
     return per_label_mean(batch_silhouette_cells(sums, y, b), y)
 
 
-def bras(X: np.ndarray, labels: np.ndarray, batch: np.ndarray, *, metric: Literal["cosine", "euclidean"] = "cosine") -> float:
+def bras(
+    X: np.ndarray, labels: np.ndarray, batch: np.ndarray, *, metric: Literal["cosine", "euclidean"] = "cosine"
+) -> float:
     """Batch removal adapted silhouette, as ``scib_metrics.bras`` (``between_cluster_distances="mean_other"``).
 
     Per label, the silhouette of the batches with the mean distance to all cells of the other

@@ -1,0 +1,39 @@
+"""The only writer/reader of ``adata.uns["scmf"]``: embedding parameters and training history.
+
+``uns["scmf"]["params"][obsm_key]`` holds the parameters of each embedding written by
+:func:`scmf.tl.embed`; ``uns["scmf"]["history"]`` the benchmark history of a training run
+(:meth:`scmf.callbacks.Assessment.write_history`). Values are encoded like the results store's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._keys import UNS_KEY
+from ._store import encode
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+HISTORY_KEY = "history"
+
+
+def write_embedding_params(adata: AnnData, key: str, params: dict[str, Any]) -> None:
+    """Record the parameters of ``obsm[key]`` (replacing only that key's)."""
+    uns = dict(adata.uns.get(UNS_KEY, {}))
+    all_params = dict(uns.get("params", {}))
+    all_params[key] = encode(params, "params")
+    uns["params"] = all_params
+    adata.uns[UNS_KEY] = uns
+
+
+def write_history(adata: AnnData, columns: dict[str, Any]) -> None:
+    """Store a training history as h5ad-safe columns."""
+    uns = dict(adata.uns.get(UNS_KEY, {}))
+    uns[HISTORY_KEY] = {c: v.astype(str) if v.dtype == object else v for c, v in columns.items()}
+    adata.uns[UNS_KEY] = uns
+
+
+def read_history(adata: AnnData) -> dict[str, Any] | None:
+    """The stored training history columns, or ``None``."""
+    return adata.uns.get(UNS_KEY, {}).get(HISTORY_KEY)
