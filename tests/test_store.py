@@ -40,7 +40,17 @@ def test_every_result_carries_its_context(evaluated):
 
 def test_results_coexist_and_table_is_tidy(evaluated):
     df = scmf.bm.results(evaluated)
-    assert list(df.columns) == ["benchmark", "dataset", "rep", "metric", "value", "std"]
+    assert list(df.columns) == [
+        "benchmark",
+        "dataset",
+        "rep",
+        "metric",
+        "value",
+        "std",
+        "ci_low",
+        "ci_high",
+        "params",
+    ]
     assert set(df["benchmark"]) == {"linear_probe", "embedding_quality"}
     assert set(df["rep"]) == {"X_pca_baseline", "X_random_baseline"}
     assert len(df) == 2 * 4 + 2 * 9
@@ -129,10 +139,21 @@ def test_collect_across_objects_and_files(evaluated, tmp_path):
     other.write_zarr(zr)
     scmf.bm.to_json(other, js)
     table = scmf.bm.collect([evaluated, h5, str(zr), js])
-    assert list(table.columns) == ["source", "benchmark", "dataset", "rep", "metric", "value", "std"]
-    assert table["source"].unique().tolist() == ["adata0", str(h5), str(zr), str(js)]
+    assert list(table.columns) == [
+        "source",
+        "benchmark",
+        "dataset",
+        "rep",
+        "metric",
+        "value",
+        "std",
+        "ci_low",
+        "ci_high",
+        "params",
+    ]
+    assert table["source"].unique().tolist() == ["adata0", "a", "b", "c"]  # file stems
     a = table[table.source == "adata0"].drop(columns="source").reset_index(drop=True)
-    b = table[table.source == str(h5)].drop(columns="source").reset_index(drop=True)
+    b = table[table.source == "a"].drop(columns="source").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
     named = scmf.bm.collect({"model_a": evaluated, "model_b": other})
     assert set(named.source) == {"model_a", "model_b"}

@@ -100,7 +100,15 @@ def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -
 
 
 def device_of(module):
-    """The device of a torch module's first parameter (``None`` without parameters)."""
+    """The device of a torch module's first parameter (``None`` without parameters).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from scmf.models import device_of
+    >>> str(device_of(torch.nn.Linear(2, 2)))
+    'cpu'
+    """
     try:
         return next(module.parameters()).device
     except (StopIteration, AttributeError, TypeError):
