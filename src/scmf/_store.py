@@ -158,6 +158,7 @@ class Result:
 
     def to_json_record(self) -> dict[str, Any]:
         """The evaluation guide's JSON record, plus ``rep``, ``params``, ``provenance`` and replicates."""
+        reps = self.replicates
         rec = {
             "benchmark_name": self.benchmark,
             "dataset_name": self.dataset,
@@ -173,7 +174,7 @@ class Result:
         }
         if self.replicate_kind:
             rec["replicate_kind"] = self.replicate_kind
-            rec["replicates"] = self.replicates
+            rec["replicates"] = reps
         return rec
 
     @classmethod

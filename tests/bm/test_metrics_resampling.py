@@ -104,3 +104,15 @@ def test_bootstrap_is_paired_and_seeded(toy):
         np.testing.assert_array_equal(a, b)
     row = first.set_index("metric").loc["asw_cell_type"]
     assert row["ci_low"] <= row["value"] <= row["ci_high"]
+
+
+def test_bras_rejects_unknown_metric(pbmc):
+    from scmf.bm._metrics import bras
+
+    with pytest.raises(ValueError, match="cosine"):
+        bras(
+            pbmc.obsm["X_pca"],
+            pbmc.obs["bulk_labels"].to_numpy(),
+            pbmc.obs["phase"].to_numpy(),
+            metric="manhattan",
+        )

@@ -129,15 +129,15 @@ def bras(
 
 def bras_cells(X, y, b, n_labels: int, n_batches: int, *, metric: str = "cosine", sums=None) -> np.ndarray:
     """Per-cell BRAS values (NaN for skipped labels); ``sums``: euclidean (n, labels, batches) sums to reuse."""
+    if metric not in ("cosine", "euclidean"):
+        msg = f"metric must be 'cosine' or 'euclidean', got {metric!r}."
+        raise ValueError(msg)
     if metric == "cosine":
         sums = cosine_group_sums(X, y * n_batches + b, n_labels * n_batches)
     elif sums is None:
         from ..._kernels import label_distance_sums
 
         sums = label_distance_sums(np.asarray(X, dtype=np.float64), y * n_batches + b, n_labels * n_batches)
-    elif metric != "euclidean":
-        msg = f"metric must be 'cosine' or 'euclidean', got {metric!r}."
-        raise ValueError(msg)
     return batch_silhouette_cells(sums.reshape(-1, n_labels, n_batches), y, b, between="mean_other")
 
 
