@@ -138,3 +138,99 @@ def test_lightning_callback_logs_per_epoch(kang, gf_vocab):
         assert 0.0 <= acc <= 1.0 and np.isfinite(m["assessment/embedding_quality/val_data/nmi"])
     assert sorted(cb.history["epoch"].unique()) == [0, 1, 2]
     assert module.training and next(module.parameters()).device.type == "cpu"
+
+
+def _degrading_module(model, tok, vocab):
+    """A module whose embedding is the model's at epoch 0 and random noise afterwards."""
+    base = lit_module(model, mask_id=vocab.specials["<mask>"], lr=0.0)
+
+    class Degrading(type(base)):
+        def encode(self, ids, values, mask):
+            h = self.model.encode(ids, values, mask)
+            if self.current_epoch == 0:
+                return h
+            g = torch.Generator().manual_seed(int(ids.sum()) % 10_000)
+            return torch.randn(h.shape, generator=g)
+
+    module = Degrading()
+    return module
+
+
+@pytest.mark.parametrize("with_validation", [True, False])
+def test_lightning_monitors_see_assessment_metrics(kang, gf_vocab, tmp_path, with_validation):
+    pl = pytest.importorskip("lightning.pytorch")
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    model, tok = _model(gf_vocab)
+    ds = TokenDataset(kang[::6], tok, input_scale="log1p")
+    train = torch.utils.data.DataLoader(ds, batch_size=128, collate_fn=TokenDataset.collate)
+    valdl = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(ds, range(0, len(ds), 8)), batch_size=64, collate_fn=TokenDataset.collate
+    )
+    module = _degrading_module(model, tok, gf_vocab)
+    key = "assessment/linear_probe/val_data/accuracy"
+    cfg = {"eval": {"benchmarks": [{"name": "linear_probe", "params": {"cell_type_key": "cell_type"}}]}}
+    cb = scmf.callbacks.AssessmentCallback(cfg, kang[1::6], tokenizer=tok, input_scale="log1p", patience=2)
+    # the monitors listed before the callback: Lightning's hook order must still give them the metric
+    stop = EarlyStopping(monitor=key, mode="max", patience=2)
+    ckpt = ModelCheckpoint(dirpath=tmp_path, monitor=key, mode="max", save_top_k=1, filename="{epoch}")
+    trainer = pl.Trainer(
+        max_epochs=8,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[stop, ckpt, cb],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if with_validation else 0,
+    )
+    trainer.fit(module, train, valdl if with_validation else None)
+    h = cb.history.query("metric == 'accuracy'").set_index("epoch")["value"]
+    assert list(h.index) == [0, 1, 2]  # stopped: two assessments without improvement
+    assert stop.stopped_epoch == 2 and trainer.current_epoch < 7
+    assert h[0] > h[1] + 0.1 and h[0] > h[2] + 0.1  # noise is worse than the model's embedding
+    assert key in trainer.callback_metrics
+    assert float(trainer.callback_metrics[key]) == pytest.approx(h[2])
+    assert ckpt.best_model_path.endswith("epoch=0.ckpt")
+    assert float(ckpt.best_model_score) == pytest.approx(h[0])
+    # the framework-agnostic tracker agrees
+    a = cb.assessment
+    assert a.monitor == key and a.best == pytest.approx(h[0]) and a.best_epoch == 0 and a.should_stop
+
+
+def test_assessment_tracks_best_and_patience(kang, gf_vocab):
+    model, tok = _model(gf_vocab)
+    cfg = {"eval": {"benchmarks": [{"name": "linear_probe", "params": {"cell_type_key": "cell_type"}}]}}
+    a = Assessment(cfg, {"kang": kang[1::6]}, tokenizer=tok, input_scale="log1p", patience=1)
+    assert a.monitor == "assessment/linear_probe/kang/accuracy"
+    first = a.run(model, 0)[a.monitor]
+    assert (a.best, a.best_epoch, a.should_stop) == (first, 0, False)
+    a.run(model, 1)  # same weights, same value: no improvement
+    assert a.best_epoch == 0 and a.should_stop
+    with pytest.raises(ValueError, match="mode"):
+        Assessment(cfg, kang[:50], tokenizer=tok, mode="best")
+
+
+def test_lightning_ddp_two_processes(data_dir, tmp_path):
+    """Under DDP only rank zero computes; every rank logs the same values and stops together."""
+    pytest.importorskip("lightning.pytorch")
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("ddp_script.py")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(data_dir), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "MASTER_ADDR": "127.0.0.1", "PL_DISABLE_FORK": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    key = "assessment/linear_probe/val_data/accuracy"
+    assert key in r0["metrics"] and r0["metrics"] == r1["metrics"]
+    assert r0["stopped_epoch"] == r1["stopped_epoch"] == 1  # lr=0: no improvement, patience 1
+    assert r0["n_assessed"] > 0 and r1["n_assessed"] == 0  # computed on rank zero only

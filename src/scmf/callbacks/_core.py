@@ -36,6 +36,16 @@ class Assessment:
         Override the config's values (``device=None``: where the model's weights are).
     input_scale, gene_key
         Passed to :func:`scmf.tl.embed`.
+    monitor
+        The metric tracked for :attr:`best`, :attr:`best_epoch` and :attr:`should_stop`
+        (``"assessment/{benchmark}/{dataset}/{metric}"``). ``None``: the evaluation guide's
+        primary signal, linear-probe accuracy on the first dataset, when ``linear_probe`` is
+        configured.
+    mode
+        ``"max"`` or ``"min"``: which direction of ``monitor`` is better.
+    patience, min_delta
+        :attr:`should_stop` becomes true after ``patience`` assessments in a row without an
+        improvement of more than ``min_delta`` (``patience=None``: never).
 
     Examples
     --------
@@ -46,6 +56,9 @@ class Assessment:
             train_one_epoch(model)
             if assess.should_run(epoch):
                 metrics = assess.run(model, epoch)   # {"assessment/linear_probe/val_data/accuracy": ...}
+                if assess.should_stop:                 # patience exhausted
+                    break
+        assess.best, assess.best_epoch
         assess.history  # tidy DataFrame: epoch, step, benchmark, dataset, metric, value
     """
 
@@ -60,6 +73,10 @@ class Assessment:
         device: str | None = None,
         input_scale: str = "auto",
         gene_key: str | None = None,
+        monitor: str | None = None,
+        mode: str = "max",
+        patience: int | None = None,
+        min_delta: float = 0.0,
     ) -> None:
         from anndata import AnnData
 
@@ -79,6 +96,40 @@ class Assessment:
         self._work = {name: a.copy() for name, a in named.items()}
         self._rows: list[dict] = []
         self.failures: list[dict] = []
+        if mode not in ("max", "min"):
+            msg = f"mode must be 'max' or 'min', got {mode!r}."
+            raise ValueError(msg)
+        if patience is not None and int(patience) < 1:
+            msg = f"patience must be a positive integer or None, got {patience!r}."
+            raise ValueError(msg)
+        if monitor is None and any(b.name == "linear_probe" for b in self.config.benchmarks):
+            monitor = f"assessment/linear_probe/{next(iter(self._work))}/accuracy"
+        self.monitor = monitor
+        self.mode = mode
+        self.patience = None if patience is None else int(patience)
+        self.min_delta = abs(float(min_delta))
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether ``patience`` assessments in a row brought no improvement of ``monitor``."""
+        return self.patience is not None and self.wait >= self.patience
+
+    def _track(self, metrics: Mapping[str, float], epoch: int) -> None:
+        if self.monitor is None:
+            return
+        value = metrics.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            logger.warning("assessment: monitored metric %r missing at epoch %d", self.monitor, epoch)
+            self.wait += 1
+            return
+        sign = 1.0 if self.mode == "max" else -1.0
+        if self.best is None or sign * (value - self.best) > self.min_delta:
+            self.best, self.best_epoch, self.wait = float(value), int(epoch), 0
+        else:
+            self.wait += 1
 
     def should_run(self, epoch: int) -> bool:
         """Whether epoch ``epoch`` (0-based) ends an ``every_n_epochs`` period."""
@@ -88,8 +139,9 @@ class Assessment:
         """Embed every validation set with ``module`` (its ``encode``) and run the benchmarks.
 
         The module's train mode and device are restored afterwards. Returns
-        ``{"assessment/{benchmark}/{dataset}/{metric}": value}`` (finite values only) and
-        appends them to :attr:`history`.
+        ``{"assessment/{benchmark}/{dataset}/{metric}": value}`` (finite values only),
+        appends them to :attr:`history` and updates :attr:`best`, :attr:`best_epoch` and
+        :attr:`should_stop`.
         """
         from .. import tl
         from ..bm import get_benchmark, results
@@ -136,6 +188,7 @@ class Assessment:
                         "value": float(r.value),
                     }
                 )
+        self._track(out, epoch)
         return out
 
     @property
