@@ -156,6 +156,30 @@ class Result:
         """The parameters that define the evaluation, i.e. all but the representation."""
         return {k: v for k, v in self.params.items() if k != "use_rep"}
 
+    @property
+    def benchmark_name(self) -> str:
+        """The benchmark's name (the evaluation guide's field name)."""
+        return self.benchmark
+
+    @property
+    def dataset_name(self) -> str:
+        """The dataset's name (the evaluation guide's field name)."""
+        return self.dataset
+
+    def summary(self) -> str:
+        """One line: ``[benchmark] dataset: metric=value, ...`` (metrics in name order, 4 decimals)."""
+        values = ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items()))
+        return f"[{self.benchmark}] {self.dataset}: {values}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The evaluation guide's JSON record (see :meth:`to_json_record`) as plain JSON types.
+
+        Arrays become lists and NaN/inf ``None``, so ``json.dump`` writes it as strict JSON.
+        """
+        from ._io import json_safe
+
+        return json_safe(self.to_json_record())
+
     def to_json_record(self) -> dict[str, Any]:
         """The evaluation guide's JSON record, plus ``rep``, ``params``, ``provenance`` and replicates."""
         reps = self.replicates

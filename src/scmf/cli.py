@@ -48,10 +48,8 @@ class CliError(Exception):
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    import os
-    import tempfile
-
     import scmf
+    from scmf._io import write_atomic
 
     cfg = scmf.bm.load_config(args.config)  # validated before any data is read
     model = args.model
@@ -106,13 +104,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         for name, adata in report.datasets.items():
             target = folder / f"{name}.h5ad"
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".h5ad.tmp")
-            os.close(fd)
-            try:
-                adata.write_h5ad(tmp)
-                os.replace(tmp, target)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            write_atomic(target, adata.write_h5ad, suffix=".h5ad.tmp")
             print(f"wrote {target}")
     if len(report.failures):
         n = len(report.failures)

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+from .._store import Result
 from ._benchmark import Metric, Prepared, Score, benchmark, metric_info
 from ._compare import compare, rank_summary, summary
 from ._config import BenchmarkConfig, EvalConfig, load_config
 from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
 from ._embedding_quality import embedding_quality
 from ._grn import grn_inference
-from ._harness import EvalReport, evaluate
+from ._harness import EvalHarness, EvalReport, evaluate
 from ._harness import as_datasets as as_datasets  # package-level helpers for the CLI
 from ._harness import read_dataset as read_dataset
 from ._linear_probe import linear_probe
 from ._perturbation import perturbation
-from ._registry import BenchmarkSpec, benchmarks, get_benchmark, register_benchmark
+from ._registry import Benchmark, BenchmarkSpec, benchmarks, get_benchmark, register_benchmark
 from ._results import collect, read_json, results, to_json
 
 __all__ = [
+    "Benchmark",
     "BenchmarkConfig",
     "BenchmarkSpec",
     "EvalConfig",
+    "EvalHarness",
     "EvalReport",
     "Metric",
     "Prepared",
+    "Result",
     "Score",
     "benchmark",
     "benchmarks",

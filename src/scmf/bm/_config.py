@@ -26,6 +26,11 @@ class EvalConfig:
     every_n_epochs: int = 1
     device: str = "auto"
 
+    @property
+    def eval(self) -> EvalConfig:
+        """The config itself: code written for a whole training config (``config.eval``) reads the same."""
+        return self
+
     def to_dict(self) -> dict:
         return {
             "batch_size": self.batch_size,
@@ -51,7 +56,7 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
     >>> cfg.benchmarks[0].name, cfg.batch_size
     ('linear_probe', 128)
     """
-    from ._registry import get_benchmark
+    from ._registry import spec
 
     if isinstance(config, EvalConfig):
         raw: Any = config.to_dict()
@@ -101,7 +106,7 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
             )
             raise ValueError(msg)
         params = dict(item.get("params") or {})
-        get_benchmark(str(item["name"])).resolve(params)  # validates name and parameter names
+        spec(str(item["name"])).resolve(params)  # validates name and parameter names
         benches.append(BenchmarkConfig(str(item["name"]), params))
     batch_size = raw.get("batch_size", 256)
     every = raw.get("every_n_epochs", 1)

@@ -3,7 +3,8 @@
 Built-in benchmarks are registered here; users add theirs with :func:`register_benchmark`,
 and installed packages through the ``scmf.benchmarks`` entry-point group. Everything that
 runs benchmarks by name (the harness, YAML configs, the CLI, the training callback) goes
-through :func:`get_benchmark`.
+through :func:`spec` (the scanpy-style functions) or :func:`get_benchmark` (a benchmark
+with its parameters bound, as the evaluation guide uses them).
 """
 
 from __future__ import annotations
@@ -204,21 +205,144 @@ def benchmarks() -> dict[str, BenchmarkSpec]:
     return dict(_REGISTRY)
 
 
-def get_benchmark(name: str) -> BenchmarkSpec:
-    """The benchmark registered as ``name``; an unknown name is an error listing the known ones.
-
-    Examples
-    --------
-    >>> import scmf
-    >>> spec = scmf.bm.get_benchmark("linear_probe")
-    >>> spec.resolve({"label_key": "cell_type"})  # the guide's alias, renamed
-    {'cell_type_key': 'cell_type'}
-    """
+def spec(name: str) -> BenchmarkSpec:
+    """The registered benchmark ``name``; an unknown name is an error listing the known ones."""
     reg = benchmarks()
     if name not in reg:
         msg = f"unknown benchmark {name!r}; available: {sorted(reg)}."
         raise ValueError(msg)
     return reg[name]
+
+
+@dataclass
+class Benchmark:
+    """A registered benchmark with its parameters bound: the evaluation guide's benchmark object.
+
+    Made by :func:`get_benchmark`. :meth:`run` scores one embedding of one dataset and returns
+    the stored :class:`~scmf.bm.Result`; the scanpy-style functions (``scmf.bm.linear_probe``,
+    ...) compute the same numbers.
+    """
+
+    spec: BenchmarkSpec
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with the evaluation guide's aliases renamed (see :meth:`BenchmarkSpec.resolve`)."""
+        return self.spec.resolve(params)
+
+    def run(
+        self,
+        embeddings: Any,
+        adata: Any,
+        dataset_name: str = "dataset",
+        *,
+        rep: str | None = None,
+        key_added: str | None = None,
+    ):
+        """Score ``embeddings`` of the cells of ``adata`` and store the result in ``adata.uns``.
+
+        Parameters
+        ----------
+        embeddings
+            Cells x dimensions array (NumPy or torch), or the ``obsm`` key holding it.
+        adata
+            The cells (labels, batches, expression the benchmark reads).
+        dataset_name
+            Name under which the result is stored and reported.
+        rep
+            ``obsm`` key for an array: the key already holding this very array, else
+            ``"X_scmf"``. The array is written there when the key is free; a key holding
+            different values is never overwritten (an error asks for another ``rep``).
+        key_added
+            ``uns`` key of the results store (default ``"scmf_bench"``).
+
+        Returns
+        -------
+        The :class:`~scmf.bm.Result`: ``metrics``, ``metadata``, ``params``, ``summary()``,
+        ``to_dict()``.
+        """
+        from anndata import AnnData
+
+        from .._keys import BENCH_KEY
+        from .._validate import check_anndata
+
+        check_anndata(adata, f"{self.name}.run")
+        if not isinstance(adata, AnnData):  # pragma: no cover - check_anndata raises first
+            raise TypeError(type(adata).__name__)
+        key = _place_embedding(embeddings, adata, rep)
+        store = key_added or BENCH_KEY
+        self.spec.func(
+            adata, use_rep=key, dataset_name=dataset_name, inplace=True, key_added=store, **self.params
+        )
+        return _store.get(adata, self.name, dataset=dataset_name, rep=key, key=store)
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"get_benchmark({self.name!r}{args})"
+
+
+def _place_embedding(embeddings: Any, adata: Any, rep: str | None) -> str:
+    """The ``obsm`` key holding ``embeddings`` (written there if it is an array not yet stored)."""
+    import numpy as np
+
+    from .._keys import EMBED_KEY
+
+    if isinstance(embeddings, str):
+        if rep is not None and rep != embeddings:
+            msg = f"embeddings names obsm key {embeddings!r} but rep={rep!r}; give one."
+            raise ValueError(msg)
+        return embeddings
+    if hasattr(embeddings, "detach"):  # torch tensor
+        embeddings = embeddings.detach().cpu().numpy()
+    X = np.asarray(embeddings)
+    if X.ndim != 2 or X.shape[0] != adata.n_obs:
+        msg = (
+            f"embeddings must be a cells x dimensions array with one row per cell of adata ({adata.n_obs}); "
+            f"got shape {X.shape}."
+        )
+        raise ValueError(msg)
+    if rep is None:
+        same = [k for k, v in adata.obsm.items() if isinstance(v, np.ndarray) and v is embeddings]
+        if same:
+            return same[0]
+        rep = EMBED_KEY
+    _store._check_key(rep, "rep")
+    held = adata.obsm.get(rep) if rep in adata.obsm else None
+    if held is None:
+        adata.obsm[rep] = X
+    elif not (np.shape(held) == X.shape and np.array_equal(np.asarray(held), X, equal_nan=True)):
+        msg = (
+            f"adata.obsm[{rep!r}] already holds a different embedding; pass rep='X_other' to store these "
+            "embeddings under another key (nothing was overwritten)."
+        )
+        raise ValueError(msg)
+    return rep
+
+
+def get_benchmark(name: str, **params: Any) -> Benchmark:
+    """The benchmark registered as ``name``, with ``params`` bound (checked now).
+
+    Parameter names are the benchmark's own or the evaluation guide's aliases
+    (``label_key`` -> ``cell_type_key``). An unknown benchmark or parameter is an error
+    listing the valid ones.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> bench = scmf.bm.get_benchmark("linear_probe", cell_type_key="bulk_labels", test_size=0.2, seed=42)
+    >>> result = bench.run(adata.obsm["X_pca"], adata, "pbmc")
+    >>> result.summary()[:27]
+    '[linear_probe] pbmc: accura'
+    >>> result.metadata["n_cells"], result.rep  # the array was already adata.obsm["X_pca"]
+    (700, 'X_pca')
+    """
+    s = spec(name)
+    return Benchmark(s, s.resolve(params))
 
 
 def _register_builtins() -> None:

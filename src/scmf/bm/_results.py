@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from .. import _store
+from .._io import json_safe, write_text_atomic
 from .._keys import BENCH_KEY
 
 if TYPE_CHECKING:
@@ -185,20 +183,6 @@ def _read_uns_store(path: Path, key: str) -> dict | None:
         raise ValueError(msg) from e
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_json_safe(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def to_json(
     adata: AnnData | Sequence[AnnData],
     path: str | os.PathLike,
@@ -238,7 +222,7 @@ def to_json(
     True
     """
     adatas = [adata] if not isinstance(adata, Sequence) else list(adata)
-    records = [_json_safe(r.to_json_record()) for a in adatas for r in _store.iter_results(a, key=key)]
+    records = [json_safe(r.to_json_record()) for a in adatas for r in _store.iter_results(a, key=key)]
     if failures is not None:
         records += [
             {
@@ -252,21 +236,6 @@ def to_json(
         ]
     text = json.dumps(records, indent=2, allow_nan=False)
     write_text_atomic(Path(path), text + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: str | os.PathLike, *, replicates: bool = False) -> pd.DataFrame:

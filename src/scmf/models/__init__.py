@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._load import formats, load, register_format
+from ._load import formats, load, load_pretrained_with_vocab, register_format
 from ._matching import GeneMatch, match_genes
 from ._protocol import EmbeddingModel, model_name
-from ._tokenizers import Tokenizer, Tokens
+from ._tokenizers import Tokenizer, Tokens, get_tokenizer
 from ._vocab import GeneVocab
 
 BASELINES = ("pca", "random")
@@ -52,9 +52,11 @@ __all__ = [
     "Tokens",
     "device_of",
     "formats",
+    "get_tokenizer",
     "lit_module",
     "load",
     "load_geneformer",
+    "load_pretrained_with_vocab",
     "load_reference",
     "masked_gene_loss",
     "match_genes",

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._vocab import GeneVocab
 
 
 @dataclass
@@ -95,6 +99,36 @@ def load(path: str | Path, *, format: str | None = None, **kwargs):
         raise ValueError(msg)
     msg = f"{p} is not a checkpoint format scmf knows ({formats()}): expected config.json with weights."
     raise ValueError(msg)
+
+
+def load_pretrained_with_vocab(path: str | Path, **kwargs) -> tuple[Any, GeneVocab]:
+    """Load a checkpoint directory together with its gene vocabulary (the evaluation guide's loader).
+
+    Returns ``(model, vocab)``: the model as :func:`load` gives it (a
+    :class:`~scmf.models.TokenizedModel` for the built-in formats) and its
+    :class:`~scmf.models.GeneVocab`, from which :func:`~scmf.models.get_tokenizer` builds a
+    tokenizer. ``kwargs`` go to :func:`load`.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, scmf
+    >>> from scmf.models import GeneVocab, ReferenceConfig, ReferenceModel, save_reference
+    >>> vocab = GeneVocab(np.array(["<pad>", "<cls>", "A"], dtype=object), np.array(["", "", "ENSG1"], dtype=object),
+    ...                   np.array(["", "", "A"], dtype=object), np.array([np.nan, np.nan, 1.0]), {"<pad>": 0, "<cls>": 1})
+    >>> path = save_reference(ReferenceModel(ReferenceConfig(vocab_size=3, d_model=8, n_layers=1, n_heads=2, d_ff=16,
+    ...                       max_len=4)), vocab, os.path.join(tempfile.mkdtemp(), "tiny"))
+    >>> model, vocab = scmf.models.load_pretrained_with_vocab(path)
+    >>> tokenizer = scmf.models.get_tokenizer("rank_value", gene_vocab=vocab, max_len=4)
+    >>> len(vocab), type(model).__name__
+    (3, 'TokenizedModel')
+    """
+    model = load(path, **kwargs)
+    tok = getattr(model, "tokenizer", None)
+    vocab = getattr(tok, "vocab", None)
+    if vocab is None:
+        msg = f"the model loaded from {str(path)!r} carries no gene vocabulary (it has no tokenizer)."
+        raise ValueError(msg)
+    return model, vocab
 
 
 def _is_reference(p: Path) -> bool:

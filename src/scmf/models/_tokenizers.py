@@ -170,3 +170,21 @@ def input_scale_of(X, declared: InputScale, kind: str, *, stacklevel: int = 3) -
             stacklevel=stacklevel,
         )
     return scale
+
+
+def get_tokenizer(name: Kind, gene_vocab: GeneVocab, **kwargs) -> Tokenizer:
+    """A tokenizer by name, as the evaluation guide builds one: ``get_tokenizer("rank_value", gene_vocab=vocab)``.
+
+    ``name`` is ``"rank_value"``, ``"binned"`` or ``"continuous"``; ``kwargs`` are the other
+    :class:`Tokenizer` settings (``max_len``, ``add_cls``, ``add_eos``, ``n_bins``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scmf.models import GeneVocab, get_tokenizer
+    >>> vocab = GeneVocab(np.array(["<pad>", "<cls>", "A"], dtype=object), np.array(["", "", "ENSG1"], dtype=object),
+    ...                   np.array(["", "", "A"], dtype=object), np.array([np.nan, np.nan, 1.0]), {"<pad>": 0, "<cls>": 1})
+    >>> get_tokenizer("rank_value", gene_vocab=vocab, max_len=512).config()["max_len"]
+    512
+    """
+    return Tokenizer(gene_vocab, name, **kwargs)

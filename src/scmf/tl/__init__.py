@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ._baselines import baselines
-from ._embed import embed
+from ._embed import embed, extract_embeddings
 
-__all__ = ["baselines", "embed"]
+__all__ = ["baselines", "embed", "extract_embeddings"]

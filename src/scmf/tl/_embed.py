@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
@@ -120,6 +120,25 @@ def embed(
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         msg = f"batch_size must be a positive integer, got {batch_size!r}."
         raise ValueError(msg)
+    emb, params = _compute(
+        target, model, layer=layer, batch_size=int(batch_size), device=device, gene_key=gene_key,
+        id_type=id_type, input_scale=input_scale, n_comps=n_comps, seed=seed, progress=progress,
+    )  # fmt: skip
+
+    # everything computed and checked: only now touch adata
+    if copy:
+        holder = holder.copy()
+        target, _ = _modality(holder, mod)
+    target.obsm[key_added] = emb
+    write_embedding_params(target, key_added, params)
+    logger.info("wrote adata.obsm[%r] (%d x %d) from model %r", key_added, *emb.shape, params["model"])
+    return holder if copy else None
+
+
+def _compute(
+    target, model, *, layer, batch_size, device, gene_key, id_type, input_scale, n_comps, seed, progress
+):
+    """The embedding of ``target`` by ``model`` and the parameters to record (nothing written)."""
     if isinstance(model, str) and model in BASELINES:
         if model == "pca":
             emb, params = pca_embedding(target, n_comps=n_comps, layer=layer, seed=seed)
@@ -139,7 +158,7 @@ def embed(
         emb, params = model.embed_adata(
             target,
             layer=layer,
-            batch_size=int(batch_size),
+            batch_size=batch_size,
             device=device,
             gene_key=gene_key,
             id_type=id_type,
@@ -149,8 +168,8 @@ def embed(
     elif isinstance(model, str | Path):
         pass  # baseline, done above
     elif isinstance(model, EmbeddingModel):
-        emb = _embed_batches(target, model, layer=layer, batch_size=int(batch_size))
-        params = {"model": model_name(model), "layer": layer, "batch_size": int(batch_size)}
+        emb = _embed_batches(target, model, layer=layer, batch_size=batch_size)
+        params = {"model": model_name(model), "layer": layer, "batch_size": batch_size}
     else:
         msg = (
             f"model must be a baseline name {list(BASELINES)}, a checkpoint directory, a TokenizedModel or an "
@@ -158,14 +177,93 @@ def embed(
         )
         raise TypeError(msg)
 
-    # everything computed and checked: only now touch adata
-    if copy:
-        holder = holder.copy()
-        target, _ = _modality(holder, mod)
-    target.obsm[key_added] = emb
-    write_embedding_params(target, key_added, params)
-    logger.info("wrote adata.obsm[%r] (%d x %d) from model %r", key_added, *emb.shape, params["model"])
-    return holder if copy else None
+    return emb, params
+
+
+def as_model(model: Any, tokenizer: Any = None) -> Any:
+    """``model`` as :func:`embed` takes it; a module with ``encode`` plus ``tokenizer`` -> TokenizedModel.
+
+    With a :class:`~scmf.models.TokenizedModel` (a loaded checkpoint) and a tokenizer, the
+    tokenizer replaces the checkpoint's own; it must use the same vocabulary, and its
+    ``max_len`` is capped (with a warning) at the checkpoint's.
+    """
+    if tokenizer is None:
+        return model
+    import warnings
+    from dataclasses import replace
+
+    from .._warnings import ScmfWarning
+    from ..models import TokenizedModel, Tokenizer
+
+    if not isinstance(tokenizer, Tokenizer):
+        msg = f"tokenizer must be a scmf.models.Tokenizer (see scmf.models.get_tokenizer), got {type(tokenizer).__name__}."
+        raise TypeError(msg)
+    if isinstance(model, str | Path):
+        if isinstance(model, str) and model in BASELINES:
+            return model  # baselines read expression, not tokens
+        from ..models import load
+
+        model = load(model)
+    if isinstance(model, TokenizedModel):
+        own = model.tokenizer
+        if len(own.vocab) != len(tokenizer.vocab) or not np.array_equal(
+            own.vocab.tokens, tokenizer.vocab.tokens
+        ):
+            msg = "the tokenizer's vocabulary is not the checkpoint's; build it from the vocabulary loaded with the model."
+            raise ValueError(msg)
+        if tokenizer.max_len > own.max_len:
+            warnings.warn(
+                f"the checkpoint reads at most {own.max_len} gene tokens per cell; tokenizer max_len "
+                f"{tokenizer.max_len} capped to {own.max_len}.",
+                ScmfWarning,
+                stacklevel=3,
+            )
+            tokenizer = replace(tokenizer, max_len=own.max_len)
+        return TokenizedModel(model.module, tokenizer, name=model.name, info=dict(model.info))
+    return TokenizedModel(model, tokenizer, name=model_name(model))
+
+
+def extract_embeddings(
+    model: Any,
+    adata: AnnData | MuData,
+    tokenizer: Any = None,
+    *,
+    batch_size: int = 256,
+    device: str = "auto",
+    layer: str | None = None,
+    gene_key: str | None = None,
+    id_type: str = "auto",
+    input_scale: str = "auto",
+    mod: str | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """The cell embeddings of ``adata`` by ``model`` as an array, without writing to ``adata``.
+
+    The evaluation guide's ``extract_embeddings``: the same computation as :func:`embed`
+    (which stores the result in ``obsm`` and records its parameters, and is what scanpy-style
+    code uses). ``model`` is anything :func:`embed` accepts; a PyTorch module with ``encode``
+    plus a ``tokenizer`` (:func:`scmf.models.get_tokenizer`) works too.
+
+    Returns
+    -------
+    float32 array, cells x dimensions.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.extract_embeddings("pca", adata).shape
+    (700, 50)
+    >>> "X_scmf" in adata.obsm
+    False
+    """
+    target, _ = _modality(adata, mod)
+    check_anndata(target, "scmf.tl.extract_embeddings")
+    emb, _ = _compute(
+        target, as_model(model, tokenizer), layer=layer, batch_size=int(batch_size), device=device,
+        gene_key=gene_key, id_type=id_type, input_scale=input_scale, n_comps=50, seed=0, progress=progress,
+    )  # fmt: skip
+    return emb
 
 
 def _modality(adata, mod: str | None):
