@@ -46,7 +46,7 @@ eval:
 
 def _setup(tmp_path, data_dir, kang_small):
     cfg = tmp_path / "eval.yaml"
-    cfg.write_text(CONFIG.replace("NETWORK", str(data_dir / "dorothea_hs.tsv.gz")))
+    cfg.write_text(CONFIG.replace("NETWORK", str((data_dir / "dorothea_hs.tsv.gz").resolve())))
     kang_small.write_h5ad(tmp_path / "a.h5ad")
     kang_small[:150].copy().write_h5ad(tmp_path / "b.h5ad")
     return cfg
@@ -225,3 +225,130 @@ def test_benchmark_geneformer_checkpoint_with_vocab(tmp_path, data_dir, kang_sma
         == 1
     )
     assert "not to baselines" in capsys.readouterr().err
+
+
+def _docs_block(lang: str, contains: str) -> str:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "running.md").read_text()
+    blocks = [
+        b for lg, b in re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S) if lg == lang and contains in b
+    ]
+    assert len(blocks) == 1, f"expected one {lang} block with {contains!r} in docs/running.md"
+    return blocks[0]
+
+
+def test_docs_config_runs_as_written(tmp_path, data_dir, monkeypatch, capsys):
+    """The YAML and the command of docs/running.md, in a folder laid out as the page says."""
+    import shlex
+
+    for f in data_dir.resolve().glob("*.h5ad"):
+        (tmp_path / f.name).symlink_to(f)
+    (tmp_path / "dorothea_hs.tsv.gz").symlink_to((data_dir / "dorothea_hs.tsv.gz").resolve())
+    scmf.datasets.pbmc68k().write_h5ad(tmp_path / "pbmc68k.h5ad")
+    (tmp_path / "eval.yaml").write_text(_docs_block("yaml", "datasets:"))
+    monkeypatch.chdir(tmp_path)
+    cmd = shlex.split(_docs_block("bash", "scmf benchmark --config eval.yaml --model pca").strip())
+    assert cmd[0] == "scmf"
+    assert main(cmd[1:]) == 0
+    out = capsys.readouterr().out
+    table = scmf.bm.read_json("results.json")
+    got = set(zip(table["dataset"], table["benchmark"], strict=True))
+    assert got == {
+        ("pbmc68k", "linear_probe"), ("pbmc68k", "embedding_quality"),
+        ("kang2018_ifnb_scgen_valid", "linear_probe"), ("kang2018_ifnb_scgen_valid", "embedding_quality"),
+        ("kang2018_ifnb_scgen_valid", "grn_inference"),
+        ("norman2019_mcfaline2023_perturbench_devel", "perturbation"),
+    }  # fmt: skip
+    # each dataset used its own keys
+    params = {
+        (r.dataset, r.benchmark): json.loads(r.params)
+        for r in table.drop_duplicates(["dataset", "benchmark"]).itertuples()
+    }
+    assert params[("pbmc68k", "linear_probe")]["cell_type_key"] == "bulk_labels"
+    assert params[("pbmc68k", "embedding_quality")]["batch_key"] is None
+    assert params[("kang2018_ifnb_scgen_valid", "embedding_quality")]["batch_key"] == "condition"
+    assert params[("norman2019_mcfaline2023_perturbench_devel", "perturbation")]["context_key"] == "cell_type"
+    # the results are printed, per dataset, with the values of the file
+    acc = table.query("dataset == 'pbmc68k' and benchmark == 'linear_probe' and metric == 'accuracy'")[
+        "value"
+    ].item()
+    assert "\npbmc68k\n" in out and f"{acc:.3f}" in out and "norman2019_mcfaline2023_perturbench_devel" in out
+
+
+def test_config_paths_are_relative_to_the_config_file(tmp_path, data_dir, kang_small, monkeypatch, capsys):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "net.tsv.gz").symlink_to((data_dir / "dorothea_hs.tsv.gz").resolve())
+    cfg = conf / "eval.yaml"
+    cfg.write_text(
+        "eval:\n  benchmarks:\n    - name: grn_inference\n      params: {network_path: net.tsv.gz, min_cells: 10}\n"
+    )
+    kang_small.obsm["X_mine"] = kang_small.obsm["X_pca"]
+    kang_small.write_h5ad(tmp_path / "kang.h5ad")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # neither the config's folder nor the data's
+    code = main(["benchmark", "--config", "../conf/eval.yaml", "--use-rep", "X_mine", "--data", "../kang.h5ad",
+                 "--output", "r.json"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    table = scmf.bm.read_json("r.json")
+    assert set(table["rep"]) == {"X_mine"} and set(table["benchmark"]) == {"grn_inference"}
+    assert json.loads(table["params"].iloc[0])["network"] == str(conf.resolve() / "net.tsv.gz")
+    # a missing file is named with the path tried, before any data is read
+    cfg.write_text(cfg.read_text().replace("net.tsv.gz", "missing.tsv"))
+    assert main(["benchmark", "--config", "../conf/eval.yaml", "--model", "pca", "--data", "nope.h5ad",
+                 "--output", "r2.json"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert (
+        "grn_inference.network_path 'missing.tsv' not found" in err
+        and str(conf.resolve() / "missing.tsv") in err
+    )
+    assert not (elsewhere / "r2.json").exists()
+
+
+def test_use_rep_instead_of_model(tmp_path, pbmc, capsys):
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {cell_type_key: bulk_labels, n_splits: 1}\n"
+    )
+    pbmc.write_h5ad(tmp_path / "pbmc.h5ad")
+    base = [
+        "benchmark",
+        "--config",
+        str(cfg),
+        "--data",
+        str(tmp_path / "pbmc.h5ad"),
+        "--output",
+        str(tmp_path / "r.json"),
+    ]
+    assert main(base) == 1 and "give --model" in capsys.readouterr().err
+    assert main([*base, "--use-rep", "X_nope"]) == 1
+    assert "--use-rep ['X_nope'] not in obsm of 'pbmc'" in capsys.readouterr().err
+    assert main([*base, "--use-rep", "X_pca_baseline", "--use-rep", "X_random_baseline"]) == 0
+    t = scmf.bm.read_json(tmp_path / "r.json")
+    assert set(t["rep"]) == {"X_pca_baseline", "X_random_baseline"}
+    # same numbers as the Python call
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", n_splits=1, dataset_name="pbmc")
+    want = scmf.bm.results(pbmc).query("metric == 'accuracy'")["value"].item()
+    assert t.query("rep == 'X_pca_baseline' and metric == 'accuracy'")["value"].item() == pytest.approx(want)
+    # with a model, the obsm representation is benchmarked beside it
+    assert main([*base, "--model", "pca", "--use-rep", "X_random_baseline"]) == 0
+    assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_scmf", "X_random_baseline"}
+
+
+def test_dataset_settings_are_validated(tmp_path):
+    cfg = {"eval": {"benchmarks": [{"name": "linear_probe"}], "datasets": {"a": {"batch_key": "x"}}}}
+    with pytest.raises(ValueError, match="no configured benchmark takes 'batch_key'"):
+        scmf.bm.load_config(cfg)
+    cfg["eval"]["datasets"] = {"a": {"benchmarks": ["perturbation"]}}
+    with pytest.raises(ValueError, match="does not run"):
+        scmf.bm.load_config(cfg)
+    cfg["eval"]["datasets"] = {"a": {"label_key": "y"}}  # an alias of the benchmark's own name
+    c = scmf.bm.load_config(cfg)
+    spec = scmf.bm.benchmarks()["linear_probe"]
+    assert c.datasets["a"].params_for(spec, {"cell_type_key": "x", "n_splits": 2}) == {
+        "label_key": "y",
+        "n_splits": 2,
+    }

@@ -50,45 +50,58 @@ class CliError(Exception):
 def _benchmark(args: argparse.Namespace) -> int:
     import scmf
     from scmf._io import write_atomic
+    from scmf.bm import as_datasets, read_dataset
 
-    cfg = scmf.bm.load_config(args.config)  # validated before any data is read
+    # everything is checked before any data is read or any model runs
+    cfg = scmf.bm.load_config(args.config)  # names, parameters, and every file the config names
     model = args.model
-    if model not in scmf.models.BASELINES and not Path(model).exists():
+    if model is None and not args.use_rep:
+        raise CliError(
+            "give --model (a checkpoint directory, pca or random) or --use-rep (embeddings in obsm)."
+        )
+    if model is not None and model not in scmf.models.BASELINES and not Path(model).exists():
         raise CliError(
             f"--model {model!r} is neither a baseline ({', '.join(scmf.models.BASELINES)}) nor a checkpoint directory."
         )
-    for d in args.data:
+    data = args.data or [str(d.path) for d in cfg.datasets.values() if d.path is not None]
+    if not data:
+        raise CliError(
+            "give --data (repeat for several files) or list the files under datasets: in the config."
+        )
+    for d in data:
         if not Path(d).exists():
             raise CliError(f"--data {d!r} does not exist.")
     out = Path(args.output)
     if not out.parent.exists():
         raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
-    if args.vocab or args.pooling or args.hidden_layer is not None:
-        if model in scmf.models.BASELINES:
+    model_kw: dict = {}
+    for flag, key in (("vocab", "vocab"), ("pooling", "pooling"), ("hidden_layer", "hidden_layer")):
+        value = getattr(args, flag)
+        if value is not None:
+            model_kw[key] = value
+    if model_kw:
+        if model is None or model in scmf.models.BASELINES:
             raise CliError(
-                "--vocab/--pooling/--hidden-layer apply to checkpoint directories, not to baselines."
+                "model options (--vocab/--pooling/--hidden-layer) apply to checkpoint directories, not to baselines."
             )
-        kw = {
-            k: v
-            for k, v in (
-                ("vocab", args.vocab),
-                ("pooling", args.pooling),
-                ("hidden_layer", args.hidden_layer),
-            )
-            if v is not None
-        }
         try:
-            model = scmf.models.load(model, **kw)
+            model = scmf.models.load(model, **model_kw)
         except TypeError as e:
-            raise CliError(f"this checkpoint format does not take {sorted(kw)} ({e}).") from None
-    from scmf.bm import as_datasets, read_dataset
-
+            raise CliError(f"this checkpoint format does not take {sorted(model_kw)} ({e}).") from None
     # read up front: an unreadable file is bad input (exit 1), not a recorded benchmark failure
-    datasets = {name: read_dataset(path) for name, path in as_datasets(args.data).items()}
+    datasets = {name: read_dataset(path) for name, path in as_datasets(data).items()}
+    if args.use_rep:
+        for name, adata in datasets.items():
+            missing = [r for r in args.use_rep if r not in adata.obsm]
+            if missing:
+                raise CliError(
+                    f"--use-rep {missing} not in obsm of {name!r}; it has {sorted(adata.obsm.keys())}."
+                )
     report = scmf.bm.evaluate(
         datasets,
         cfg,
         model=model,
+        use_rep=args.use_rep or None,
         baselines=args.baselines,
         batch_size=args.batch_size,
         device=args.device,
@@ -98,6 +111,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     if not report.datasets:
         raise CliError("no dataset could be evaluated: " + "; ".join(report.failures["error"]))
     report.to_json(out)
+    _print_results(report)
     print(f"wrote {out} ({len(report.results())} values)")
     if args.write_h5ad:
         folder = Path(args.write_h5ad)
@@ -114,6 +128,21 @@ def _benchmark(args: argparse.Namespace) -> int:
         )
         return 3
     return 0
+
+
+def _print_results(report) -> None:
+    """One table per dataset: (benchmark, metric) rows, one column per representation."""
+    import pandas as pd
+
+    import scmf
+
+    for name, adata in report.datasets.items():
+        if "scmf_bench" not in adata.uns:
+            continue
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            print(f"\n{name}")
+            print(scmf.bm.summary(adata).to_string())
+    print()
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -147,8 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("benchmark", help="run the benchmarks of an eval config on .h5ad files")
     bench.add_argument("--config", required=True, help="YAML with the evaluation guide's eval: block")
-    bench.add_argument("--model", required=True, help="checkpoint directory, or a baseline: pca, random")
-    bench.add_argument("--data", required=True, action="append", help=".h5ad file (repeat for several)")
+    bench.add_argument(
+        "--model", default=None, help="checkpoint directory, or a baseline: pca, random (or use --use-rep)"
+    )
+    bench.add_argument(
+        "--use-rep",
+        action="append",
+        default=[],
+        metavar="OBSM_KEY",
+        help="benchmark embeddings already in obsm (repeat for several; beside --model's if given)",
+    )
+    bench.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        help=".h5ad file (repeat for several; default: the config's datasets with a path)",
+    )
     bench.add_argument("--output", required=True, help="results JSON (written atomically)")
     bench.add_argument("--write-h5ad", metavar="DIR", help="also write each dataset with its results in uns")
     bench.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_EVAL_KEYS = {"batch_size", "every_n_epochs", "benchmarks", "device"}
+_EVAL_KEYS = {"batch_size", "every_n_epochs", "benchmarks", "device", "datasets"}
+_DATASET_KEYS = {"path", "benchmarks"}
 
 
 @dataclass
@@ -17,14 +18,52 @@ class BenchmarkConfig:
 
 
 @dataclass
+class DatasetConfig:
+    """Settings of one data file: its ``path`` (optional), parameters that apply to every
+    benchmark taking them (``cell_type_key``, ``batch_key``, ...), and optionally the only
+    ``benchmarks`` to run on it."""
+
+    name: str
+    path: Path | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    benchmarks: list[str] | None = None
+
+    def runs(self, benchmark: str) -> bool:
+        return self.benchmarks is None or benchmark in self.benchmarks
+
+    def params_for(self, spec: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` of benchmark ``spec`` with this dataset's settings applied where it takes them."""
+        out = dict(params)
+        valid = set(spec.params)
+        for k, v in self.params.items():
+            if k not in valid:
+                continue
+            own = spec.aliases.get(k, k)
+            for other in [p for p in out if spec.aliases.get(p, p) == own]:
+                del out[other]  # the dataset's value replaces the benchmark's, whatever its spelling
+            out[k] = v
+        return out
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = dict(self.params)
+        if self.path is not None:
+            d["path"] = str(self.path)
+        if self.benchmarks is not None:
+            d["benchmarks"] = list(self.benchmarks)
+        return d
+
+
+@dataclass
 class EvalConfig:
     """What to run: ``benchmarks`` (name + params), the embedding ``batch_size``, the
-    callback's ``every_n_epochs``, and an optional ``device``."""
+    callback's ``every_n_epochs``, an optional ``device``, and per-dataset settings
+    (``datasets``: name -> :class:`DatasetConfig`)."""
 
     benchmarks: list[BenchmarkConfig]
     batch_size: int = 256
     every_n_epochs: int = 1
     device: str = "auto"
+    datasets: dict[str, DatasetConfig] = field(default_factory=dict)
 
     @property
     def eval(self) -> EvalConfig:
@@ -32,12 +71,34 @@ class EvalConfig:
         return self
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "batch_size": self.batch_size,
             "every_n_epochs": self.every_n_epochs,
             "device": self.device,
             "benchmarks": [{"name": b.name, "params": dict(b.params)} for b in self.benchmarks],
         }
+        if self.datasets:
+            d["datasets"] = {name: ds.to_dict() for name, ds in self.datasets.items()}
+        return d
+
+
+def _is_path_param(name: str) -> bool:
+    return name.endswith(("_path", "_file"))
+
+
+def _resolve_path(value: Any, base: Path, where: str, what: str) -> Path:
+    if not isinstance(value, str | Path) or not str(value):
+        msg = f"{where}: {what} must be a file path, got {value!r}."
+        raise ValueError(msg)
+    p = Path(value).expanduser()
+    p = p if p.is_absolute() else base / p
+    if not p.exists():
+        msg = (
+            f"{where}: {what} {str(value)!r} not found (looked for {str(p)!r}; relative paths are read "
+            "from the config file's folder)."
+        )
+        raise FileNotFoundError(msg)
+    return p
 
 
 def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) -> EvalConfig:
@@ -45,8 +106,22 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
 
     Accepts a YAML file path (read with ``yaml.safe_load``), a mapping with or without the
     top-level ``eval:`` key (other top-level keys, e.g. ``training:``, are ignored), a bare
-    list of benchmarks, or an :class:`EvalConfig`. Benchmark names and parameter names are
-    checked against the registry now, so a typo fails before any computing.
+    list of benchmarks, or an :class:`EvalConfig`. Checked now, before any computing:
+    benchmark and parameter names (a typo gets the list of valid ones), and every file the
+    config names (parameters ending in ``_path`` or ``_file``, dataset ``path``). Relative
+    paths are read from the folder of the config file (the current folder for a mapping).
+
+    The optional ``datasets:`` block gives each data file (by name: the file's stem) its own
+    settings, applied to every benchmark that takes them, a ``path`` and the only
+    ``benchmarks`` to run on it::
+
+        eval:
+          benchmarks:
+            - name: linear_probe
+            - name: embedding_quality
+          datasets:
+            pbmc68k: {path: pbmc68k.h5ad, cell_type_key: bulk_labels, batch_key: phase}
+            kang2018: {cell_type_key: cell_type, batch_key: condition}
 
     Examples
     --------
@@ -58,6 +133,7 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
     """
     from ._registry import spec
 
+    base = Path.cwd()
     if isinstance(config, EvalConfig):
         raw: Any = config.to_dict()
         where = "the config"
@@ -74,6 +150,7 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
             msg = f"{path} is not valid YAML: {e}"
             raise ValueError(msg) from e
         where = str(path)
+        base = path.resolve().parent
     else:
         raw = config
         where = "the config"
@@ -107,7 +184,11 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
             raise ValueError(msg)
         params = dict(item.get("params") or {})
         spec(str(item["name"])).resolve(params)  # validates name and parameter names
+        for k, v in params.items():
+            if _is_path_param(k) and v is not None:
+                params[k] = str(_resolve_path(v, base, where, f"{item['name']}.{k}"))
         benches.append(BenchmarkConfig(str(item["name"]), params))
+    datasets = _datasets(raw.get("datasets"), benches, base, where)
     batch_size = raw.get("batch_size", 256)
     every = raw.get("every_n_epochs", 1)
     for key, val in (("batch_size", batch_size), ("every_n_epochs", every)):
@@ -115,5 +196,50 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
             msg = f"{where}: {key} must be a positive integer, got {val!r}."
             raise ValueError(msg)
     return EvalConfig(
-        benches, batch_size=batch_size, every_n_epochs=every, device=str(raw.get("device", "auto"))
+        benches,
+        batch_size=batch_size,
+        every_n_epochs=every,
+        device=str(raw.get("device", "auto")),
+        datasets=datasets,
     )
+
+
+def _datasets(raw: Any, benches: list[BenchmarkConfig], base: Path, where: str) -> dict[str, DatasetConfig]:
+    from ._registry import spec
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        msg = f"{where}: 'datasets' must map dataset names (file stems) to their settings, got {type(raw).__name__}."
+        raise ValueError(msg)
+    names = [b.name for b in benches]
+    takes = {k for n in names for k in spec(n).params}
+    out: dict[str, DatasetConfig] = {}
+    for name, entry in raw.items():
+        entry = dict(entry or {})
+        ctx = f"{where}: datasets.{name}"
+        path = entry.pop("path", None)
+        only = entry.pop("benchmarks", None)
+        if only is not None:
+            only = [only] if isinstance(only, str) else list(only)
+            bad = [b for b in only if b not in names]
+            if bad:
+                msg = f"{ctx}.benchmarks names {bad}, which the config does not run; configured: {names}."
+                raise ValueError(msg)
+        unknown = [k for k in entry if k not in takes]
+        if unknown:
+            msg = (
+                f"{ctx}: no configured benchmark takes {', '.join(map(repr, unknown))}; "
+                f"settings they take: {sorted(takes)} (and {sorted(_DATASET_KEYS)})."
+            )
+            raise ValueError(msg)
+        for k, v in entry.items():
+            if _is_path_param(k) and v is not None:
+                entry[k] = str(_resolve_path(v, base, ctx, k))
+        out[str(name)] = DatasetConfig(
+            str(name),
+            _resolve_path(path, base, ctx, "path") if path is not None else None,
+            entry,
+            only,
+        )
+    return out

@@ -77,11 +77,11 @@ def as_datasets(datasets) -> dict[str, Any]:
 
 
 def evaluate(
-    datasets: AnnData | Mapping[str, AnnData | str | os.PathLike] | Sequence[str | os.PathLike],
+    datasets: AnnData | Mapping[str, AnnData | str | os.PathLike] | Sequence[str | os.PathLike] | None,
     config: str | os.PathLike | Mapping | Sequence | EvalConfig,
     *,
     model: Any = None,
-    use_rep: str | Sequence[str] = EMBED_KEY,
+    use_rep: str | Sequence[str] | None = None,
     baselines: bool = False,
     batch_size: int | None = None,
     device: str | None = None,
@@ -102,15 +102,18 @@ def evaluate(
     ----------
     datasets
         One AnnData, ``{name: AnnData or path}``, or a list of ``.h5ad`` paths (named by
-        file stem).
+        file stem). ``None``: the datasets with a ``path`` in the config's ``datasets:``.
     config
         The evaluation guide's ``eval:`` block: a YAML path, a mapping, a list of
         ``{name, params}``, or an :class:`EvalConfig` (see :func:`scmf.bm.load_config`).
+        Its ``datasets:`` settings (``cell_type_key``, ``batch_key``, ..., ``benchmarks``)
+        apply to the dataset of that name.
     model
         Anything :func:`scmf.tl.embed` accepts (a checkpoint directory is loaded once), or
         ``None`` to benchmark representations already in ``obsm`` (``use_rep``).
     use_rep
-        Representation(s) to benchmark when ``model`` is ``None``.
+        Representation(s) in ``obsm`` to benchmark: alone when ``model`` is ``None``
+        (default ``"X_scmf"``), beside the model's embedding otherwise.
     baselines
         Also compute and benchmark ``X_pca_baseline`` and ``X_random_baseline``.
     batch_size, device
@@ -142,6 +145,11 @@ def evaluate(
     from ._registry import spec as benchmark_spec
 
     cfg = load_config(config)
+    if datasets is None:
+        datasets = {n: d.path for n, d in cfg.datasets.items() if d.path is not None}
+        if not datasets:
+            msg = "no datasets given, and the config's datasets: block names no file (path:)."
+            raise ValueError(msg)
     named = as_datasets(datasets)
     bs = int(batch_size if batch_size is not None else cfg.batch_size)
     dev = device if device is not None else cfg.device
@@ -149,7 +157,8 @@ def evaluate(
         from ..models import load
 
         model = load(model)  # once, for every dataset
-    reps = [key_added] if model is not None else ([use_rep] if isinstance(use_rep, str) else list(use_rep))
+    extra = [] if use_rep is None else [use_rep] if isinstance(use_rep, str) else list(use_rep)
+    reps = [key_added, *extra] if model is not None else (extra or [EMBED_KEY])
     if baselines:
         reps += [PCA_BASELINE_KEY, RANDOM_BASELINE_KEY]
     specs = [(b, benchmark_spec(b.name)) for b in cfg.benchmarks]
@@ -180,10 +189,15 @@ def evaluate(
                 continue
             out[name] = adata
             bar.update(1)
+            ds = cfg.datasets.get(name)
             for b, spec in specs:
                 bar.set_description(f"{name}: {b.name}")
+                if ds is not None and not ds.runs(b.name):
+                    bar.update(1)
+                    continue
                 try:
-                    spec.run(adata, use_rep=reps, dataset_name=name, params=b.params)
+                    params = ds.params_for(spec, b.params) if ds is not None else b.params
+                    spec.run(adata, use_rep=reps, dataset_name=name, params=params)
                 except Exception as e:  # recorded; the other benchmarks still run
                     logger.warning("benchmark %r on %r failed: %s", b.name, name, e)
                     failures.append(
@@ -243,6 +257,7 @@ class EvalHarness:
             batch_size=cfg.batch_size,
         )
         h.config.device = cfg.device
+        h.config.datasets = cfg.datasets
         return h
 
     @property
