@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .. import _store
+from .. import _progress, _store
 from .._keys import DEFAULT_DATASET
 from .._validate import as_rep_list, check_anndata, get_rep
 
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("scmf")
 
 COMMON = ("adata", "use_rep", "dataset_name", "inplace", "key_added")
+# how a call runs, not what it computes: never stored, so runs differing only here compare as equal
+EXECUTION = ("progress", "n_jobs")
 """Parameters every benchmark function has; the runner handles them, they are not stored as params."""
 
 ReplicateKind = Literal["splits", "bootstrap"]
@@ -120,6 +122,9 @@ class Prepared:
     extra
         Further representations computed by the benchmark itself (e.g. a baseline from the
         expression): name -> a function returning its :class:`Score`.
+    steps
+        Progress units one scoring call reports with ``scmf._progress.advance`` (probe fits,
+        Leiden resolutions); the runner's bar counts ``steps`` per representation.
     """
 
     score: Callable[[np.ndarray], Score]
@@ -127,6 +132,7 @@ class Prepared:
     metadata: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Callable[[], Score]] = field(default_factory=dict)
+    steps: int = 1
 
 
 @dataclass
@@ -257,7 +263,7 @@ def _run(declared: BenchmarkInfo, prepare: Callable[..., Prepared], call: dict[s
     if not isinstance(prepared, Prepared):
         msg = f"benchmark {declared.name!r}: its function must return scmf.bm.Prepared, got {type(prepared).__name__}."
         raise TypeError(msg)
-    params = {k: _param_value(v) for k, v in call.items() if k not in COMMON}
+    params = {k: _param_value(v) for k, v in call.items() if k not in COMMON and k not in EXECUTION}
     params.update(prepared.params)
     cells = prepared.cells
     if cells is not None and cells.all():
@@ -268,12 +274,17 @@ def _run(declared: BenchmarkInfo, prepare: Callable[..., Prepared], call: dict[s
     ]
     runs += list(prepared.extra.items())
     results = []
-    for rep, score_fn in runs:
-        t0 = time.perf_counter()
-        s = score_fn()
-        elapsed = time.perf_counter() - t0
-        logger.info("%s on %r: %.2f s", declared.name, rep, elapsed)
-        results.append(_result(declared, dataset, rep, s, params, prepared.metadata))
+    steps = max(int(prepared.steps), 1)
+    with _progress.bar(len(runs) * steps, declared.name, progress=call.get("progress")) as bar:
+        for rep, score_fn in runs:
+            bar.set_postfix_str(rep, refresh=False)
+            start = bar.n
+            t0 = time.perf_counter()
+            s = score_fn()
+            elapsed = time.perf_counter() - t0
+            bar.update(max(steps - (bar.n - start), 0))  # whatever the step did not report
+            logger.info("%s on %r: %.2f s", declared.name, rep, elapsed)
+            results.append(_result(declared, dataset, rep, s, params, prepared.metadata))
     return finish(adata, results, inplace=call["inplace"], key_added=call["key_added"])
 
 

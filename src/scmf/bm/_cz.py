@@ -166,6 +166,8 @@ _COMMON_DOC = """
         Where the function has them: the ``obs`` column of batches (batch integration), and
         the cz task's own settings under cz-benchmarks' names (Leiden iterations and flavour
         for clustering; folds and the smallest class kept for label prediction).
+    progress
+        Show a progress bar over the representations (``None``: on a terminal).
     dataset_name, inplace, key_added
         As for every benchmark.
 """
@@ -187,6 +189,7 @@ def cz_clustering(
     flavor: str = "igraph",
     baseline: bool = False,
     layer: str | None = None,
+    progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
@@ -238,6 +241,7 @@ def cz_embedding(
     seed: int = 42,
     baseline: bool = False,
     layer: str | None = None,
+    progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
@@ -291,6 +295,7 @@ def cz_label_prediction(
     min_class_size: int = 10,
     baseline: bool = False,
     layer: str | None = None,
+    progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
@@ -359,6 +364,7 @@ def cz_batch_integration(
     seed: int = 42,
     baseline: bool = False,
     layer: str | None = None,
+    progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,

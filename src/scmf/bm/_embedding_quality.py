@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from .._keys import BENCH_KEY, EMBED_KEY
+from .._progress import advance
 from .._validate import get_labels, warn_duplicate_rows
 from .._warnings import ScmfWarning
 from ._benchmark import Metric, Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
 from ._metrics._clustering import contingency, graph_connectivity_per_label, nmi_ari
-from ._metrics._leiden import leiden_nmi_ari
+from ._metrics._leiden import RESOLUTIONS, leiden_nmi_ari
 from ._metrics._silhouette import batch_silhouette_cells, bras_cells, per_label_mean, silhouette_from_sums
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def embedding_quality(
     seed: int = 42,
     n_jobs: int | None = None,
     n_bootstrap: int = 100,
+    progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
@@ -108,13 +110,15 @@ def embedding_quality(
         Processes sharing the Leiden resolutions of ``"leiden_optimized"`` (joblib); each
         builds the graph once. ``None``: one below 20,000 cells (starting processes costs
         more than it saves), else all cores. Results do not depend on it (each run is seeded
-        exactly as scib-metrics seeds it).
+        exactly as scib-metrics seeds it). Not recorded.
     n_bootstrap
         Resamples of the cells (with replacement; the clustering, silhouettes and graph are
         kept, the cells they are averaged over are resampled; ``graph_connectivity`` resamples
         cell types) for the confidence intervals and :func:`scmf.bm.compare`. Every
         representation of one call gets the same resamples (a paired bootstrap). ``0``: none.
         With ``clustering="kmeans"`` ``nmi``/``ari`` are not resampled.
+    progress
+        Show a progress bar (neighbours and silhouettes, then each Leiden resolution).
     dataset_name
         Name under which the results are stored (default ``"dataset"``).
     inplace
@@ -206,6 +210,7 @@ def embedding_quality(
 
     return Prepared(
         score,
+        steps=1 + (len(RESOLUTIONS) if clustering == "leiden_optimized" else 1),
         cells=keep,
         metadata={
             "n_cells": n_keep,
@@ -259,6 +264,7 @@ def _score(
         cells["asw_batch"] = batch_silhouette_cells(sums, y, b)
         cells["bras"] = bras_cells(X, y, b, n_labels, n_b, metric="cosine")
     timings["silhouettes"] = time.perf_counter() - t0
+    advance()
 
     t0 = time.perf_counter()
     clusters = None

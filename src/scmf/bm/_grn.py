@@ -124,6 +124,7 @@ def grn_inference(
     confidence: Sequence[str] | None = ("A", "B", "C"),
     seed: int = 42,
     n_bootstrap: int = 100,
+    progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
@@ -171,6 +172,8 @@ def grn_inference(
         Resamples of the scored pairs (with replacement) for confidence intervals and
         :func:`scmf.bm.compare`; the same resamples for every representation (paired).
         ``0``: none.
+    progress
+        Show a progress bar over the representations (``None``: on a terminal).
     dataset_name, inplace, key_added
         As for every benchmark.
 

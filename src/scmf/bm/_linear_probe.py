@@ -41,6 +41,8 @@ def linear_probe(
     group_key: str | None = None,
     min_cells_per_class: int = 2,
     C: float = 1.0,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
@@ -85,6 +87,12 @@ def linear_probe(
         (a stratified split needs at least 2).
     C
         Inverse regularisation strength of the logistic regression.
+    n_jobs
+        Fits (splits) run at once in worker processes (``-1``: all cores). The results do
+        not depend on it; it is not recorded.
+    progress
+        Show a progress bar over the fits (``None``: on a terminal, unless scanpy's
+        verbosity is 0).
     dataset_name
         Name under which the results are stored (default ``"dataset"``).
     inplace
@@ -125,6 +133,11 @@ def linear_probe(
         msg = f"min_cells_per_class must be at least 2 (one training and one test cell), got {min_cells_per_class}."
         raise ValueError(msg)
     check_splits(test_size, n_splits)
+    if n_jobs is not None and (
+        not isinstance(n_jobs, int | np.integer) or isinstance(n_jobs, bool) or n_jobs == 0
+    ):
+        msg = f"n_jobs must be a non-zero integer (-1: all cores) or None, got {n_jobs!r}."
+        raise ValueError(msg)
     labels = get_labels(adata, cell_type_key, param="cell_type_key", func="linear_probe", stacklevel=5)
     keep = labels.mask.copy()
     counts = np.bincount(labels.codes, minlength=labels.n_classes)
@@ -159,7 +172,14 @@ def linear_probe(
 
     def score(X: np.ndarray) -> Score:
         res = probe_splits(
-            X, y, splits, n_classes=classes.size, standardize=standardize, max_iter=max_iter, C=C
+            X,
+            y,
+            splits,
+            n_classes=classes.size,
+            standardize=standardize,
+            max_iter=max_iter,
+            C=C,
+            n_jobs=n_jobs,
         )
         if not res["converged"]:
             warnings.warn(
@@ -185,6 +205,7 @@ def linear_probe(
 
     return Prepared(
         score,
+        steps=len(splits),
         cells=keep,
         metadata={
             "n_cells": int(keep.sum()),

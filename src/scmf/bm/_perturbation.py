@@ -56,6 +56,7 @@ def perturbation(
     min_cells: int = 5,
     seed: int = 42,
     n_examples: int = 12,
+    progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
     key_added: str = BENCH_KEY,
@@ -114,6 +115,8 @@ def perturbation(
     n_examples
         Test perturbations of the first split whose top-gene deltas (true, predicted,
         baseline) are kept in ``artifacts`` for plots.
+    progress
+        Show a progress bar over the representations (``None``: on a terminal).
     dataset_name, inplace, key_added
         As for every benchmark (see :func:`scmf.bm.linear_probe`).
 

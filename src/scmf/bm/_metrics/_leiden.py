@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._progress import advance
+
 RESOLUTIONS = tuple(2 * x / 10 for x in range(1, 11))  # scib-metrics' optimisation grid
 
 
@@ -44,6 +46,7 @@ def _scores(
                 pred.astype(np.int32),
             )
         )
+        advance()  # no-op in worker processes (no bar there)
     return out
 
 
@@ -77,5 +80,6 @@ def leiden_nmi_ari(
         parts = Parallel(n_jobs=n_jobs)(delayed(_scores)(conn, labels, c, seed) for c in chunks)
         by_res = {r: s for c, p in zip(chunks, parts, strict=True) for r, s in zip(c, p, strict=True)}
         scores = [by_res[r] for r in resolutions]
+        advance(len(resolutions))
     best = int(np.argmax([s[0] for s in scores]))
     return {"nmi": scores[best][0], "ari": scores[best][1], "clusters": scores[best][2]}
