@@ -13,7 +13,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("scmf")
 
-Scale = Literal["counts", "log1p", "scaled"]
+Scale = Literal["counts", "log1p", "scaled", "unlogged"]
+
+#: log1p of counts normalised to 1e4 is at most 9.2, of CPM 13.8, log2(TPM + 1) about 20
+LOG_SCALE_MAX = 50.0
 
 
 def expression_source(adata: AnnData, layer: str | None):
@@ -27,6 +30,26 @@ def expression_source(adata: AnnData, layer: str | None):
         msg = f"layer={layer!r} is not in adata.layers (available: {list(adata.layers.keys())})."
         raise KeyError(msg)
     return adata.layers[layer]
+
+
+def with_raw(adata: AnnData, layer: str | None, use_raw: bool) -> tuple[AnnData, str | None]:
+    """The AnnData to read expression and genes from, and its layer: ``adata`` or its ``.raw``.
+
+    With ``use_raw`` (scanpy's meaning) the expression and gene names of ``adata.raw`` are
+    read, sharing its matrix (no copy); cells and their annotations are ``adata``'s.
+    """
+    if not use_raw:
+        return adata, layer
+    if layer is not None:
+        msg = f"give layer={layer!r} or use_raw=True, not both."
+        raise ValueError(msg)
+    if adata.raw is None:
+        msg = "use_raw=True but adata.raw is empty; read X (use_raw=False) or a layer (layer=...)."
+        raise ValueError(msg)
+    from anndata import AnnData
+
+    raw = adata.raw
+    return AnnData(X=raw.X, obs=adata.obs, var=raw.var), None
 
 
 def rows_csr(X, start: int, stop: int) -> sparse.csr_matrix:
@@ -55,7 +78,10 @@ def detect_scale(X) -> Scale:
 
     - ``"scaled"``: it has negative values (centred/scaled data): used as is.
     - ``"counts"``: all sampled values are non-negative integers: raw counts.
-    - ``"log1p"``: otherwise (non-negative, non-integer): already normalised/log-transformed.
+    - ``"unlogged"``: non-negative, non-integer, with values above :data:`LOG_SCALE_MAX`
+      (50): normalised but not log-transformed (TPM, FPKM, CPM). Readers treat it like
+      counts (normalised per cell and log1p'd) and warn.
+    - ``"log1p"``: otherwise (non-negative, non-integer, small): log-normalised.
     """
     v = _values_sample(X)
     v = v[np.isfinite(v)]
@@ -65,7 +91,25 @@ def detect_scale(X) -> Scale:
         return "scaled"
     if np.all(v == np.round(v)):
         return "counts"
+    if v.max() > LOG_SCALE_MAX:
+        return "unlogged"
     return "log1p"
+
+
+def warn_unlogged(X, who: str, *, stacklevel: int = 3) -> None:
+    """The warning for :func:`detect_scale`'s ``"unlogged"``: what was seen and what is done."""
+    import warnings
+
+    from ._warnings import ScmfWarning
+
+    top = float(X.max()) if X.size else 0.0
+    warnings.warn(
+        f"{who}: the expression is not integer counts and not log-scale (values up to {top:,.0f}: TPM/FPKM/CPM?); "
+        "normalising each cell to 10,000 and applying log1p as for counts. Pass log-normalised data (or a layer "
+        "holding it) to silence this.",
+        ScmfWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def normalise_log1p(X, target_sum: float = 1e4):

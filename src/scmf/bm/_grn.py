@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from .._expression import get_expression
+from .._expression import get_expression, with_raw
 from .._keys import BENCH_KEY, EMBED_KEY
 from ._benchmark import Metric, Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
 from ._metrics._ranking import WeightedRanking, ranking_scores
@@ -113,6 +113,7 @@ def grn_inference(
     use_rep: str | Sequence[str] = EMBED_KEY,
     min_cells: int = 10,
     layer: str | None = None,
+    use_raw: bool = False,
     gene_key: str | None = None,
     center: bool = True,
     negatives: Negatives = "auto",
@@ -151,6 +152,8 @@ def grn_inference(
         Least number of expressing cells for a gene to be evaluated.
     layer
         Expression layer that says which cells express a gene (``None``: ``X``).
+    use_raw
+        Read the expression and gene names of ``adata.raw`` (scanpy's meaning).
     gene_key
         ``var`` column with the gene names used by the network (default ``var_names``).
     center
@@ -224,11 +227,12 @@ def grn_inference(
         confidence=confidence,
     )
 
-    if gene_key is not None and gene_key not in adata.var.columns:
-        msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(adata.var.columns)})."
+    src, src_layer = with_raw(adata, layer, use_raw)
+    if gene_key is not None and gene_key not in src.var.columns:
+        msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(src.var.columns)})."
         raise KeyError(msg)
-    genes = pd.Index(np.asarray(adata.var[gene_key] if gene_key else adata.var_names, dtype=str))
-    X = get_expression(adata, layer)
+    genes = pd.Index(np.asarray(src.var[gene_key] if gene_key else src.var_names, dtype=str))
+    X = get_expression(src, src_layer)
 
     # which genes can be evaluated: expressed in >= min_cells cells
     counts = _expressing_counts(X)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
-from .._expression import detect_scale, get_expression
+from .._expression import detect_scale, get_expression, with_raw
 from .._keys import BENCH_KEY, EMBED_KEY
 from .._validate import get_labels
 from .._warnings import ScmfWarning
@@ -53,6 +53,7 @@ def perturbation(
     n_splits: int = 1,
     alpha: float = 1.0,
     layer: str | None = None,
+    use_raw: bool = False,
     min_cells: int = 5,
     seed: int = 42,
     n_examples: int = 12,
@@ -108,6 +109,9 @@ def perturbation(
     layer
         Expression layer (``None``: ``X``). Deltas are meant on log-normalised values; raw
         counts get a warning.
+    use_raw
+        Read the expression of ``adata.raw`` (scanpy's meaning), e.g. when ``X`` holds scaled
+        values and ``.raw`` the log-normalised ones.
     min_cells
         Perturbations with fewer cells are dropped (warned); the control group needs as many.
     seed
@@ -250,11 +254,12 @@ def perturbation(
     n_ctrl_rows = ctrl_used.size
     dropped = [unit_name(u) for u in np.flatnonzero(small | no_ctrl)]
 
-    X = get_expression(adata, layer)
-    if detect_scale(X) == "counts":
+    src, src_layer = with_raw(adata, layer, use_raw)
+    X = get_expression(src, src_layer)
+    if detect_scale(X) in ("counts", "unlogged"):
         warnings.warn(
-            "perturbation: the expression looks like raw counts; deltas are meant on log-normalised values "
-            "(normalise + log1p, or pass layer= naming such a layer).",
+            "perturbation: the expression looks like raw counts or unlogged values (TPM/FPKM); deltas are meant "
+            "on log-normalised values (normalise + log1p, or pass layer= naming such a layer).",
             ScmfWarning,
             stacklevel=4,
         )
@@ -262,8 +267,8 @@ def perturbation(
     means = means.toarray() if sparse.issparse(means) else np.asarray(means)
     deltas = means[n_ctrl_rows:] - means[ctrl_row_of_ctx[perts % n_c]]  # (perturbations x genes)
     names = np.asarray([unit_name(u) for u in perts], dtype=object)
-    var_names = np.asarray(adata.var_names, dtype=object)
-    k = min(int(n_top_genes), adata.n_vars)
+    var_names = np.asarray(src.var_names, dtype=object)
+    k = min(int(n_top_genes), src.n_vars)
     splits = list(ShuffleSplit(n_splits=int(n_splits), test_size=n_test, random_state=seed).split(perts))
 
     def score(E: np.ndarray) -> Score:
@@ -281,7 +286,7 @@ def perturbation(
             "n_perturbations": int(perts.size),
             "n_train": int(perts.size - n_test),
             "n_test": int(n_test),
-            "n_genes": int(adata.n_vars),
+            "n_genes": int(src.n_vars),
             "n_top_genes": int(k),
             "test_size": float(test_size),
             "perturbation_key": perturbation_key,

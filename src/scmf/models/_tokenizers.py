@@ -155,10 +155,16 @@ def input_scale_of(X, declared: InputScale, kind: str, *, stacklevel: int = 3) -
     if declared != "auto":
         return declared
     scale = detect_scale(X)
+    if scale == "unlogged":
+        from .._expression import warn_unlogged
+
+        warn_unlogged(X, f"{kind} tokenisation", stacklevel=stacklevel)
+        return "counts"  # normalised per cell (and log1p'd where the tokenizer needs it), as counts are
     if scale == "scaled":
         msg = (
             "the expression values have negative entries (scaled data): tokenizers need counts or "
-            "log-normalised values; pass layer= naming such a layer (e.g. 'counts')."
+            "log-normalised values; pass layer= naming such a layer (e.g. 'counts'), or use_raw=True when "
+            "adata.raw holds them (as in scanpy's pbmc68k_reduced)."
         )
         raise ValueError(msg)
     if scale == "log1p" and kind == "rank_value":

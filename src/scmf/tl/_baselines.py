@@ -15,7 +15,13 @@ logger = logging.getLogger("scmf")
 
 
 def baselines(
-    adata: AnnData, *, n_comps: int = 50, layer: str | None = None, seed: int = 0, copy: bool = False
+    adata: AnnData,
+    *,
+    n_comps: int = 50,
+    layer: str | None = None,
+    use_raw: bool = False,
+    seed: int = 0,
+    copy: bool = False,
 ) -> AnnData | None:
     """Compute both baselines, PCA and random, in one call.
 
@@ -28,6 +34,8 @@ def baselines(
     layer
         Expression layer for PCA (``None``: ``adata.X``); raw counts are detected and
         normalised + log1p'd before PCA, see :func:`scmf.tl.embed`.
+    use_raw
+        PCA of ``adata.raw`` (scanpy's meaning) instead of ``X``.
     seed
         Random seed of both baselines.
     copy
@@ -54,6 +62,6 @@ def baselines(
     """
 
     adata = adata.copy() if copy else adata
-    embed(adata, "pca", n_comps=n_comps, layer=layer, seed=seed, key_added=PCA_BASELINE_KEY)
+    embed(adata, "pca", n_comps=n_comps, layer=layer, use_raw=use_raw, seed=seed, key_added=PCA_BASELINE_KEY)
     embed(adata, "random", n_comps=n_comps, seed=seed, key_added=RANDOM_BASELINE_KEY)
     return adata if copy else None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
-from .._expression import get_expression
+from .._expression import get_expression, with_raw
 from .._keys import EMBED_KEY
 from .._uns import write_embedding_params
 from .._validate import check_anndata
@@ -26,6 +26,7 @@ def embed(
     model: str | Path | EmbeddingModel,
     *,
     layer: str | None = None,
+    use_raw: bool = False,
     batch_size: int = 256,
     device: str = "auto",
     key_added: str = EMBED_KEY,
@@ -54,6 +55,9 @@ def embed(
         tokenizer); or any object following :class:`scmf.models.EmbeddingModel`.
     layer
         Expression layer to read (``None``: ``adata.X``).
+    use_raw
+        Read ``adata.raw`` (its expression and gene names; scanpy's meaning), e.g. for
+        ``pbmc68k_reduced``, whose ``X`` is scaled and ``.raw`` log-normalised.
     batch_size
         Cells per forward pass (ignored by the baselines, which see all cells).
     device
@@ -120,11 +124,14 @@ def embed(
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         msg = f"batch_size must be a positive integer, got {batch_size!r}."
         raise ValueError(msg)
+    source, source_layer = with_raw(target, layer, use_raw)
     emb, params = _compute(
-        target, model, layer=layer, batch_size=int(batch_size), device=device, gene_key=gene_key,
+        source, model, layer=source_layer, batch_size=int(batch_size), device=device, gene_key=gene_key,
         id_type=id_type, input_scale=input_scale, n_comps=n_comps, seed=seed, progress=progress,
     )  # fmt: skip
 
+    if use_raw:
+        params["use_raw"] = True
     # everything computed and checked: only now touch adata
     if copy:
         holder = holder.copy()
@@ -231,6 +238,7 @@ def extract_embeddings(
     batch_size: int = 256,
     device: str = "auto",
     layer: str | None = None,
+    use_raw: bool = False,
     gene_key: str | None = None,
     id_type: str = "auto",
     input_scale: str = "auto",
@@ -259,8 +267,9 @@ def extract_embeddings(
     """
     target, _ = _modality(adata, mod)
     check_anndata(target, "scmf.tl.extract_embeddings")
+    source, source_layer = with_raw(target, layer, use_raw)
     emb, _ = _compute(
-        target, as_model(model, tokenizer), layer=layer, batch_size=int(batch_size), device=device,
+        source, as_model(model, tokenizer), layer=source_layer, batch_size=int(batch_size), device=device,
         gene_key=gene_key, id_type=id_type, input_scale=input_scale, n_comps=50, seed=0, progress=progress,
     )  # fmt: skip
     return emb

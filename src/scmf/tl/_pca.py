@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._expression import detect_scale, get_expression, normalise_log1p
+from .._expression import detect_scale, get_expression, normalise_log1p, warn_unlogged
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -20,10 +20,12 @@ def pca_embedding(
 
     X = get_expression(adata, layer)
     detected = detect_scale(X) if scale == "auto" else scale
-    if detected not in ("counts", "log1p", "scaled"):
-        msg = f"scale must be 'auto', 'counts', 'log1p' or 'scaled', got {scale!r}."
+    if detected not in ("counts", "log1p", "scaled", "unlogged"):
+        msg = f"scale must be 'auto', 'counts', 'log1p', 'unlogged' or 'scaled', got {scale!r}."
         raise ValueError(msg)
-    if detected == "counts":
+    if detected == "unlogged" and scale == "auto":
+        warn_unlogged(X, "PCA baseline", stacklevel=5)
+    if detected in ("counts", "unlogged"):
         X = normalise_log1p(X)
     n_max = min(adata.n_obs, adata.n_vars) - 1
     if n_max < 1:
@@ -36,7 +38,7 @@ def pca_embedding(
         "n_comps": int(k),
         "layer": layer,
         "input_scale": detected,
-        "preprocessing": "normalize_total(1e4)+log1p" if detected == "counts" else "none",
+        "preprocessing": "normalize_total(1e4)+log1p" if detected in ("counts", "unlogged") else "none",
         "seed": seed,
     }
     return np.ascontiguousarray(emb, dtype=np.float32), params
