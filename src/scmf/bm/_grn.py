@@ -48,7 +48,9 @@ def read_network(
     regulatory edge, ``weight <= 0`` a known non-edge) and TF-target tables such as DoRothEA
     (``tf, target[, confidence, mor]``: every listed pair is an edge, ``mor`` is its sign;
     rows whose ``confidence`` is not in ``confidence`` are dropped). Column names are
-    detected or set with ``source_col``, ``target_col``, ``weight_col``.
+    detected in any case or set with ``source_col``, ``target_col``, ``weight_col``. Genes
+    are matched as the tokenizers match them: Ensembl ids without their version suffix
+    (``ENSG00000141510.17`` = ``ENSG00000141510``), symbols as written.
     """
     if isinstance(network, pd.DataFrame):
         df = network
@@ -68,33 +70,37 @@ def read_network(
             raise ValueError(msg) from e
         where = str(path)
     cols = list(df.columns)
-    src = source_col or next((c for c in _SOURCES if c in cols), None)
-    tgt = target_col or next((c for c in _TARGETS if c in cols), None)
+    lower = {str(c).lower(): c for c in cols}  # TRRUST's TF/Target, GENE1/GENE2, ...
+    src = source_col or next((lower[c] for c in _SOURCES if c in lower), None)
+    tgt = target_col or next((lower[c] for c in _TARGETS if c in lower), None)
     if src not in cols or tgt not in cols:
-        msg = (
-            f"{where}: cannot tell the source and target columns among {cols}; expected gene1/gene2 (with weight) "
-            "or tf/target, or pass source_col= and target_col=."
-        )
+        if source_col is None and target_col is None and _looks_like_an_edge(cols):
+            msg = (
+                f"{where}: the file seems to have no header line: its first edge ({', '.join(map(str, cols))}) was "
+                "read as the column names. Add a header line (gene1<TAB>gene2<TAB>weight, or tf<TAB>target) or "
+                "pass a DataFrame read with header=None and source_col=/target_col=."
+            )
+        else:
+            msg = (
+                f"{where}: cannot tell the source and target columns among {cols}; expected gene1/gene2 (with "
+                "weight) or tf/target (any case), or pass source_col= and target_col=."
+            )
         raise ValueError(msg)
-    if weight_col is None and src == "gene1" and "weight" in cols:
-        weight_col = "weight"
+    if weight_col is None and str(src).lower() == "gene1" and "weight" in lower:
+        weight_col = lower["weight"]
     if weight_col is not None and weight_col not in cols:
         msg = f"{where}: weight_col={weight_col!r} is not a column ({cols})."
         raise ValueError(msg)
-    if confidence is not None and confidence_col in cols:
-        df = df[df[confidence_col].astype(str).isin([str(c) for c in confidence])]
+    conf = confidence_col if confidence_col in cols else lower.get(str(confidence_col).lower())
+    if confidence is not None and conf is not None:
+        df = df[df[conf].astype(str).isin([str(c) for c in confidence])]
     positive = (
         pd.to_numeric(df[weight_col], errors="coerce").to_numpy() > 0
         if weight_col is not None
         else np.ones(len(df), dtype=bool)
     )
-    out = pd.DataFrame(
-        {
-            "source": df[src].astype(str).to_numpy(),
-            "target": df[tgt].astype(str).to_numpy(),
-            "positive": positive,
-        }
-    )
+    ids = _gene_ids(np.concatenate([df[src].astype(str).to_numpy(), df[tgt].astype(str).to_numpy()]))
+    out = pd.DataFrame({"source": ids[: len(df)], "target": ids[len(df) :], "positive": positive})
     out = out[out["source"] != out["target"]]
     # a pair listed as both edge and non-edge counts as an edge
     out = out.groupby(["source", "target"], as_index=False, sort=True)["positive"].max()
@@ -102,6 +108,32 @@ def read_network(
         msg = f"{where}: no edges left (after the confidence filter {confidence} and dropping self-loops)."
         raise ValueError(msg)
     return out
+
+
+def _looks_like_an_edge(cols: list) -> bool:
+    """Whether column names look like data: two gene-like names, then numbers or nothing."""
+    if len(cols) < 2 or len(cols) > 4:
+        return False
+    gene = re.compile(r"^[A-Za-z][A-Za-z0-9._\-]*$")
+    names = [str(c) for c in cols]
+    if not (gene.match(names[0]) and gene.match(names[1])):
+        return False
+    if any(n.lower() in (*_SOURCES, *_TARGETS, "weight", "confidence", "mor") for n in names):
+        return False
+    rest = [n.split(".")[0] if n.count(".") > 1 else n for n in names[2:]]  # pandas dedups as "0.85.1"
+    try:
+        [float(n) for n in rest]
+    except ValueError:
+        return any(n.isupper() for n in names[:2]) and not rest
+    return True
+
+
+def _gene_ids(names) -> np.ndarray:
+    """Gene names as the tokenizers match them: Ensembl ids without version suffixes."""
+    from ..models._matching import _normalise, detect_id_type
+
+    names = np.asarray(names, dtype=object).astype(str)
+    return _normalise(names, detect_id_type(names)).astype(str)
 
 
 @benchmark("grn_inference", METRICS)
@@ -231,7 +263,7 @@ def grn_inference(
     if gene_key is not None and gene_key not in src.var.columns:
         msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(src.var.columns)})."
         raise KeyError(msg)
-    genes = pd.Index(np.asarray(src.var[gene_key] if gene_key else src.var_names, dtype=str))
+    genes = pd.Index(_gene_ids(src.var[gene_key] if gene_key else src.var_names))
     X = get_expression(src, src_layer)
 
     # which genes can be evaluated: expressed in >= min_cells cells

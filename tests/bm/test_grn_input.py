@@ -1,0 +1,62 @@
+"""Networks as they come: versioned Ensembl ids, TRRUST's capitalised columns, no header."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scmf
+
+
+def _kang_with_pca(kang):
+    a = kang[::2].copy()
+    scmf.tl.embed(a, "pca", n_comps=20)
+    return a
+
+
+def _dorothea(data_dir) -> pd.DataFrame:
+    return pd.read_csv(data_dir / "dorothea_hs.tsv.gz", sep="\t")
+
+
+def test_capitalised_columns_and_versioned_ids(kang, data_dir, tmp_path):
+    a = _kang_with_pca(kang)
+    net = _dorothea(data_dir)
+    scmf.bm.grn_inference(a, network=net, min_cells=10, n_bootstrap=0, dataset_name="plain")
+    want = scmf.bm.results(a).query("dataset == 'plain'").set_index("metric")["value"]
+    # TRRUST writes TF / Target
+    trrust = net.rename(columns={c: c.upper() if c == "tf" else c.capitalize() for c in net.columns})
+    assert {"TF", "Target"} <= set(trrust.columns)
+    path = tmp_path / "trrust.tsv"
+    trrust.to_csv(path, sep="\t", index=False)
+    scmf.bm.grn_inference(a, network=path, min_cells=10, n_bootstrap=0, dataset_name="caps")
+    got = scmf.bm.results(a).query("dataset == 'caps'").set_index("metric")["value"]
+    pd.testing.assert_series_equal(got, want)
+    # Ensembl ids with versions in the data, without in the network (and the reverse)
+    rng = np.random.default_rng(0)
+    ens = {g: f"ENSG{i:011d}" for i, g in enumerate(a.var_names)}
+    b = a.copy()
+    b.var_names = [f"{ens[g]}.{rng.integers(1, 20)}" for g in a.var_names]
+    net_ens = net[net["tf"].isin(ens) & net["target"].isin(ens)].copy()
+    net_ens["tf"] = net_ens["tf"].map(ens)
+    net_ens["target"] = net_ens["target"].map(ens)
+    scmf.bm.grn_inference(b, network=net_ens, min_cells=10, n_bootstrap=0, dataset_name="ens")
+    got = scmf.bm.results(b).query("dataset == 'ens'").set_index("metric")["value"]
+    pd.testing.assert_series_equal(got, want)
+
+
+def test_headerless_network_is_explained(kang, data_dir, tmp_path):
+    a = _kang_with_pca(kang)
+    net = _dorothea(data_dir)[["tf", "target"]].head(200).assign(weight=0.8)
+    path = tmp_path / "no_header.tsv.gz"
+    with gzip.open(path, "wt") as f:
+        net.to_csv(f, sep="\t", index=False, header=False)
+    first = net.iloc[0]
+    with pytest.raises(
+        ValueError, match=rf"no header line: its first edge \({first['tf']}, {first['target']}, 0.8\)"
+    ):
+        scmf.bm.grn_inference(a, network=path)
+    with pytest.raises(ValueError, match="cannot tell the source and target columns"):
+        scmf.bm.grn_inference(a, network=pd.DataFrame({"from": ["A"], "to": ["B"], "what": ["x"]}))
