@@ -29,9 +29,17 @@ def check_anndata(adata: object, func: str) -> None:
 
 
 def as_rep_list(use_rep: str | Sequence[str]) -> list[str]:
+    if hasattr(use_rep, "shape") or hasattr(use_rep, "__array__"):
+        msg = (
+            f"use_rep must be an obsm key or a list of obsm keys, got an array of shape {getattr(use_rep, 'shape', '?')}; "
+            "store it first (adata.obsm['X_mine'] = array; use_rep='X_mine') or use "
+            "scmf.bm.get_benchmark(name, ...).run(array, adata)."
+        )
+        raise TypeError(msg)
     reps = [use_rep] if isinstance(use_rep, str) else list(use_rep)
     if not reps or not all(isinstance(r, str) for r in reps):
-        msg = f"use_rep must be an obsm key or a list of obsm keys, got {use_rep!r}."
+        shown = [r if isinstance(r, str) else f"<{type(r).__name__}>" for r in reps]
+        msg = f"use_rep must be an obsm key or a list of obsm keys, got {shown}."
         raise TypeError(msg)
     if len(set(reps)) != len(reps):
         msg = f"use_rep lists a key twice: {reps}."
@@ -124,6 +132,14 @@ class Labels:
         return len(self.categories)
 
 
+def name_list(items, limit: int = 8) -> str:
+    """``a, b, c`` or ``a, b, ... and 12 more``: lists in messages stay one short line."""
+    items = [str(i) for i in items]
+    if len(items) <= limit:
+        return ", ".join(items)
+    return f"{', '.join(items[:limit])}, ... and {len(items) - limit} more"
+
+
 def get_labels(adata: AnnData, key: str, *, param: str, func: str, stacklevel: int = 3) -> Labels:
     """Labels from ``adata.obs[key]`` of any dtype; cells with a missing label are dropped with a warning."""
     if not isinstance(key, str):
@@ -143,6 +159,15 @@ def get_labels(adata: AnnData, key: str, *, param: str, func: str, stacklevel: i
             ScmfWarning,
             stacklevel=stacklevel,
         )
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        n_distinct = int(col[~missing].nunique())
+        if n_distinct > 100 or n_distinct > 0.5 * int((~missing).sum()):
+            msg = (
+                f"{func}: adata.obs[{key!r}] is numeric with {n_distinct} distinct values in {int((~missing).sum())} "
+                f"cells: a measurement, not labels. Pass {param}= naming a column of categories (cell types, "
+                "batches)."
+            )
+            raise ValueError(msg)
     if isinstance(col.dtype, pd.CategoricalDtype):
         raw_codes = col.cat.codes.to_numpy()[~missing]
         uniq = np.asarray(col.cat.categories, dtype=object)

@@ -9,6 +9,7 @@ from scipy import sparse
 
 import scmf
 from scmf import _store
+from scmf._warnings import ScmfWarning
 
 cz = pytest.importorskip("czbenchmarks.tasks")
 
@@ -184,3 +185,37 @@ def test_missing_extra_message(monkeypatch, pbmc):
     monkeypatch.setattr("importlib.metadata.version", missing)
     with pytest.raises(ImportError, match=r'pip install "scmf\[cz\]"'):
         scmf.bm.cz_embedding(pbmc, "bulk_labels", use_rep="X_pca_baseline")
+
+
+def test_label_prediction_one_class_and_small_classes(pbmc):
+    a = pbmc.copy()
+    a.obs["one"] = "T cell"
+    with pytest.raises(ValueError, match=r"needs at least 2 classes in obs\['one'\]; found 1"):
+        scmf.bm.cz_label_prediction(a, "one", use_rep="X_pca")
+    counts = a.obs["bulk_labels"].value_counts()
+    small = counts[counts < 40]
+    assert len(small) >= 1 and (counts >= 40).sum() >= 2
+    with pytest.warns(
+        ScmfWarning, match=rf"leaves out {len(small)} classes with fewer than min_class_size=40"
+    ):
+        scmf.bm.cz_label_prediction(a, "bulk_labels", use_rep="X_pca", min_class_size=40)
+    r = scmf._store.get(a, "cz_label_prediction")
+    assert r.metadata["n_classes"] == int((counts >= 40).sum()) and r.metadata["n_classes_input"] == len(
+        counts
+    )
+    assert r.metadata["n_cells"] == int(counts[counts >= 40].sum()) and r.metadata["n_cells_input"] == a.n_obs
+    assert sorted(r.metadata["dropped_classes"]) == sorted(small.index.astype(str))
+    # what was scored is what cz scores: the same metrics on the kept classes alone, no warning
+    kept = a[a.obs["bulk_labels"].isin(counts[counts >= 40].index)].copy()
+    scmf.bm.cz_label_prediction(kept, "bulk_labels", use_rep="X_pca", min_class_size=40)
+    assert scmf._store.get(kept, "cz_label_prediction").metrics["accuracy"] == pytest.approx(
+        r.metrics["accuracy"]
+    )
+
+
+def test_numeric_column_as_labels_is_one_short_error(pbmc):
+    with pytest.raises(
+        ValueError, match=r"obs\['n_genes'\] is numeric with \d+ distinct values in 700 cells"
+    ) as e:
+        scmf.bm.linear_probe(pbmc, "n_genes", use_rep="X_pca")
+    assert len(str(e.value)) < 250

@@ -103,3 +103,13 @@ def test_converted_dataset_without_mirror(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="unknown dataset"):
         fetch("nope")
     assert scmf.datasets.load("pbmc68k").n_obs == 700
+
+
+def test_offline_download_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCMF_DATA_DIR", raising=False)
+    with pytest.raises(ConnectionError) as e:
+        scmf.datasets.fetch("kang2018", base_url="http://127.0.0.1:9", cache_dir=tmp_path)
+    msg = str(e.value)
+    assert "\n" not in msg and len(msg) < 500
+    assert "SCMF_DATA_DIR" in msg and "SCMF_DATA_URL" in msg and str(tmp_path) in msg
+    assert e.value.__cause__ is None and e.value.__suppress_context__

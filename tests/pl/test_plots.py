@@ -147,3 +147,19 @@ def test_clear_errors_without_results(pbmc):
     with pytest.raises(KeyError, match="no linear_probe result for rep='X_other'"):
         scmf.pl.confusion_matrix(pbmc, rep="X_other")
     assert np.isfinite(pbmc.obsm["X_pca_baseline"]).all()
+
+
+def test_plots_emit_no_deprecation_warnings(pbmc):
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"], n_splits=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PendingDeprecationWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        scmf.pl.embedding(pbmc, ["bulk_labels", "n_genes"], basis="X_pca_baseline", show=False)
+        scmf.pl.results_table(pbmc, show=False)
+        scmf.pl.benchmark_comparison(pbmc, "linear_probe", show=False)
+        scmf.pl.confusion_matrix(pbmc, rep="X_pca_baseline", show=False)
+    plt.close("all")

@@ -9,6 +9,7 @@ are cz-benchmarks' own, under the names documented per function.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,8 @@ import pandas as pd
 
 from .._expression import get_expression
 from .._keys import BENCH_KEY, EMBED_KEY
-from .._validate import get_labels
+from .._validate import get_labels, name_list
+from .._warnings import ScmfWarning
 from ._benchmark import Metric, Prepared, Score, benchmark
 
 if TYPE_CHECKING:
@@ -80,6 +82,12 @@ def _import_keeping_logging(module: str) -> None:
 
 def _labels(adata, key: str, func: str):
     lab = get_labels(adata, key, param="cell_type_key", func=func, stacklevel=6)
+    if lab.categories.size < 2:
+        msg = (
+            f"{func} needs at least 2 classes in obs[{key!r}]; found {lab.categories.size} "
+            f"({name_list(lab.categories)})."
+        )
+        raise ValueError(msg)
     return lab.mask, np.asarray(lab.categories[lab.codes], dtype=str)
 
 
@@ -134,7 +142,7 @@ def _prepared(
     return Prepared(
         score,
         cells=keep,
-        metadata={**metadata, "n_cells": int(keep.sum()), "cz_benchmarks_version": version},
+        metadata={"n_cells": int(keep.sum()), **metadata, "cz_benchmarks_version": version},
         extra=extra,
     )
 
@@ -327,6 +335,26 @@ def cz_label_prediction(
 
         return LabelPredictionBaselineInput()
 
+    # cz drops classes under min_class_size itself, silently: say so, and record what is scored
+    names, counts = np.unique(labels, return_counts=True)
+    small = counts < int(min_class_size)
+    if (~small).sum() < 2:
+        msg = (
+            f"cz_label_prediction needs at least 2 classes with >= min_class_size={min_class_size} cells in "
+            f"obs[{cell_type_key!r}]; found {(~small).sum()}. Lower min_class_size or choose another column."
+        )
+        raise ValueError(msg)
+    if int(counts[~small].min()) < int(n_folds):
+        msg = f"n_folds={n_folds} is more than the cells of the smallest class kept ({counts[~small].min()})."
+        raise ValueError(msg)
+    if small.any():
+        warnings.warn(
+            f"cz_label_prediction: cz-benchmarks leaves out {small.sum()} classes with fewer than "
+            f"min_class_size={min_class_size} cells: {name_list(f'{n} ({c})' for n, c in zip(names[small], counts[small], strict=True))}. "
+            f"Scored: {int(counts[~small].sum())} cells of {(~small).sum()} classes.",
+            ScmfWarning,
+            stacklevel=4,
+        )
     inputs = MetadataLabelPredictionTaskInput(labels=labels, n_folds=n_folds, min_class_size=min_class_size)
     return _prepared(
         adata,
@@ -334,7 +362,14 @@ def cz_label_prediction(
         task="MetadataLabelPredictionTask",
         seed=seed,
         inputs=inputs,
-        metadata={"cell_type_key": cell_type_key, "n_classes": int(np.unique(labels).size)},
+        metadata={
+            "cell_type_key": cell_type_key,
+            "n_classes": int((~small).sum()),
+            "n_cells": int(counts[~small].sum()),
+            "n_classes_input": int(names.size),
+            "n_cells_input": int(labels.size),
+            "dropped_classes": [str(n) for n in names[small]],
+        },
         baseline=baseline,
         baseline_rep="cz_expression_baseline",
         baseline_input=baseline_input,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._keys import BENCH_KEY, EMBED_KEY
-from .._validate import get_labels
+from .._validate import get_labels, name_list
 from .._warnings import ScmfWarning
 from ._benchmark import Metric, Prepared, Score, benchmark, check_splits
 from ._metrics._classification import probe_splits
@@ -146,7 +146,7 @@ def linear_probe(
         dropped = [f"{c} ({n})" for c, n in zip(labels.categories[small], counts[small], strict=True)]
         warnings.warn(
             f"linear_probe: dropping {small.sum()} classes with fewer than {min_cells_per_class} cells: "
-            f"{', '.join(dropped)}.",
+            f"{name_list(dropped)}.",
             ScmfWarning,
             stacklevel=4,
         )

@@ -169,6 +169,13 @@ def fetch(name: str, *, cache_dir: str | os.PathLike | None = None, base_url: st
     except ValueError as err:  # pooch: hash mismatch; the download is discarded
         msg = f"download of {name!r} from {url} failed its sha256 check and was discarded: {err}"
         raise ValueError(msg) from err
+    except Exception as err:  # offline, proxy, HTTP error: one line, not the network stack's traceback
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        msg = (
+            f"could not download dataset {name!r} from {url} ({type(err).__name__}: {reason}). Offline? Put "
+            f"{e.filename} in SCMF_DATA_DIR or in the cache {cache}, or set SCMF_DATA_URL to a mirror."
+        )
+        raise ConnectionError(msg) from None
 
 
 def load(name: str, **kwargs: Any):

@@ -321,8 +321,14 @@ def embedding(
     key = basis[2:] if basis.startswith("X_") else basis
     if key not in adata.obsm and basis in adata.obsm:
         key = basis
+    import warnings
+
     for a, c in zip(axs, colors, strict=True):
-        sc.pl.embedding(adata, basis=key, color=c, ax=a, show=False, frameon=False, **kwargs)
+        with warnings.catch_warnings():  # scanpy calls matplotlib's set_bad, which matplotlib plans to retire
+            warnings.filterwarnings(
+                "ignore", message="The set_bad function", category=PendingDeprecationWarning
+            )
+            sc.pl.embedding(adata, basis=key, color=c, ax=a, show=False, frameon=False, **kwargs)
     return finish(fig, axs, show=show, return_fig=return_fig)
 
 
