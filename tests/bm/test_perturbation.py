@@ -11,6 +11,12 @@ from sklearn.model_selection import train_test_split
 import scmf
 from scmf import ScmfWarning, _store
 
+# most tests here score Norman + McFaline with one global control on purpose (the reference
+# recipe); the warning that suggests context_key is tested on its own below
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:perturbation. the control cells span:scmf._warnings.ScmfWarning"
+)
+
 
 def _reference(adata, rep, key="perturbation", control="control", test_size=0.3, k=50, seed=42):
     """The guide's recipe written plainly: pandas group means, one split over perturbations."""
@@ -159,3 +165,20 @@ def test_split_settings_are_checked(norman, kw, match):
         scmf.bm.perturbation(norman, use_rep="X_pca_baseline", **kw)
     with pytest.raises(ValueError, match=match):
         scmf.bm.linear_probe(norman, "cell_type", use_rep="X_pca_baseline", **kw)
+
+
+def test_controls_of_several_contexts_are_pointed_out(norman):
+    kw = {"perturbation_key": "perturbation", "control_label": "control", "use_rep": "X_pca_baseline"}
+    with pytest.warns(
+        ScmfWarning, match=r"several values of obs\['cell_type'\] \(4 values\).*context_key='cell_type'"
+    ):
+        scmf.bm.perturbation(norman, **kw)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScmfWarning)
+        scmf.bm.perturbation(norman, context_key="cell_type", dataset_name="ctx", **kw)
+        # a column that cuts across perturbations and controls alike is not a context
+        only = norman[norman.obs["cell_type"] == "k562"].copy()
+        only.obs["phase"] = np.random.default_rng(0).choice(["G1", "S", "G2M"], only.n_obs)
+        scmf.bm.perturbation(only, dataset_name="k562", **kw)

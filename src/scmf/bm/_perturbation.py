@@ -39,6 +39,61 @@ _DECLARED = (
 _CONTROL_LIKE = re.compile(r"ctrl|control|non.?target|scrambl|dmso|vehicle|untreated|^nt$", re.IGNORECASE)
 
 
+def _context_columns(adata, perturbation_key: str, labels, ctrl: int) -> list[tuple[str, int]]:
+    """obs columns whose values split the cells into contexts (cell line, cell type, dataset).
+
+    A column qualifies when the controls span at least two of its values (each with >= 5
+    control cells), the perturbed cells carry values the controls have too (>= 90% of them:
+    not a per-perturbation label), and the perturbations' mix of values differs from the
+    controls. (median total-variation distance > 0.5): one global control mean then compares
+    each perturbation with cells of other contexts. Sorted by number of values, finest first.
+    """
+    import pandas as pd
+
+    cells = np.flatnonzero(labels.mask)
+    codes = labels.codes
+    is_ctrl = codes == ctrl
+    out = []
+    for col in adata.obs.columns:
+        if col == perturbation_key:
+            continue
+        series = adata.obs[col]
+        if not (isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object):
+            continue
+        v_codes, uniq = pd.factorize(series.to_numpy()[cells])
+        if not 2 <= uniq.size <= 50:
+            continue
+        ctrl_counts = np.bincount(v_codes[is_ctrl & (v_codes >= 0)], minlength=uniq.size)
+        ctx = ctrl_counts >= 5
+        if ctx.sum() < 2:
+            continue
+        pert = ~is_ctrl & (v_codes >= 0)
+        if not pert.any() or np.mean(ctx[v_codes[pert]]) < 0.9:
+            continue
+        table = pd.crosstab(codes[pert], v_codes[pert]).reindex(columns=range(uniq.size), fill_value=0)
+        p_mix = table.to_numpy() / table.to_numpy().sum(axis=1, keepdims=True)
+        c_mix = ctrl_counts / ctrl_counts.sum()
+        tvd = 0.5 * np.abs(p_mix - c_mix).sum(axis=1)
+        if np.median(tvd) > 0.5:
+            out.append((str(col), int(ctx.sum())))
+    return sorted(out, key=lambda t: -t[1])
+
+
+def _warn_mixed_contexts(adata, perturbation_key: str, labels, ctrl: int) -> None:
+    found = _context_columns(adata, perturbation_key, labels, ctrl)
+    if not found:
+        return
+    cols = ", ".join(f"obs[{c!r}] ({n} values)" for c, n in found)
+    warnings.warn(
+        f"perturbation: the control cells span several values of {cols}, in proportions the perturbed "
+        "cells do not share: one control mean mixes these contexts and inflates every score (the mean-shift "
+        f"baseline's too). Pass context_key={found[0][0]!r} to compare each perturbation with the controls of "
+        "its own context.",
+        ScmfWarning,
+        stacklevel=6,
+    )
+
+
 @benchmark("perturbation", _DECLARED)
 def perturbation(
     adata: AnnData,
@@ -191,6 +246,7 @@ def perturbation(
     else:
         ctx_names = [""]
         ccode_all = np.zeros(adata.n_obs, dtype=np.int64)
+        _warn_mixed_contexts(adata, perturbation_key, labels, ctrl)
     n_c = len(ctx_names)
     cells = np.flatnonzero(mask)
     unit_of_cell = pcode_all[cells] * n_c + ccode_all[cells]
