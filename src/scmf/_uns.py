@@ -16,6 +16,27 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 HISTORY_KEY = "history"
+NAME_KEY = "dataset_name"
+
+
+def write_dataset_name(adata: AnnData, name: str) -> None:
+    """Record the name results of ``adata`` are stored under by default (see :func:`dataset_name`)."""
+    uns = dict(adata.uns.get(UNS_KEY, {}))
+    uns[NAME_KEY] = str(name)
+    adata.uns[UNS_KEY] = uns
+
+
+def dataset_name(adata: AnnData) -> str | None:
+    """The data's own name: recorded by scmf's loaders, else the stem of a backed file, else ``None``."""
+    name = adata.uns.get(UNS_KEY, {}).get(NAME_KEY) if hasattr(adata, "uns") else None
+    if name:
+        return str(name)
+    filename = getattr(adata, "filename", None) if getattr(adata, "isbacked", False) else None
+    if filename:
+        from pathlib import Path
+
+        return Path(filename).stem
+    return None
 
 
 def write_embedding_params(adata: AnnData, key: str, params: dict[str, Any]) -> None:

@@ -126,7 +126,7 @@ def test_does_not_copy_expression(toy):
     big = AnnData(np.ones((toy.n_obs, 20_000), dtype=np.float32), obs=toy.obs)  # 48 MB of X
     big.obsm["X_scmf"] = toy.obsm["X_scmf"]
     tracemalloc.start()
-    scmf.bm.embedding_quality(big)
+    scmf.bm.embedding_quality(big, batch_key="batch")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 20 * 2**20

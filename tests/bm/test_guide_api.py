@@ -106,3 +106,29 @@ def test_tokenizer_and_checkpoint_with_vocabulary(ref_checkpoint, kang_small, sc
         scmf.tl.extract_embeddings(
             model, kang_small, scmf.models.get_tokenizer("binned", gene_vocab=scgpt_vocab)
         )
+
+
+def test_default_dataset_name_is_the_data_own(tmp_path, pbmc):
+    p = scmf.datasets.pbmc68k()
+    scmf.tl.embed(p, "pca", n_comps=10)
+    scmf.bm.linear_probe(p, "bulk_labels", n_splits=1)
+    assert set(scmf.bm.results(p)["dataset"]) == {"pbmc68k"}
+    k = scmf.datasets.load("kang2018")
+    scmf.tl.embed(k, "pca", n_comps=10)
+    scmf.bm.linear_probe(k, "cell_type", n_splits=1)
+    scmf.bm.linear_probe(k, "cell_type", n_splits=1, dataset_name="mine")  # an explicit name wins
+    assert set(scmf.bm.results(k)["dataset"]) == {"kang2018", "mine"}
+    pbmc.write_h5ad(tmp_path / "donor7.h5ad")
+    d = scmf.bm.read_dataset(tmp_path / "donor7.h5ad")
+    scmf.bm.linear_probe(d, "bulk_labels", use_rep="X_pca_baseline", n_splits=1)
+    assert set(scmf.bm.results(d)["dataset"]) == {"donor7"}
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", n_splits=1)  # nothing known
+    assert set(scmf.bm.results(pbmc)["dataset"]) == {"dataset"}
+
+
+def test_embedding_quality_default_needs_no_batch_column(pbmc):
+    assert "batch" not in pbmc.obs
+    scmf.bm.embedding_quality(pbmc, "bulk_labels", use_rep="X_pca_baseline", n_bootstrap=0)
+    r = scmf._store.get(pbmc, "embedding_quality")
+    assert r.params["batch_key"] is None and "asw_batch" not in r.metrics
+    assert r.metrics["overall"] == pytest.approx(r.metrics["bio"])

@@ -155,6 +155,6 @@ def test_backed_anndata(pbmc, tmp_path):
     pbmc.write_h5ad(path)
     backed = ad.read_h5ad(path, backed="r")
     scmf.bm.linear_probe(backed, "bulk_labels", use_rep="X_pca_baseline")
-    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline")
-    assert _metrics(backed) == _metrics(pbmc)
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", dataset_name="p")
+    assert _metrics(backed, dataset="p") == _metrics(pbmc, dataset="p")  # a backed file names its results
     backed.file.close()

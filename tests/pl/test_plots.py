@@ -41,7 +41,7 @@ def evaluated(tmp_path_factory, data_dir):
     out["two"] = two
     norman = ad.read_h5ad(data_dir / "norman2019_mcfaline2023_perturbench_devel.h5ad")
     scmf.tl.baselines(norman, n_comps=20, seed=0)
-    scmf.bm.perturbation(norman, use_rep=reps, n_splits=2)
+    scmf.bm.perturbation(norman, context_key="cell_type", use_rep=reps, n_splits=2)
     out["norman"] = norman
     kang = ad.read_h5ad(data_dir / "kang2018_ifnb_scgen_valid.h5ad")
     scmf.tl.baselines(kang, n_comps=20, seed=0)

@@ -257,7 +257,7 @@ def _run(declared: BenchmarkInfo, prepare: Callable[..., Prepared], call: dict[s
     adata = call["adata"]
     check_anndata(adata, f"scmf.bm.{declared.name}")
     reps = as_rep_list(call["use_rep"])
-    dataset = dataset_name_or_default(call["dataset_name"])
+    dataset = dataset_name_or_default(call["dataset_name"], adata)
     embeddings = {rep: get_rep(adata, rep, dtype=declared.dtype) for rep in reps}
     prepared = prepare(**call)
     if not isinstance(prepared, Prepared):
@@ -324,7 +324,12 @@ def _param_value(v: Any) -> Any:
     return v
 
 
-def dataset_name_or_default(dataset_name: str | None) -> str:
+def dataset_name_or_default(dataset_name: str | None, adata: Any = None) -> str:
+    """``dataset_name``, or the data's own name (scmf's loaders record it), or ``"dataset"``."""
+    if dataset_name is None and adata is not None:
+        from .._uns import dataset_name as own_name
+
+        dataset_name = own_name(adata)
     name = DEFAULT_DATASET if dataset_name is None else dataset_name
     _store._check_key(name, "dataset_name")
     return name

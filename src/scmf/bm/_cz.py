@@ -321,7 +321,7 @@ def cz_label_prediction(
     --------
     >>> import scanpy as sc, scmf
     >>> adata = sc.datasets.pbmc68k_reduced()
-    >>> scmf.bm.cz_label_prediction(adata, "bulk_labels", use_rep="X_pca")
+    >>> scmf.bm.cz_label_prediction(adata, "bulk_labels", use_rep="X_pca", min_class_size=5)
     >>> "accuracy_rf" in set(scmf.bm.results(adata)["metric"])
     True
     """

@@ -55,7 +55,7 @@ def embedding_quality(
     adata: AnnData,
     cell_type_key: str = "cell_type",
     *,
-    batch_key: str | None = "batch",
+    batch_key: str | None = None,
     use_rep: str | Sequence[str] = EMBED_KEY,
     n_neighbors: int = 15,
     clustering: Clustering = "leiden_optimized",
@@ -90,8 +90,10 @@ def embedding_quality(
     cell_type_key
         ``obs`` column with cell-type labels; cells without one are left out (warned).
     batch_key
-        ``obs`` column with batches (donor, condition, ...). ``None`` skips the batch metrics;
-        with a single batch they are skipped with a warning.
+        ``obs`` column with batches (donor, condition, ...). Default ``None``: no batch
+        metrics (``overall`` = the bio score), since there is no column name batches go by
+        in every dataset (the evaluation guide's configs name it, e.g. ``batch_key: batch``).
+        With a single batch they are skipped with a warning.
     use_rep
         ``obsm`` key or list of keys.
     n_neighbors
@@ -120,7 +122,9 @@ def embedding_quality(
     progress
         Show a progress bar (neighbours and silhouettes, then each Leiden resolution).
     dataset_name
-        Name under which the results are stored (default ``"dataset"``).
+        Name under which the results are stored. Default: the data's own name, recorded by
+        scmf's loaders (``scmf.datasets.load``, the CLI and harness: the file stem), else
+        ``"dataset"``.
     inplace
         Store the results (and return ``None``) or return the results table.
     key_added

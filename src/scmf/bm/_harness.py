@@ -51,10 +51,15 @@ def read_dataset(path: str | os.PathLike) -> AnnData:
         msg = f"data file {str(p)!r} does not exist."
         raise FileNotFoundError(msg)
     try:
-        return ad.read_zarr(p) if p.is_dir() or p.suffix == ".zarr" else ad.read_h5ad(p)
+        adata = ad.read_zarr(p) if p.is_dir() or p.suffix == ".zarr" else ad.read_h5ad(p)
     except Exception as e:
         msg = f"could not read {str(p)!r} as AnnData (truncated or not an .h5ad/.zarr?): {e}"
         raise ValueError(msg) from e
+    from .._uns import dataset_name, write_dataset_name
+
+    if dataset_name(adata) is None:
+        write_dataset_name(adata, p.name[: -len(".zarr")] if p.name.endswith(".zarr") else p.stem)
+    return adata
 
 
 def as_datasets(datasets) -> dict[str, Any]:
@@ -228,7 +233,7 @@ class EvalHarness:
     >>> import scanpy as sc, scmf
     >>> harness = scmf.bm.EvalHarness([scmf.bm.get_benchmark("linear_probe", cell_type_key="bulk_labels")])
     >>> results = harness.run(model="pca", datasets={"pbmc": sc.datasets.pbmc68k_reduced()})
-    >>> [r.summary()[:19] for r in results]
+    >>> [r.summary()[:20] for r in results]
     ['[linear_probe] pbmc:']
     """
 

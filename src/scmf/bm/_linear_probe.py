@@ -94,7 +94,9 @@ def linear_probe(
         Show a progress bar over the fits (``None``: on a terminal, unless scanpy's
         verbosity is 0).
     dataset_name
-        Name under which the results are stored (default ``"dataset"``).
+        Name under which the results are stored. Default: the data's own name, recorded by
+        scmf's loaders (``scmf.datasets.load``, the CLI and harness: the file stem), else
+        ``"dataset"``.
     inplace
         Store results in ``adata.uns[key_added]`` and return ``None``; otherwise return
         the results table and leave ``adata`` untouched.

@@ -28,7 +28,8 @@ def pbmc68k() -> AnnData:
     """scanpy's ``pbmc68k_reduced``: 700 PBMCs x 765 genes, labels in ``obs["bulk_labels"]``.
 
     ``X`` is scaled (centred) expression; ``raw`` holds the log-normalised values.
-    Ships with scanpy, so it needs no download.
+    Ships with scanpy, so it needs no download. Results are stored under the name
+    ``"pbmc68k"`` by default (``uns["scmf"]["dataset_name"]``).
 
     Examples
     --------
@@ -38,7 +39,11 @@ def pbmc68k() -> AnnData:
     """
     import scanpy as sc
 
-    return sc.datasets.pbmc68k_reduced()
+    from .._uns import write_dataset_name
+
+    adata = sc.datasets.pbmc68k_reduced()
+    write_dataset_name(adata, "pbmc68k")
+    return adata
 
 
 def toy(

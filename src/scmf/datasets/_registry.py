@@ -182,6 +182,9 @@ def load(name: str, **kwargs: Any):
     """Fetch and open a registered dataset: AnnData for ``.h5ad``, a DataFrame for the
     network, a :class:`~scmf.models.GeneVocab` for vocabularies; ``"pbmc68k"`` from scanpy.
 
+    An AnnData carries its name in ``uns["scmf"]["dataset_name"]``: benchmarks store their
+    results under it when no ``dataset_name`` is given.
+
     Examples
     --------
     >>> import scmf
@@ -197,7 +200,11 @@ def load(name: str, **kwargs: Any):
     if path.suffix == ".h5ad":
         import anndata as ad
 
-        return ad.read_h5ad(path)
+        from .._uns import write_dataset_name
+
+        adata = ad.read_h5ad(path)
+        write_dataset_name(adata, name)  # results are stored under this name by default
+        return adata
     if name == "dorothea_hs":
         import pandas as pd
 
