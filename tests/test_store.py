@@ -196,3 +196,10 @@ def test_inplace_false_leaves_adata_untouched(pbmc):
     )
     assert set(pbmc.uns) == uns_before
     assert set(df.metric) == {"nmi", "ari", "asw_cell_type", "bio", "overall"}
+
+
+def test_use_rep_given_an_array_is_explained_briefly(pbmc):
+    with pytest.raises(TypeError) as e:
+        scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=pbmc.obsm["X_pca"])
+    msg = str(e.value)
+    assert "array of shape (700, 50)" in msg and "get_benchmark" in msg and len(msg) < 300
