@@ -16,6 +16,7 @@ from ._linear_probe import linear_probe
 from ._perturbation import perturbation
 from ._registry import Benchmark, BenchmarkSpec, benchmarks, get_benchmark, register_benchmark
 from ._results import collect, read_json, results, to_json
+from ._scib import scib, scib_table
 
 __all__ = [
     "Benchmark",
@@ -48,6 +49,8 @@ __all__ = [
     "read_json",
     "register_benchmark",
     "results",
+    "scib",
+    "scib_table",
     "summary",
     "to_json",
 ]

@@ -347,7 +347,7 @@ def get_benchmark(name: str, **params: Any) -> Benchmark:
 
 def _register_builtins() -> None:
     # each benchmark registers itself where it is defined
-    from . import _cz, _embedding_quality, _grn, _linear_probe, _perturbation  # noqa: F401
+    from . import _cz, _embedding_quality, _grn, _linear_probe, _perturbation, _scib  # noqa: F401
 
 
 _register_builtins()

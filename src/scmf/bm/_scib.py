@@ -1,0 +1,410 @@
+"""The scIB metric set of scib-metrics' ``Benchmarker``, on one shared neighbour graph per representation.
+
+A benchmark of its own rather than an option of ``embedding_quality``: it has its own metric
+set (ten by default, against the evaluation guide's five), its own neighbour counts (15, 50
+and 90), a pre-integration reference for PCR, and aggregates that scib-metrics defines
+across representations (min-max scaling), all of which would change what an
+``embedding_quality`` result means if they were switches of it.
+
+Silhouettes (label, batch, isolated labels) come from one exact pass over the cell pairs that
+also yields the 90 nearest neighbours (the kernel ``embedding_quality`` uses); BRAS from the
+same cosine kernel as ``embedding_quality``. The graph metrics (LISI, kBET, graph
+connectivity, Leiden) and KMeans and PCR are scib-metrics' own functions, called on that
+graph, so every number is the one scib-metrics gives.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .._expression import get_expression, with_raw
+from .._keys import BENCH_KEY, EMBED_KEY
+from .._progress import advance
+from .._validate import get_labels, get_rep
+from .._warnings import ScmfWarning
+from ._benchmark import Metric, Prepared, Score, benchmark
+from ._metrics._silhouette import batch_silhouette_cells, bras_cells, per_label_mean, silhouette_from_sums
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+#: the Benchmarker's neighbour counts: 15 (graph connectivity, Leiden), 50 (kBET), 90 (LISI)
+NEIGHBOURS = {"graph_connectivity": 15, "leiden": 15, "kbet": 50, "lisi": 90}
+
+BIO = ("isolated_labels", "leiden_nmi", "leiden_ari", "kmeans_nmi", "kmeans_ari", "silhouette_label", "clisi")
+BATCH = ("silhouette_batch", "bras", "ilisi", "kbet", "graph_connectivity", "pcr_comparison")
+#: the Benchmarker's default configuration (scib-metrics >= 0.5: BRAS instead of silhouette batch)
+DEFAULT = (
+    "isolated_labels",
+    "kmeans_nmi",
+    "kmeans_ari",
+    "silhouette_label",
+    "clisi",
+    "bras",
+    "ilisi",
+    "kbet",
+    "graph_connectivity",
+    "pcr_comparison",
+)
+#: scib-metrics' own names (``Benchmarker.get_results(clean_names=True)`` columns)
+CLEAN_NAMES = {
+    "isolated_labels": "Isolated labels",
+    "leiden_nmi": "Leiden NMI",
+    "leiden_ari": "Leiden ARI",
+    "kmeans_nmi": "KMeans NMI",
+    "kmeans_ari": "KMeans ARI",
+    "silhouette_label": "Silhouette label",
+    "clisi": "cLISI",
+    "silhouette_batch": "Silhouette batch",
+    "bras": "BRAS",
+    "ilisi": "iLISI",
+    "kbet": "KBET",
+    "graph_connectivity": "Graph connectivity",
+    "pcr_comparison": "PCR comparison",
+}
+_ORDER = (*BIO, *BATCH)
+
+METRICS = (
+    Metric(
+        "isolated_labels",
+        "bio",
+        description="mean (silhouette + 1) / 2 of the labels present in fewest batches",
+    ),
+    Metric(
+        "leiden_nmi", "bio", description="NMI of Leiden clusters (best over resolutions 0.2-2.0) and labels"
+    ),
+    Metric("leiden_ari", "bio", True, (-0.5, 1.0), "ARI of Leiden clusters (best-NMI resolution) and labels"),
+    Metric("kmeans_nmi", "bio", description="NMI of KMeans clusters (k = number of labels) and labels"),
+    Metric("kmeans_ari", "bio", True, (-0.5, 1.0), "ARI of KMeans clusters and labels"),
+    Metric("silhouette_label", "bio", description="(silhouette of the labels + 1) / 2"),
+    Metric("clisi", "bio", description="cell-type LISI on 90 neighbours, scaled: 1 = pure neighbourhoods"),
+    Metric("silhouette_batch", "batch", description="1 - |silhouette of the batches| within labels"),
+    Metric("bras", "batch", description="batch-removal adapted silhouette (cosine, mean over other batches)"),
+    Metric("ilisi", "batch", description="batch LISI on 90 neighbours, scaled: 1 = batches fully mixed"),
+    Metric(
+        "kbet", "batch", description="kBET acceptance rate per label (diffusion neighbours), mean over labels"
+    ),
+    Metric(
+        "graph_connectivity",
+        "batch",
+        description="share of each label's cells in its largest 15-NN component",
+    ),
+    Metric(
+        "pcr_comparison",
+        "batch",
+        description="drop of the batch's variance share from the pre-integration PCA",
+    ),
+    Metric("bio", "score", description="mean of the bio-conservation metrics computed"),
+    Metric("batch", "score", description="mean of the batch-correction metrics computed"),
+    Metric("total", "score", description="0.6 * bio + 0.4 * batch (scIB's weighting)"),
+)
+
+
+def _metric_list(metrics: Any) -> list[str]:
+    if metrics is None or metrics == "default":
+        return list(DEFAULT)
+    if metrics == "all":
+        return list(_ORDER)
+    chosen = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in chosen if m not in _ORDER]
+    if unknown or not chosen:
+        msg = f"unknown scIB metric(s) {unknown}; choose from {list(_ORDER)}, 'default' or 'all'."
+        raise ValueError(msg)
+    return [m for m in _ORDER if m in chosen]
+
+
+def pre_integration_pca(
+    adata, *, layer: str | None = None, use_raw: bool = False, n_comps: int = 50
+) -> np.ndarray:
+    """The PCA the ``Benchmarker`` compares against by default: ``sc.tl.pca`` of the expression
+    (ARPACK, 50 components, all genes), computed without writing to ``adata``."""
+    import scanpy as sc
+
+    src, src_layer = with_raw(adata, layer, use_raw)
+    X = get_expression(src, src_layer)
+    n = min(n_comps, min(X.shape) - 1)
+    return np.asarray(sc.pp.pca(X, n_comps=n, svd_solver="arpack", random_state=0), dtype=np.float32)
+
+
+@benchmark("scib", METRICS, aliases={"label_key": "cell_type_key"}, dtype=None)
+def scib(
+    adata: AnnData,
+    cell_type_key: str = "cell_type",
+    batch_key: str = "batch",
+    *,
+    use_rep: str | Sequence[str] = EMBED_KEY,
+    pre_integrated: str | None = None,
+    metrics: str | Sequence[str] | None = "default",
+    layer: str | None = None,
+    use_raw: bool = False,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+    dataset_name: str | None = None,
+    inplace: bool = True,
+    key_added: str = BENCH_KEY,
+) -> Prepared:
+    """The scIB metrics of scib-metrics' ``Benchmarker``, with its bio/batch/total aggregates.
+
+    Every metric equals the scib-metrics function of the same name called on the same
+    embedding, labels, batches and neighbour graph. One exact neighbour graph with 90
+    neighbours is computed per representation (with the silhouettes' distance sums, in one
+    pass over the cell pairs) and subset to the 15 and 50 neighbours the other metrics read,
+    as the ``Benchmarker`` does with its own graph. :func:`scmf.bm.scib_table` lays the
+    results out as ``Benchmarker.get_results`` does, raw or min-max scaled across
+    representations.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix with the embedding(s) in ``obsm``.
+    cell_type_key
+        ``obs`` column with the cell labels (configs also accept ``label_key``).
+    batch_key
+        ``obs`` column with the batches (at least two).
+    use_rep
+        ``obsm`` key or list of keys.
+    pre_integrated
+        ``obsm`` key of the unintegrated representation PCR compares against. ``None``: a
+        PCA of the expression (``layer`` / ``use_raw``), as the ``Benchmarker`` computes it
+        (50 ARPACK components of all genes), not written to ``adata``.
+    metrics
+        ``"default"``: the ``Benchmarker``'s default set (isolated labels, KMeans NMI/ARI,
+        silhouette label, cLISI; BRAS, iLISI, kBET, graph connectivity, PCR comparison).
+        ``"all"`` adds its optional ones (Leiden NMI/ARI, silhouette batch), or a list of
+        names from both.
+    layer, use_raw
+        Expression for the default ``pre_integrated`` PCA.
+    n_jobs
+        Processes for the Leiden resolutions (not recorded).
+    progress
+        Show a progress bar over the metrics.
+    dataset_name, inplace, key_added
+        As for every benchmark.
+
+    Returns
+    -------
+    ``None`` when ``inplace``, else the tidy table. Stores, per representation, the chosen
+    metrics and ``bio``, ``batch`` (means of each group's metrics) and ``total``
+    (``0.6 * bio + 0.4 * batch``), with the time of each metric in
+    ``artifacts["timings_s"]`` and, in ``metadata``, the neighbour method and counts.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> scmf.bm.scib(adata, "bulk_labels", "phase", use_rep=["X_pca_baseline", "X_random_baseline"],
+    ...              metrics=["silhouette_label", "bras", "graph_connectivity"], progress=False)
+    >>> t = scmf.bm.scib_table(adata)
+    >>> list(t.columns)
+    ['Silhouette label', 'BRAS', 'Graph connectivity', 'Batch correction', 'Bio conservation', 'Total']
+    """
+    chosen = _metric_list(metrics)
+    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="scib", stacklevel=5)
+    batches = get_labels(adata, batch_key, param="batch_key", func="scib", stacklevel=5)
+    keep = labels.mask & batches.mask
+    y_all = np.full(adata.n_obs, -1)
+    y_all[labels.mask] = labels.codes
+    b_all = np.full(adata.n_obs, -1)
+    b_all[batches.mask] = batches.codes
+    uniq_y, y = np.unique(y_all[keep], return_inverse=True)
+    uniq_b, b = np.unique(b_all[keep], return_inverse=True)
+    if uniq_y.size < 2:
+        msg = f"scib needs at least 2 labels in obs[{cell_type_key!r}]; found {uniq_y.size}."
+        raise ValueError(msg)
+    if uniq_b.size < 2:
+        msg = f"scib needs at least 2 batches in obs[{batch_key!r}]; found {uniq_b.size}. Use embedding_quality for bio metrics alone."
+        raise ValueError(msg)
+    n_keep = int(keep.sum())
+    if n_keep <= max(NEIGHBOURS.values()):
+        msg = f"scib needs more than {max(NEIGHBOURS.values())} cells (its LISI reads 90 neighbours); got {n_keep}."
+        raise ValueError(msg)
+    y_names = np.asarray(labels.categories[uniq_y][y], dtype=str)
+    b_names = np.asarray(batches.categories[uniq_b][b], dtype=str)
+    X_pre = None
+    if "pcr_comparison" in chosen:
+        if pre_integrated is None:
+            X_pre = pre_integration_pca(adata, layer=layer, use_raw=use_raw)
+        else:
+            X_pre = get_rep(adata, pre_integrated, dtype=None)
+        X_pre = X_pre if keep.all() else X_pre[keep]
+    jobs = 1 if n_jobs is None else int(n_jobs)
+
+    def score(X: np.ndarray) -> Score:
+        return _score(X, y, b, y_names, b_names, chosen, X_pre=X_pre, n_jobs=jobs)
+
+    return Prepared(
+        score,
+        cells=keep,
+        steps=len(chosen) + 1,
+        metadata={
+            "n_cells": n_keep,
+            "n_classes": int(uniq_y.size),
+            "n_batches": int(uniq_b.size),
+            "cell_type_key": cell_type_key,
+            "batch_key": batch_key,
+            "neighbors": "exact euclidean, 90 per cell (self included), subset to 15 and 50",
+            "pre_integrated": pre_integrated or "PCA of the expression (50 components, ARPACK)",
+        },
+        params={"metrics": chosen},
+    )
+
+
+def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
+    import scib_metrics
+    from scib_metrics.nearest_neighbors import NeighborsResults
+
+    from .._kernels import label_distance_sums
+    from ._metrics._leiden import leiden_nmi_ari
+
+    timings: dict[str, float] = {}
+    n_y, n_b = int(y.max()) + 1, int(b.max()) + 1
+    t0 = time.perf_counter()
+    sums, idx, dist = label_distance_sums(X, y * n_b + b, n_y * n_b, k=NEIGHBOURS["lisi"])
+    sums = sums.reshape(-1, n_y, n_b)
+    graph = NeighborsResults(indices=idx, distances=dist)
+    timings["neighbours_and_silhouette_sums"] = time.perf_counter() - t0
+    advance()
+    g15 = graph.subset_neighbors(NEIGHBOURS["graph_connectivity"])
+    g50 = graph.subset_neighbors(NEIGHBOURS["kbet"])
+    sil = None
+    m: dict[str, float] = {}
+
+    def timed(name, f):
+        t = time.perf_counter()
+        out = f()
+        timings[name] = time.perf_counter() - t
+        advance()
+        return out
+
+    def label_silhouettes():
+        nonlocal sil
+        if sil is None:
+            sil = (silhouette_from_sums(sums.sum(axis=2), y) + 1.0) / 2.0
+        return sil
+
+    for name in chosen:
+        if name == "isolated_labels":
+            m[name] = timed(name, lambda: _isolated_labels(label_silhouettes(), y, b))
+        elif name == "silhouette_label":
+            m[name] = timed(name, lambda: float(np.mean(label_silhouettes())))
+        elif name == "silhouette_batch":
+            m[name] = timed(name, lambda: per_label_mean(batch_silhouette_cells(sums, y, b), y))
+        elif name == "bras":
+            m[name] = timed(name, lambda: per_label_mean(bras_cells(X, y, b, n_y, n_b, metric="cosine"), y))
+        elif name in ("kmeans_nmi", "kmeans_ari"):
+            if "kmeans_nmi" not in m:
+                km = timed("kmeans", lambda: scib_metrics.nmi_ari_cluster_labels_kmeans(X, y_names))
+                m["kmeans_nmi"], m["kmeans_ari"] = float(km["nmi"]), float(km["ari"])
+        elif name in ("leiden_nmi", "leiden_ari"):
+            if "leiden_nmi" not in m:
+                ld = timed(
+                    "leiden",
+                    lambda: leiden_nmi_ari(g15.knn_graph_connectivities, y, n_jobs=n_jobs, seed=42),
+                )
+                m["leiden_nmi"], m["leiden_ari"] = float(ld["nmi"]), float(ld["ari"])
+        elif name == "clisi":
+            m[name] = timed(name, lambda: float(scib_metrics.clisi_knn(graph, y_names)))
+        elif name == "ilisi":
+            m[name] = timed(name, lambda: float(scib_metrics.ilisi_knn(graph, b_names)))
+        elif name == "kbet":
+            m[name] = timed(name, lambda: float(scib_metrics.kbet_per_label(g50, b_names, y_names)))
+        elif name == "graph_connectivity":
+            m[name] = timed(name, lambda: float(scib_metrics.graph_connectivity(g15, y_names)))
+        elif name == "pcr_comparison":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="PCR comparison score is negative")
+                m[name] = timed(
+                    name, lambda: float(scib_metrics.pcr_comparison(X_pre, X, b_names, categorical=True))
+                )
+    metrics = {k: m[k] for k in _ORDER if k in m}
+    bio = [v for k, v in metrics.items() if k in BIO]
+    batch = [v for k, v in metrics.items() if k in BATCH]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an empty group: NaN, as the Benchmarker leaves it
+        metrics["bio"] = float(np.nanmean(bio)) if bio else float("nan")
+        metrics["batch"] = float(np.nanmean(batch)) if batch else float("nan")
+    metrics["total"] = 0.6 * metrics["bio"] + 0.4 * metrics["batch"]
+    nan = [k for k, v in metrics.items() if not np.isfinite(v) and k not in ("bio", "batch", "total")]
+    if nan:
+        warnings.warn(f"scib: {', '.join(nan)} could not be computed (NaN).", ScmfWarning, stacklevel=6)
+    return Score(metrics, artifacts={"timings_s": timings})
+
+
+def _isolated_labels(sil01: np.ndarray, y: np.ndarray, b: np.ndarray) -> float:
+    """scib-metrics' isolated-label score: the labels present in the fewest batches, each the
+    mean rescaled silhouette of its cells, averaged over those labels."""
+    pairs = np.unique(np.column_stack([y, b]), axis=0)
+    n_batches_of = np.bincount(pairs[:, 0], minlength=int(y.max()) + 1)
+    present = np.unique(y)
+    threshold = n_batches_of[present].min()
+    isolated = present[n_batches_of[present] <= threshold]
+    return float(np.mean([sil01[y == lab].mean() for lab in isolated]))
+
+
+def scib_table(
+    data: Any, *, min_max_scale: bool = False, dataset: str | None = None, source: str | None = None
+) -> pd.DataFrame:
+    """The ``scib`` results laid out as scib-metrics' ``Benchmarker.get_results`` lays them out.
+
+    One row per representation plus the ``"Metric Type"`` row; columns in scib-metrics' clean
+    names, then ``"Batch correction"``, ``"Bio conservation"`` and ``"Total"``. With
+    ``min_max_scale`` each metric is min-max scaled across the representations first and the
+    aggregates are recomputed from the scaled values, as ``get_results(min_max_scale=True)``
+    does. Only results of one dataset (and source) and one metric set are laid out together.
+
+    Examples
+    --------
+    See :func:`scmf.bm.scib`.
+    """
+    from ._compare import as_table
+
+    t = as_table(data)
+    t = t[t["benchmark"] == "scib"]
+    if dataset is not None:
+        t = t[t["dataset"] == dataset]
+    if source is not None:
+        t = t[t["source"] == source]
+    if t.empty:
+        msg = "no scib results to lay out; run scmf.bm.scib first (or check dataset=/source=)."
+        raise KeyError(msg)
+    contexts = t[["source", "dataset"]].drop_duplicates()
+    if len(contexts) > 1:
+        shown = [f"{s or '-'}/{d}" for s, d in contexts.itertuples(index=False)]
+        msg = f"scib results of several datasets/sources ({shown}); pass dataset= (and source=)."
+        raise ValueError(msg)
+    settings = t["params"].map(lambda p: _settings_without_rep(p)).unique()
+    if len(settings) > 1:
+        msg = "scib results with different settings (metrics, keys); lay out one setting at a time."
+        raise ValueError(msg)
+    wide = t.pivot_table(index="rep", columns="metric", values="value", sort=False, dropna=False)
+    cols = [c for c in _ORDER if c in wide.columns]
+    df = wide[cols].astype(float)
+    if min_max_scale:
+        lo, hi = df.min(axis=0), df.max(axis=0)
+        span = (hi - lo).replace(0, np.nan)
+        df = ((df - lo) / span).fillna(0.0)  # sklearn's MinMaxScaler maps a constant column to 0
+    groups = pd.DataFrame(index=df.index)
+    groups["Batch correction"] = df[[c for c in cols if c in BATCH]].mean(axis=1)
+    groups["Bio conservation"] = df[[c for c in cols if c in BIO]].mean(axis=1)
+    groups["Total"] = 0.4 * groups["Batch correction"] + 0.6 * groups["Bio conservation"]
+    out = pd.concat([df.rename(columns=CLEAN_NAMES), groups], axis=1).astype(object)
+    kinds = {CLEAN_NAMES[c]: "Bio conservation" if c in BIO else "Batch correction" for c in cols}
+    kinds.update({g: "Aggregate score" for g in groups.columns})
+    out.loc["Metric Type"] = pd.Series(kinds)
+    out.index.name = "Embedding"
+    return out
+
+
+def _settings_without_rep(params: Any) -> str:
+    import json
+
+    p = json.loads(params) if isinstance(params, str) else dict(params or {})
+    p.pop("use_rep", None)
+    return json.dumps(p, sort_keys=True)

@@ -1,0 +1,138 @@
+"""scmf.bm.scib against scib-metrics: each function called directly, and the Benchmarker's table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scmf
+from scmf import _store
+from scmf.bm._metrics import knn
+
+scib_metrics = pytest.importorskip("scib_metrics")
+
+
+def _reference(X, labels, batches, X_pre):
+    """Every metric by scib-metrics' own function on the exact 90-neighbour graph (subset as the
+    Benchmarker subsets its graph)."""
+    g90 = knn(X, 90)
+    g50, g15 = g90.subset_neighbors(50), g90.subset_neighbors(15)
+    km = scib_metrics.nmi_ari_cluster_labels_kmeans(X, labels)
+    ld = scib_metrics.nmi_ari_cluster_labels_leiden(g15, labels, optimize_resolution=True)
+    return {
+        "isolated_labels": scib_metrics.isolated_labels(X, labels, batches),
+        "leiden_nmi": ld["nmi"],
+        "leiden_ari": ld["ari"],
+        "kmeans_nmi": km["nmi"],
+        "kmeans_ari": km["ari"],
+        "silhouette_label": scib_metrics.silhouette_label(X, labels),
+        "clisi": scib_metrics.clisi_knn(g90, labels),
+        "silhouette_batch": scib_metrics.silhouette_batch(X, labels, batches),
+        "bras": scib_metrics.bras(X, labels, batches),
+        "ilisi": scib_metrics.ilisi_knn(g90, batches),
+        "kbet": scib_metrics.kbet_per_label(g50, batches, labels),
+        "graph_connectivity": scib_metrics.graph_connectivity(g15, labels),
+        "pcr_comparison": scib_metrics.pcr_comparison(X_pre, X, batches, categorical=True),
+    }
+
+
+@pytest.mark.filterwarnings("ignore:scib. .* could not be computed:scmf._warnings.ScmfWarning")
+def _check(adata, label_key, batch_key, rep):
+    X = np.asarray(adata.obsm[rep], dtype=np.float32)
+    adata.obsm[rep] = X
+    labels = adata.obs[label_key].astype(str).to_numpy()
+    batches = adata.obs[batch_key].astype(str).to_numpy()
+    X_pre = scmf.bm._scib.pre_integration_pca(adata)
+    adata.obsm["X_pre"] = X_pre
+    scmf.bm.scib(
+        adata, label_key, batch_key, use_rep=rep, metrics="all", pre_integrated="X_pre", progress=False
+    )
+    got = _store.get(adata, "scib", rep=rep).metrics
+    ref = _reference(X, labels, batches, X_pre)
+    for m, v in ref.items():
+        assert got[m] == pytest.approx(float(v), abs=1e-6, nan_ok=True), (m, got[m], float(v))
+    bio = np.nanmean([got[m] for m in scmf.bm._scib.BIO])
+    batch = np.nanmean([got[m] for m in scmf.bm._scib.BATCH])
+    assert got["bio"] == pytest.approx(bio) and got["batch"] == pytest.approx(batch)
+    assert got["total"] == pytest.approx(0.6 * bio + 0.4 * batch)
+    return got
+
+
+def test_equals_scib_metrics_on_kang(kang):
+    a = kang[::2].copy()
+    got = _check(a, "cell_type", "condition", "X_pca")
+    assert 0 < got["kbet"] < 1 and 0 < got["ilisi"] < 1  # informative values, not degenerate ones
+
+
+def test_equals_scib_metrics_on_norman(norman):
+    # perturbations as labels: McFaline's are spread over three cell lines, Norman's in K562 only
+    got = _check(norman[::2].copy(), "perturbation", "cell_type", "X_pca_baseline")
+    assert np.isfinite(got["kbet"]) and np.isfinite(got["bras"])
+    _check(norman[::2].copy(), "perturbation", "dataset", "X_pca_baseline")  # only controls in both
+
+
+def test_equals_scib_metrics_on_synthetic():
+    toy = scmf.datasets.toy(
+        1500, 16, n_labels=5, n_batches=3, label_sep=0.6, batch_shift=0.8, n_genes=200, seed=3
+    )
+    _check(toy, "cell_type", "batch", "X_scmf")
+
+
+def test_default_pre_integration_is_the_benchmarkers_pca(kang):
+    import scanpy as sc
+
+    a = kang[::3].copy()
+    mine = scmf.bm._scib.pre_integration_pca(a)
+    b = a.copy()
+    sc.tl.pca(b, svd_solver="arpack", use_highly_variable=False)  # what Benchmarker.prepare runs
+    np.testing.assert_allclose(np.abs(mine), np.abs(b.obsm["X_pca"]), rtol=1e-4, atol=1e-4)
+    assert "X_pca" in kang.obsm and "X_pca_scmf_check" not in a.obsm  # nothing written to the user's object
+
+
+def test_reproduces_the_benchmarker_table(kang):
+    from scib_metrics.benchmark import Benchmarker
+
+    a = kang[::2].copy()
+    scmf.tl.baselines(a, n_comps=20, seed=0)
+    reps = ["X_pca_baseline", "X_random_baseline", "X_pca"]
+    for r in reps:
+        a.obsm[r] = np.asarray(a.obsm[r], dtype=np.float32)
+    a.obsm["X_pre"] = scmf.bm._scib.pre_integration_pca(a)
+    bm = Benchmarker(
+        a.copy(),
+        batch_key="condition",
+        label_key="cell_type",
+        embedding_obsm_keys=reps,
+        pre_integrated_embedding_obsm_key="X_pre",
+        progress_bar=False,
+    )
+    bm.prepare(neighbor_computer=lambda X, k: knn(np.asarray(X), k))
+    bm.benchmark()
+    scmf.bm.scib(a, "cell_type", "condition", use_rep=reps, pre_integrated="X_pre", progress=False)
+    raw = bm.get_results(min_max_scale=False)
+    for scaled in (False, True):
+        want = bm.get_results(min_max_scale=scaled)
+        got = scmf.bm.scib_table(a, min_max_scale=scaled)
+        assert list(got.columns) == list(want.columns)
+        assert got.loc["Metric Type"].tolist() == want.loc["Metric Type"].tolist()
+        for col in want.columns:
+            w = pd.to_numeric(want.loc[reps, col]).to_numpy(float)
+            g = pd.to_numeric(got.loc[reps, col]).to_numpy(float)
+            span = np.ptp(pd.to_numeric(raw.loc[reps, col]).to_numpy(float)) if scaled else 1.0
+            # min-max scaling divides the metrics' float32 rounding (< 1e-6) by the column's span
+            np.testing.assert_allclose(g, w, atol=1e-6 / min(span, 1.0), err_msg=f"{col} scaled={scaled}")
+
+
+def test_bad_input(pbmc):
+    with pytest.raises(ValueError, match="at least 2 batches"):
+        pbmc.obs["one"] = "b"
+        scmf.bm.scib(pbmc, "bulk_labels", "one", use_rep="X_pca_baseline")
+    with pytest.raises(ValueError, match="unknown scIB metric"):
+        scmf.bm.scib(pbmc, "bulk_labels", "phase", use_rep="X_pca_baseline", metrics=["asw"])
+    scmf.bm.scib(pbmc, "bulk_labels", "phase", use_rep="X_pca_baseline", metrics=["bras"], dataset_name="x")
+    scmf.bm.scib(
+        pbmc, "bulk_labels", "phase", use_rep="X_random_baseline", metrics=["ilisi"], dataset_name="x"
+    )
+    with pytest.raises(ValueError, match="different settings"):
+        scmf.bm.scib_table(pbmc)
