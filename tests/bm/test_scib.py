@@ -125,8 +125,8 @@ def test_reproduces_the_benchmarker_table(kang):
 
 
 def test_bad_input(pbmc):
+    pbmc.obs["one"] = "b"
     with pytest.raises(ValueError, match="at least 2 batches"):
-        pbmc.obs["one"] = "b"
         scmf.bm.scib(pbmc, "bulk_labels", "one", use_rep="X_pca_baseline")
     with pytest.raises(ValueError, match="unknown scIB metric"):
         scmf.bm.scib(pbmc, "bulk_labels", "phase", use_rep="X_pca_baseline", metrics=["asw"])
