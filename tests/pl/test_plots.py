@@ -47,6 +47,10 @@ def evaluated(tmp_path_factory, data_dir):
     scmf.tl.baselines(kang, n_comps=20, seed=0)
     scmf.bm.grn_inference(kang, data_dir / "dorothea_hs.tsv.gz", use_rep=reps)
     out["kang"] = kang
+    scib = kang[::2].copy()
+    del scib.uns["scmf_bench"]
+    scmf.bm.scib(scib, "cell_type", "condition", use_rep=[*reps, "X_pca"], progress=False)
+    out["scib"] = scib
     folder = tmp_path_factory.mktemp("h5")
     back = {}
     for name, a in out.items():
@@ -68,8 +72,11 @@ HISTORY = pd.DataFrame(
 
 CASES = {
     "results_table": lambda e: scmf.pl.results_table(e["pbmc"], return_fig=True),
-    "results_table_collect": lambda e: scmf.pl.results_table(scmf.bm.collect(e), return_fig=True),
+    "results_table_collect": lambda e: scmf.pl.results_table(
+        scmf.bm.collect({k: v for k, v in e.items() if k != "scib"}), return_fig=True
+    ),
     "results_table_min_max": lambda e: scmf.pl.results_table(e["pbmc"], min_max_scale=True, return_fig=True),
+    "results_table_scib": lambda e: scmf.pl.results_table(e["scib"], return_fig=True),
     "benchmark_comparison": lambda e: scmf.pl.benchmark_comparison(
         e["pbmc"], "linear_probe", return_fig=True
     ),

@@ -13,10 +13,11 @@ from ._harness import EvalHarness, EvalReport, evaluate
 from ._harness import as_datasets as as_datasets  # package-level helpers for the CLI
 from ._harness import read_dataset as read_dataset
 from ._linear_probe import linear_probe
+from ._metrics import knn as neighbors
 from ._perturbation import perturbation
 from ._registry import Benchmark, BenchmarkSpec, benchmarks, get_benchmark, register_benchmark
 from ._results import collect, read_json, results, to_json
-from ._scib import scib, scib_table
+from ._scib import pre_integration_pca, scib, scib_table
 
 __all__ = [
     "Benchmark",
@@ -44,7 +45,9 @@ __all__ = [
     "linear_probe",
     "load_config",
     "metric_info",
+    "neighbors",
     "perturbation",
+    "pre_integration_pca",
     "rank_summary",
     "read_json",
     "register_benchmark",

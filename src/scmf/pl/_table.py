@@ -119,12 +119,11 @@ def results_table(
     a.tick_params(length=0)
     for s in a.spines.values():
         s.set_visible(False)
-    label = (
-        "min-max scaled across rows (1 = best)" if min_max_scale else "on the metric's scale (1 = best end)"
-    )
-    fig.colorbar(im, ax=a, shrink=0.8, label=label)
-    if title_bits:
-        a.set_title("; ".join(title_bits), fontsize=8, pad=18)
+    label = "min-max scaled across rows (1 = best)" if min_max_scale else "metric's own scale (1 = best)"
+    cbar = fig.colorbar(im, ax=a, shrink=0.8)
+    cbar.set_label(label, fontsize=7)
+    if title_bits:  # above the benchmark names
+        a.set_title("; ".join(title_bits), fontsize=8, pad=30)
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 

@@ -7,7 +7,17 @@ def knn(X: np.ndarray, n_neighbors: int):
     """Exact euclidean k nearest neighbours of every row, self included first.
 
     Returns a ``scib_metrics.nearest_neighbors.NeighborsResults`` (``indices`` and
-    ``distances`` of shape ``(n, n_neighbors)``), the input scib-metrics' graph metrics take.
+    ``distances`` of shape ``(n, n_neighbors)``), the input scib-metrics' graph metrics take;
+    it is the graph :func:`scmf.bm.scib` and :func:`scmf.bm.embedding_quality` use, and can be
+    given to the ``Benchmarker`` as its ``neighbor_computer``.
+
+    Examples
+    --------
+    >>> import numpy as np, scmf
+    >>> X = np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32)
+    >>> g = scmf.bm.neighbors(X, 5)
+    >>> g.indices.shape, bool((g.indices[:, 0] == np.arange(100)).all())
+    ((100, 5), True)
     """
     from scib_metrics.nearest_neighbors import NeighborsResults
 
