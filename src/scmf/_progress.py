@@ -57,7 +57,3 @@ def advance(n: int = 1) -> None:
     b = _CURRENT.get()
     if b is not None:
         b.update(n)
-
-
-def current() -> Any:
-    return _CURRENT.get()

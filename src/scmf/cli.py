@@ -135,9 +135,10 @@ def _print_results(report) -> None:
     import pandas as pd
 
     import scmf
+    from scmf._keys import BENCH_KEY
 
     for name, adata in report.datasets.items():
-        if "scmf_bench" not in adata.uns:
+        if BENCH_KEY not in adata.uns:
             continue
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             print(f"\n{name}")

@@ -37,13 +37,12 @@ def _reference(X, labels, batches, X_pre):
     }
 
 
-@pytest.mark.filterwarnings("ignore:scib. .* could not be computed:scmf._warnings.ScmfWarning")
 def _check(adata, label_key, batch_key, rep):
     X = np.asarray(adata.obsm[rep], dtype=np.float32)
     adata.obsm[rep] = X
     labels = adata.obs[label_key].astype(str).to_numpy()
     batches = adata.obs[batch_key].astype(str).to_numpy()
-    X_pre = scmf.bm._scib.pre_integration_pca(adata)
+    X_pre = scmf.bm.pre_integration_pca(adata)
     adata.obsm["X_pre"] = X_pre
     scmf.bm.scib(
         adata, label_key, batch_key, use_rep=rep, metrics="all", pre_integrated="X_pre", progress=False
@@ -83,11 +82,12 @@ def test_default_pre_integration_is_the_benchmarkers_pca(kang):
     import scanpy as sc
 
     a = kang[::3].copy()
-    mine = scmf.bm._scib.pre_integration_pca(a)
     b = a.copy()
+    before = (set(a.obsm), set(a.uns), set(a.varm))
+    mine = scmf.bm.pre_integration_pca(a)
+    assert (set(a.obsm), set(a.uns), set(a.varm)) == before  # nothing written to the user's object
     sc.tl.pca(b, svd_solver="arpack", use_highly_variable=False)  # what Benchmarker.prepare runs
     np.testing.assert_allclose(np.abs(mine), np.abs(b.obsm["X_pca"]), rtol=1e-4, atol=1e-4)
-    assert "X_pca" in kang.obsm and "X_pca_scmf_check" not in a.obsm  # nothing written to the user's object
 
 
 def test_reproduces_the_benchmarker_table(kang):
@@ -98,7 +98,7 @@ def test_reproduces_the_benchmarker_table(kang):
     reps = ["X_pca_baseline", "X_random_baseline", "X_pca"]
     for r in reps:
         a.obsm[r] = np.asarray(a.obsm[r], dtype=np.float32)
-    a.obsm["X_pre"] = scmf.bm._scib.pre_integration_pca(a)
+    a.obsm["X_pre"] = scmf.bm.pre_integration_pca(a)
     bm = Benchmarker(
         a.copy(),
         batch_key="condition",
@@ -136,3 +136,21 @@ def test_bad_input(pbmc):
     )
     with pytest.raises(ValueError, match="different settings"):
         scmf.bm.scib_table(pbmc)
+
+
+def test_table_keeps_files_and_datasets_apart(pbmc):
+    kw = {
+        "use_rep": ["X_pca_baseline", "X_random_baseline"],
+        "metrics": ["silhouette_label", "bras"],
+        "progress": False,
+    }
+    a, b = pbmc.copy(), pbmc.copy()
+    scmf.bm.scib(a, "bulk_labels", "phase", dataset_name="pbmc", **kw)
+    scmf.bm.scib(b, "louvain", "phase", dataset_name="pbmc", **kw)  # same dataset name, another file
+    table = scmf.bm.collect({"one": a, "two": b})
+    with pytest.raises(ValueError, match=r"several datasets/sources \(\['one · pbmc', 'two · pbmc'\]\)"):
+        scmf.bm.scib_table(table)
+    one = scmf.bm.scib_table(table, source="one")
+    assert one.loc["X_pca_baseline", "Silhouette label"] == pytest.approx(
+        _store.get(a, "scib", rep="X_pca_baseline").metrics["silhouette_label"]
+    )

@@ -265,14 +265,10 @@ class Benchmark:
         The :class:`~scmf.bm.Result`: ``metrics``, ``metadata``, ``params``, ``summary()``,
         ``to_dict()``.
         """
-        from anndata import AnnData
-
         from .._keys import BENCH_KEY
         from .._validate import check_anndata
 
         check_anndata(adata, f"{self.name}.run")
-        if not isinstance(adata, AnnData):  # pragma: no cover - check_anndata raises first
-            raise TypeError(type(adata).__name__)
         key = _place_embedding(embeddings, adata, rep)
         store = key_added or BENCH_KEY
         self.spec.func(

@@ -372,7 +372,7 @@ def scib_table(
     --------
     See :func:`scmf.bm.scib`.
     """
-    from ._compare import as_table
+    from ._compare import as_table, context_label
 
     t = as_table(data)
     t = t[t["benchmark"] == "scib"]
@@ -385,11 +385,10 @@ def scib_table(
         raise KeyError(msg)
     contexts = t[["source", "dataset"]].drop_duplicates()
     if len(contexts) > 1:
-        shown = [f"{s or '-'}/{d}" for s, d in contexts.itertuples(index=False)]
+        shown = [context_label(s, d) for s, d in contexts.itertuples(index=False)]
         msg = f"scib results of several datasets/sources ({shown}); pass dataset= (and source=)."
         raise ValueError(msg)
-    settings = t["params"].map(lambda p: _settings_without_rep(p)).unique()
-    if len(settings) > 1:
+    if t["params"].nunique() > 1:  # the table's params are the settings (use_rep left out)
         msg = "scib results with different settings (metrics, keys); lay out one setting at a time."
         raise ValueError(msg)
     wide = t.pivot_table(index="rep", columns="metric", values="value", sort=False, dropna=False)
@@ -409,14 +408,6 @@ def scib_table(
     out.loc["Metric Type"] = pd.Series(kinds)
     out.index.name = "Embedding"
     return out
-
-
-def _settings_without_rep(params: Any) -> str:
-    import json
-
-    p = json.loads(params) if isinstance(params, str) else dict(params or {})
-    p.pop("use_rep", None)
-    return json.dumps(p, sort_keys=True)
 
 
 def kbet_per_label(
