@@ -88,6 +88,27 @@ def ref_checkpoint(tmp_path_factory, gf_vocab):
 
 
 @pytest.fixture(scope="session")
+def geneformer_dir(tmp_path_factory, gf_vocab):
+    """A small randomly initialised Geneformer (BertForMaskedLM) in the public checkpoint layout."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(
+        vocab_size=len(gf_vocab),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        pad_token_id=gf_vocab.pad_id,
+    )
+    path = tmp_path_factory.mktemp("gf") / "geneformer"
+    transformers.BertForMaskedLM(cfg).save_pretrained(path)  # the public checkpoint layout
+    return path
+
+
+@pytest.fixture(scope="session")
 def _norman_session(data_dir):
     import anndata as ad
 

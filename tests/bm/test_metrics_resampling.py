@@ -116,3 +116,27 @@ def test_bras_rejects_unknown_metric(pbmc):
             pbmc.obs["phase"].to_numpy(),
             metric="manhattan",
         )
+
+
+def test_weighted_ranking_curves_and_many_equal_sklearn():
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from scmf.bm._metrics._ranking import WeightedRanking
+
+    rng = np.random.default_rng(4)
+    y = rng.random(3000) < 0.2
+    s = np.round(rng.normal(size=3000) + y, 1)  # many ties
+    wr = WeightedRanking(y, s)
+    c = wr.curves()
+    fpr, tpr, _ = roc_curve(y, s)
+    np.testing.assert_allclose(c["roc"]["fpr"], fpr, atol=1e-15)
+    np.testing.assert_allclose(c["roc"]["tpr"], tpr, atol=1e-15)
+    prec, rec, _ = precision_recall_curve(y, s)
+    np.testing.assert_allclose(c["pr"]["precision"], prec, atol=1e-15)
+    np.testing.assert_allclose(c["pr"]["recall"], rec, atol=1e-15)
+    ws = [np.bincount(rng.integers(0, y.size, y.size), minlength=y.size) for _ in range(40)]
+    many = wr.many(ws, chunk_bytes=8 * y.size * 7)  # several chunks
+    for i in (0, 13, 39):
+        one = wr(ws[i])
+        for k, v in one.items():
+            assert many[k][i] == v

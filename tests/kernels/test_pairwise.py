@@ -83,3 +83,17 @@ def test_silhouette_batch_equals_scib(data):
     assert silhouette_batch(X, labels, batch) == pytest.approx(
         float(scib_metrics.silhouette_batch(X, labels, batch)), abs=1e-6
     )
+
+
+def test_label_sums_for_query_rows_equal_full_rows(data, monkeypatch):
+    import scmf._kernels._pairwise as pw
+
+    monkeypatch.setattr(pw, "_BLOCK_BYTES", 8 * 700 * 16)  # several blocks of query rows
+    X, labels = data
+    rows = np.random.default_rng(1).choice(700, 90, replace=False)
+    full, idx, dist = label_distance_sums(X, labels, 4, k=6, gram_dtype=np.float64)
+    part, pidx, pdist = label_distance_sums(X, labels, 4, k=6, rows=rows, gram_dtype=np.float64)
+    np.testing.assert_allclose(part, full[rows], rtol=1e-12)
+    assert (pidx == idx[rows]).all()
+    assert (pidx[:, 0] == rows).all()
+    np.testing.assert_array_equal(pdist, dist[rows])

@@ -98,24 +98,6 @@ def test_register_format(tmp_path, kang_small):
 # ---------------------------------------------------------------- Geneformer (transformers extra)
 
 
-@pytest.fixture(scope="module")
-def geneformer_dir(tmp_path_factory, gf_vocab):
-    transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    cfg = transformers.BertConfig(
-        vocab_size=len(gf_vocab),
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=130,
-        pad_token_id=gf_vocab.pad_id,
-    )
-    path = tmp_path_factory.mktemp("gf") / "geneformer"
-    transformers.BertForMaskedLM(cfg).save_pretrained(path)  # the public checkpoint layout
-    return path
-
-
 def _kang_ensembl(adata, vocab):
     sym2ens = {s: e for s, e in zip(vocab.symbol, vocab.ensembl, strict=True) if s}
     adata = adata.copy()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ._pairwise import exact_knn, label_distance_sums
+from ._pairwise import exact_knn, label_distance_sums, neighbour_distances
 
-__all__ = ["exact_knn", "label_distance_sums"]
+__all__ = ["exact_knn", "label_distance_sums", "neighbour_distances"]

@@ -64,6 +64,25 @@ def expressing_sums(X, E: np.ndarray, *, n_parts: int | None = None) -> tuple[np
 
 
 @njit(parallel=True, cache=True)
+def _expressing_counts(indptr, indices, data, n_parts, counts):  # pragma: no cover - numba
+    n = indptr.size - 1
+    per = (n + n_parts - 1) // n_parts
+    for t in prange(n_parts):
+        c = counts[t]
+        for p in range(indptr[t * per], indptr[min(n, (t + 1) * per)]):
+            if data[p] > 0:
+                c[indices[p]] += 1
+
+
+def expressing_counts(X) -> np.ndarray:
+    """Per gene, the number of cells with a positive value in the CSR matrix ``X`` (int64)."""
+    n_parts = max(1, min(numba.get_num_threads(), X.shape[0]))
+    counts = np.zeros((n_parts, X.shape[1]), dtype=np.int64)
+    _expressing_counts(X.indptr, X.indices, X.data, n_parts, counts)
+    return counts.sum(axis=0)
+
+
+@njit(parallel=True, cache=True)
 def _edge_dot(U, src, dst, out):  # pragma: no cover - numba
     d = U.shape[1]
     for e in prange(src.size):

@@ -21,13 +21,15 @@ _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # fastmath without "no in
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def _reduce_block(G, sq, row_start, bounds, own, sums, k, nn_idx):  # pragma: no cover - numba
+def _reduce_block(G, sq, cols, out_start, bounds, own, sums, k, nn_idx):  # pragma: no cover - numba
     # columns are sorted by label: label m owns columns bounds[m]:bounds[m + 1], so each
-    # label's sum is a contiguous (SIMD) reduction instead of a scatter-add
+    # label's sum is a contiguous (SIMD) reduction instead of a scatter-add. Row r of the
+    # block is the cell in column cols[r]; its results go to row out_start + r.
     b, n = G.shape
     n_labels = sums.shape[1]
     for r in prange(b):
-        i = row_start + r
+        i = cols[r]
+        o = out_start + r
         sq_i = sq[i]
         row = G[r]
         for j in range(n):  # distances in place of the Gram row (vectorised)
@@ -37,8 +39,8 @@ def _reduce_block(G, sq, row_start, bounds, own, sums, k, nn_idx):  # pragma: no
             acc = 0.0
             for j in range(bounds[m], bounds[m + 1]):
                 acc += row[j]
-            sums[i, m] = acc
-        sums[i, own[i]] -= row[i]  # the cell itself: distance 0 up to rounding
+            sums[o, m] = acc
+        sums[o, own[i]] -= row[i]  # the cell itself: distance 0 up to rounding
         row[i] = 0.0
         if k > 0:
             best_d = np.full(k, np.inf)
@@ -58,25 +60,32 @@ def _reduce_block(G, sq, row_start, bounds, own, sums, k, nn_idx):  # pragma: no
                     best_i[m] = j
                     worst = best_d[k - 1]
             for m in range(k):
-                nn_idx[i, m] = best_i[m]
+                nn_idx[o, m] = best_i[m]
 
 
 @njit(parallel=True, cache=True)
-def _neighbour_distances(X, idx, out):  # pragma: no cover - numba
+def _neighbour_distances_rows(X, query, idx, out):  # pragma: no cover - numba
     n, k = idx.shape
     d = X.shape[1]
     for i in prange(n):
+        q = query[i]
         for m in range(k):
             j = idx[i, m]
             acc = 0.0
             for c in range(d):
-                diff = X[i, c] - X[j, c]
+                diff = X[q, c] - X[j, c]
                 acc += diff * diff
             out[i, m] = math.sqrt(acc)
 
 
 def label_distance_sums(
-    X: np.ndarray, labels: np.ndarray, n_labels: int, k: int = 0, *, gram_dtype: type = np.float32
+    X: np.ndarray,
+    labels: np.ndarray,
+    n_labels: int,
+    k: int = 0,
+    *,
+    rows: np.ndarray | None = None,
+    gram_dtype: type = np.float32,
 ):
     """Per cell, the sum of euclidean distances to the cells of each label; optionally its kNN.
 
@@ -90,6 +99,9 @@ def label_distance_sums(
         Number of labels.
     k
         Also return the ``k`` nearest neighbours (self first) when > 0.
+    rows
+        Only these cells (indices into ``X``) are measured, each against all cells:
+        O(len(rows) * n) work instead of O(n^2). Results have one row per entry of ``rows``.
     gram_dtype
         Precision of the Gram product and of the distances it gives. ``float32`` (default)
         is about 1.4x faster than ``float64`` and is the precision scib-metrics itself
@@ -100,7 +112,8 @@ def label_distance_sums(
     Returns
     -------
     ``sums`` (n, n_labels) float64, and with ``k > 0`` also ``indices`` (n, k) int64 and
-    ``distances`` (n, k) float32 (exact, recomputed from the coordinates).
+    ``distances`` (n, k) float32 (exact, recomputed from the coordinates); ``n`` is
+    ``len(rows)`` when ``rows`` is given.
     """
     X = np.asarray(X, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
@@ -112,35 +125,58 @@ def label_distance_sums(
     X = X[perm]
     X -= X.mean(axis=0)  # translation-invariant; limits cancellation
     sq = np.einsum("ij,ij->i", X, X)
-    sums = np.zeros((n, n_labels), dtype=np.float64)
-    nn_idx = np.zeros((n, max(k, 0)), dtype=np.int64)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(n)
+    query = inv if rows is None else inv[np.asarray(rows, dtype=np.int64)]  # sorted positions
+    n_out = query.size
+    sums = np.zeros((n_out, n_labels), dtype=np.float64)
+    nn_idx = np.zeros((n_out, max(k, 0)), dtype=np.int64)
     gram_dtype = np.dtype(gram_dtype)
     if gram_dtype not in (np.float32, np.float64):
         msg = f"gram_dtype must be float32 or float64, got {gram_dtype}."
         raise ValueError(msg)
     Xg = X.astype(gram_dtype, copy=False)
     XT = np.ascontiguousarray(Xg.T)
-    block = max(1, min(n, _BLOCK_BYTES // (gram_dtype.itemsize * n)))
+    # the query rows are visited in sorted order (contiguous Gram rows when all cells are asked)
+    order = np.argsort(query, kind="stable")
+    visit = query[order]
+    block = max(1, min(n_out, _BLOCK_BYTES // (gram_dtype.itemsize * n)))
     buf = np.empty((block, n), dtype=gram_dtype)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
+    out_sorted = np.zeros_like(sums)
+    nn_sorted = np.zeros_like(nn_idx)
+    for start in range(0, n_out, block):
+        stop = min(start + block, n_out)
+        cols = visit[start:stop]
         G = buf[: stop - start]
-        np.matmul(Xg[start:stop], XT, out=G)  # BLAS; the kernel turns it into distances
-        _reduce_block(G, sq, start, bounds, own, sums, k, nn_idx)
-    inv = np.empty_like(perm)
-    inv[perm] = np.arange(n)
-    sums = sums[inv]
+        if rows is None:
+            np.matmul(Xg[start:stop], XT, out=G)  # BLAS; the kernel turns it into distances
+        else:
+            np.matmul(Xg[cols], XT, out=G)
+        _reduce_block(G, sq, cols, start, bounds, own, out_sorted, k, nn_sorted)
+    sums[order] = out_sorted
+    nn_idx[order] = nn_sorted
     if k <= 0:
         return sums
-    dist = np.empty((n, k), dtype=np.float64)
-    _neighbour_distances(X, nn_idx, dist)
-    nn_idx, dist = perm[nn_idx[inv]], dist[inv]
+    dist = np.empty((n_out, k), dtype=np.float64)
+    _neighbour_distances_rows(X, query, nn_idx, dist)
+    nn_idx = perm[nn_idx]
     # distances recomputed exactly may reorder near-ties by a rounding error: re-sort
     order = np.zeros_like(nn_idx)
     order[:, 1:] = np.argsort(dist[:, 1:], axis=1, kind="stable") + 1
     nn_idx = np.take_along_axis(nn_idx, order, axis=1)
     dist = np.take_along_axis(dist, order, axis=1)
     return sums, nn_idx, dist.astype(np.float32)
+
+
+def neighbour_distances(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Exact float64 euclidean distance from row ``i`` of ``X`` to each ``X[idx[i, m]]`` (negative ids: 0)."""
+    X = np.asarray(X, dtype=np.float64)
+    idx = np.asarray(idx, dtype=np.int64)
+    out = np.empty(idx.shape, dtype=np.float64)
+    _neighbour_distances_rows(
+        X, np.arange(X.shape[0]), np.where(idx < 0, np.arange(X.shape[0])[:, None], idx), out
+    )
+    return out
 
 
 def exact_knn(X: np.ndarray, k: int, *, gram_dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:

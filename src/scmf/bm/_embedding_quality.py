@@ -15,7 +15,15 @@ from .._warnings import ScmfWarning
 from ._benchmark import Metric, Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
 from ._metrics._clustering import contingency, graph_connectivity_per_label, nmi_ari
 from ._metrics._leiden import RESOLUTIONS, leiden_nmi_ari
-from ._metrics._silhouette import batch_silhouette_cells, bras_cells, per_label_mean, silhouette_from_sums
+from ._metrics._neighbors import APPROXIMATE_ABOVE, knn
+from ._metrics._silhouette import (
+    batch_silhouette_cells,
+    bras_cells,
+    per_label_mean,
+    silhouette_from_sums,
+    stratified_mean_se,
+    stratified_sample,
+)
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -63,6 +71,8 @@ def embedding_quality(
     seed: int = 42,
     n_jobs: int | None = None,
     n_bootstrap: int = 100,
+    approximate: bool | Literal["auto"] = "auto",
+    silhouette_sample: int = 20_000,
     progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
@@ -77,11 +87,13 @@ def embedding_quality(
     the share of its cells in the largest connected component of its kNN subgraph, averaged).
     ``overall = 0.6 * mean(bio) + 0.4 * mean(batch)``, or ``mean(bio)`` without batch metrics.
 
-    The metrics are scib-metrics' definitions. The exact euclidean kNN graph (self included)
-    is computed once per representation, in the same pass over the distances that gives both
-    silhouettes; ``nmi``/``ari`` and ``graph_connectivity`` are scib-metrics' own functions on
-    that graph. Only ``obsm[use_rep]`` and two ``obs`` columns are read: ``adata`` (and its
-    ``X``) is never copied.
+    The metrics are scib-metrics' definitions. Up to 200,000 cells everything is exact: the
+    euclidean kNN graph (self included) is computed once per representation, in the same pass
+    over the distances that gives both silhouettes; ``nmi``/``ari`` and
+    ``graph_connectivity`` are scib-metrics' own functions on that graph. Above that size
+    (``approximate="auto"``) that O(n^2) pass is replaced by an approximate graph and sampled
+    silhouettes (see ``approximate``). Only ``obsm[use_rep]`` and two ``obs`` columns are
+    read: ``adata`` (and its ``X``) is never copied.
 
     Parameters
     ----------
@@ -119,6 +131,20 @@ def embedding_quality(
         cell types) for the confidence intervals and :func:`scmf.bm.compare`. Every
         representation of one call gets the same resamples (a paired bootstrap). ``0``: none.
         With ``clustering="kmeans"`` ``nmi``/``ari`` are not resampled.
+    approximate
+        ``"auto"`` (default): ``True`` above 200,000 cells. ``True``: the kNN graph comes from
+        pynndescent (:func:`scmf.bm.neighbors` with ``method="pynndescent"``: the
+        approximate graph the ``Benchmarker`` and scanpy build) and ``asw_cell_type`` /
+        ``asw_batch`` are estimated from a sample of ``silhouette_sample`` cells, stratified by
+        cell type, each measured exactly against *all* cells; their standard errors are stored
+        in the result's metadata (``asw_cell_type_se``, ``asw_batch_se``) and the bootstrap
+        resamples the sampled cells. ``bras`` stays exact (it costs O(n) per cell type). The
+        resolved value is stored in the parameters, so exact and approximate results are
+        never combined as one setting. Measured agreement with the exact path is in the
+        metrics page of the documentation.
+    silhouette_sample
+        Cells sampled for the silhouettes when approximate (each cell type gets at least
+        100, or all its cells).
     progress
         Show a progress bar (neighbours and silhouettes, then each Leiden resolution).
     dataset_name
@@ -194,6 +220,16 @@ def embedding_quality(
     uniq_b, b = np.unique(batch_codes[keep], return_inverse=True)
     with_batch = batch_status == "computed"
     jobs = n_jobs if n_jobs is not None else (1 if n_keep < 20_000 else -1)
+    if approximate == "auto":
+        approximate = n_keep > APPROXIMATE_ABOVE
+    elif not isinstance(approximate, bool | np.bool_):
+        msg = f"approximate must be True, False or 'auto', got {approximate!r}."
+        raise ValueError(msg)
+    approximate = bool(approximate)
+    if approximate and (not isinstance(silhouette_sample, int | np.integer) or silhouette_sample < 2):
+        msg = f"silhouette_sample must be an integer >= 2, got {silhouette_sample!r}."
+        raise ValueError(msg)
+    sample = stratified_sample(y, int(silhouette_sample), seed) if approximate else None
 
     def score(X: np.ndarray) -> Score:
         return _score(
@@ -210,6 +246,7 @@ def embedding_quality(
             seed=seed,
             n_jobs=jobs,
             n_bootstrap=n_bootstrap,
+            sample=sample,
         )
 
     return Prepared(
@@ -223,13 +260,20 @@ def embedding_quality(
             "cell_type_key": cell_type_key,
             "batch_key": batch_key,
             "batch_metrics": batch_status,
+            "neighbors": "pynndescent (approximate)" if approximate else "exact",
+            "silhouettes": f"stratified sample of {sample.size} cells" if approximate else "exact",
             "overall_definition": (
                 "0.6*mean(nmi, ari, asw_cell_type) + 0.4*mean(asw_batch, graph_connectivity)"
                 if with_batch
                 else "mean(nmi, ari, asw_cell_type) (no batch metrics)"
             ),
         },
-        params={"resolution": float(resolution), "n_bootstrap": n_bootstrap},
+        params={
+            "resolution": float(resolution),
+            "n_bootstrap": n_bootstrap,
+            "approximate": approximate,
+            "silhouette_sample": int(silhouette_sample) if approximate else None,
+        },
     )
 
 
@@ -248,6 +292,7 @@ def _score(
     seed,
     n_jobs,
     n_bootstrap,
+    sample=None,
 ):
     import scib_metrics
     from scib_metrics.nearest_neighbors import NeighborsResults
@@ -255,18 +300,41 @@ def _score(
     from .._kernels import label_distance_sums
 
     timings: dict[str, float] = {}
+    se: dict[str, float] = {}
     warn_duplicate_rows(X, "the embedding", stacklevel=5)
     t0 = time.perf_counter()
-    sums, idx, dist = label_distance_sums(X, y * n_b + b, n_labels * n_b, k=n_neighbors)
+    if sample is None:
+        sums, idx, dist = label_distance_sums(X, y * n_b + b, n_labels * n_b, k=n_neighbors)
+        neighbors = NeighborsResults(indices=idx, distances=dist)
+        timings["pairwise_knn_and_silhouette_sums"] = time.perf_counter() - t0
+        ys, bs, counts = y, b, None
+    else:
+        neighbors = knn(X, n_neighbors, method="pynndescent", seed=seed)
+        timings["approximate_knn"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sums = label_distance_sums(X, y * n_b + b, n_labels * n_b, rows=sample)
+        timings["sampled_silhouette_sums"] = time.perf_counter() - t0
+        ys, bs = y[sample], b[sample]
+        counts = np.bincount(y * n_b + b, minlength=n_labels * n_b).reshape(n_labels, n_b)
     sums = sums.reshape(-1, n_labels, n_b)
-    neighbors = NeighborsResults(indices=idx, distances=dist)
-    timings["pairwise_knn_and_silhouette_sums"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    cells: dict[str, np.ndarray] = {"asw_cell_type": silhouette_from_sums(sums.sum(axis=2), y)}
+    label_counts = None if counts is None else counts.sum(axis=1)
+    cells: dict[str, np.ndarray] = {
+        "asw_cell_type": silhouette_from_sums(sums.sum(axis=2), ys, counts=label_counts)
+    }
     if with_batch:
-        cells["asw_batch"] = batch_silhouette_cells(sums, y, b)
+        cells["asw_batch"] = batch_silhouette_cells(sums, ys, bs, counts=counts)
         cells["bras"] = bras_cells(X, y, b, n_labels, n_b, metric="cosine")
+    del sums
+    ipw = None  # sampled cells stand for (type size / sampled) cells each
+    if sample is not None:
+        ipw = (label_counts / np.bincount(ys, minlength=n_labels))[ys]
+        se["asw_cell_type_se"] = 0.5 * stratified_mean_se(
+            cells["asw_cell_type"], ys, label_counts, per_group=False
+        )
+        if with_batch:
+            se["asw_batch_se"] = stratified_mean_se(cells["asw_batch"], ys, label_counts, per_group=True)
     timings["silhouettes"] = time.perf_counter() - t0
     advance()
 
@@ -297,9 +365,11 @@ def _score(
             m["nmi"], m["ari"] = float(na["nmi"]), float(na["ari"])
         elif clusters is not None:
             m["nmi"], m["ari"] = nmi_ari(contingency(y, clusters, w))
-        m["asw_cell_type"] = (float(np.average(cells["asw_cell_type"], weights=w)) + 1.0) / 2.0
+        ws = w if sample is None or w is None else w[sample]  # weights of the silhouette cells
+        w_all = ws if ipw is None else ipw * (1.0 if ws is None else ws)
+        m["asw_cell_type"] = (float(np.average(cells["asw_cell_type"], weights=w_all)) + 1.0) / 2.0
         if with_batch:
-            m["asw_batch"] = per_label_mean(cells["asw_batch"], y, w)
+            m["asw_batch"] = per_label_mean(cells["asw_batch"], ys, ws)
             m["graph_connectivity"] = float(np.mean(gc_labels if gc_pick is None else gc_labels[gc_pick]))
             m["bras"] = per_label_mean(cells["bras"], y, w)
         if all(k in m for k in BIO_METRICS):
@@ -333,5 +403,6 @@ def _score(
         metrics={m: metrics[m] for m in ordered if m in metrics},
         replicates={m: np.asarray(v) for m, v in replicates.items()},
         replicate_kind="bootstrap",
+        metadata=se,
         artifacts={"timings_s": timings},
     )

@@ -12,7 +12,7 @@ import pandas as pd
 from .._expression import get_expression, with_raw
 from .._keys import BENCH_KEY, EMBED_KEY
 from ._benchmark import Metric, Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
-from ._metrics._ranking import WeightedRanking, ranking_scores
+from ._metrics._ranking import WeightedRanking
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -109,11 +109,28 @@ def read_network(
         if weight_col is not None
         else np.ones(len(df), dtype=bool)
     )
-    ids = _gene_ids(np.concatenate([df[src].astype(str).to_numpy(), df[tgt].astype(str).to_numpy()]))
-    out = pd.DataFrame({"source": ids[: len(df)], "target": ids[len(df) :], "positive": positive})
-    out = out[out["source"] != out["target"]]
-    # a pair listed as both edge and non-edge counts as an edge
-    out = out.groupby(["source", "target"], as_index=False, sort=True)["positive"].max()
+    codes, names = pd.factorize(
+        np.concatenate([df[src].astype(str).to_numpy(), df[tgt].astype(str).to_numpy()]), sort=True
+    )
+    ids = _gene_ids(names)  # each distinct name once
+    uniq_ids, id_codes = np.unique(ids, return_inverse=True)  # versions stripped: names may merge
+    codes = id_codes.ravel()[codes]
+    s_c, t_c = codes[: len(df)], codes[len(df) :]
+    keep = s_c != t_c
+    s_c, t_c, positive = s_c[keep], t_c[keep], positive[keep]
+    # one row per pair, sorted by (source, target); a pair listed as edge and non-edge is an edge
+    key = s_c.astype(np.int64) * uniq_ids.size + t_c
+    order = np.lexsort((~positive, key))
+    key, positive = key[order], positive[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    key, positive = key[first], positive[first]
+    out = pd.DataFrame(
+        {
+            "source": uniq_ids[key // uniq_ids.size],
+            "target": uniq_ids[key % uniq_ids.size],
+            "positive": positive,
+        }
+    )
     if out.empty:
         msg = f"{where}: no edges left (after the confidence filter {confidence} and dropping self-loops)."
         raise ValueError(msg)
@@ -290,7 +307,7 @@ def grn_inference(
     s_idx, t_idx = s_idx[ok].astype(np.int64), t_idx[ok].astype(np.int64)
     ok2 = expressed[s_idx] & expressed[t_idx]
     edges = pd.DataFrame({"s": s_idx[ok2], "t": t_idx[ok2], "positive": net["positive"].to_numpy()[ok][ok2]})
-    n_shared = int(np.isin(net_genes, genes).sum())
+    n_shared = int(net_genes.isin(genes).sum())
     if not edges["positive"].any():
         raise ValueError(_no_edges_message(net, net_genes, genes, n_shared, expressed, pos_of, min_cells))
     has_listed_negatives = bool((~edges["positive"]).any())
@@ -308,7 +325,7 @@ def grn_inference(
         pairs = edges[["s", "t", "positive"]].to_numpy()
     else:
         pairs = None  # all (regulator, gene) pairs, scored block by block below
-    targets_of = {int(r): g["t"].to_numpy() for r, g in pos_edges.groupby("s")}
+    targets_of = _targets_of(pos_edges) if pairs is None else None
 
     def score(E: np.ndarray) -> Score:
         return _score(
@@ -343,8 +360,6 @@ def grn_inference(
 
 
 def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, seed, n_bootstrap) -> Score:
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     from .._kernels._grn import block_cosine, edge_cosine, expressing_sums, unit_rows
 
     S, _ = expressing_sums(X, E)
@@ -372,18 +387,15 @@ def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, se
         msg = f"grn_inference: the scored pairs are all {'non-' if n_pos == 0 else ''}edges; nothing to rank."
         raise ValueError(msg)
     rate = n_pos / y.size
-    metrics = ranking_scores(y, score)
-    replicates: dict[str, list[float]] = {}
-    if n_bootstrap:
-        weighted = WeightedRanking(y, score)
-        for w in bootstrap_weights(y.size, n_bootstrap, seed):
-            for k, v in weighted(w).items():
-                replicates.setdefault(k, []).append(v)
-    fpr, tpr, _ = roc_curve(y, score)
-    prec, rec, _ = precision_recall_curve(y, score)
+    ranking = WeightedRanking(y, score)  # one sort: metrics (= scikit-learn's), curves, bootstrap
+    metrics = ranking()
+    replicates = ranking.many(bootstrap_weights(y.size, n_bootstrap, seed)) if n_bootstrap else {}
+    curves = ranking.curves()
+    fpr, tpr = curves["roc"]["fpr"], curves["roc"]["tpr"]
+    prec, rec = curves["pr"]["precision"], curves["pr"]["recall"]
     return Score(
         metrics=metrics,
-        replicates={k: np.asarray(v) for k, v in replicates.items()},
+        replicates=replicates,
         replicate_kind="bootstrap",
         metadata={"n_edges_evaluated": int(y.size), "n_positive": n_pos, "positive_rate": float(rate)},
         artifacts={
@@ -399,8 +411,19 @@ def _expressing_counts(X) -> np.ndarray:
     from scipy import sparse
 
     if sparse.issparse(X) and X.format == "csr":
-        return np.bincount(X.indices[X.data > 0], minlength=X.shape[1])
+        from .._kernels._grn import expressing_counts
+
+        return expressing_counts(X)
     return np.asarray((X > 0).sum(axis=0)).ravel()
+
+
+def _targets_of(pos_edges: pd.DataFrame) -> dict[int, np.ndarray]:
+    """Regulator -> its targets (sorted by regulator once, no per-group pandas objects)."""
+    s, t = pos_edges["s"].to_numpy(), pos_edges["t"].to_numpy()
+    order = np.argsort(s, kind="stable")
+    s, t = s[order], t[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    return {int(s[a]): t[a:b] for a, b in zip(starts, np.r_[starts[1:], s.size], strict=True)}
 
 
 def _thin(a: np.ndarray, n: int = 500) -> np.ndarray:

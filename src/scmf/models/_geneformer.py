@@ -39,6 +39,22 @@ class _GeneformerEncoder:
         self.pooling = pooling
         self.n_front, self.n_back = n_front, n_back
 
+    # transformers models do not survive pickling (dask workers, joblib): travel as config + weights
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        bert = state.pop("bert")
+        state["_bert"] = (bert.config.to_dict(), {k: v.detach().cpu() for k, v in bert.state_dict().items()})
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        from transformers import BertConfig, BertModel
+
+        cfg, weights = state.pop("_bert")
+        self.__dict__.update(state)
+        bert = BertModel(BertConfig.from_dict(cfg), add_pooling_layer=False)
+        bert.load_state_dict(weights, strict=True)
+        self.bert = bert.eval()
+
     # module-like surface used by the runner
     @property
     def training(self) -> bool:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
-from .._expression import get_expression, with_raw
+from .._expression import expression_source, get_expression, with_raw
 from .._keys import EMBED_KEY
 from .._uns import write_embedding_params
 from .._validate import check_anndata
@@ -36,6 +36,9 @@ def embed(
     mod: str | None = None,
     n_comps: int = 50,
     seed: int = 0,
+    client: Any = None,
+    zarr_store: str | Path | None = None,
+    block_size: int | None = None,
     progress: bool | None = None,
     copy: bool = False,
 ) -> AnnData | MuData | None:
@@ -78,6 +81,17 @@ def embed(
         Dimensions of the ``"pca"`` and ``"random"`` baselines.
     seed
         Seed of the baselines (and of any stochastic step).
+    client
+        A ``dask.distributed.Client`` to embed on. Default: when the expression is a Dask
+        array (``anndata.experimental.read_elem_lazy``, :func:`scmf.datasets.read_lazy`),
+        the client active in this process if there is one, else the blocks are embedded one
+        after the other in this process. Passing a client with an in-memory matrix sends it
+        to the workers block by block. See the scale section of the documentation.
+    zarr_store
+        With a Dask expression: a zarr path the blocks' embeddings are written to (by the
+        workers, block by block); ``obsm[key_added]`` is then a Dask array reading it.
+    block_size
+        Cells per block of a Dask expression (default: its row chunks).
     progress
         Show a progress bar (``None``: when writing to a terminal).
     copy
@@ -128,6 +142,7 @@ def embed(
     emb, params = _compute(
         source, model, layer=source_layer, batch_size=int(batch_size), device=device, gene_key=gene_key,
         id_type=id_type, input_scale=input_scale, n_comps=n_comps, seed=seed, progress=progress,
+        client=client, zarr_store=zarr_store, block_size=block_size,
     )  # fmt: skip
 
     if use_raw:
@@ -143,9 +158,50 @@ def embed(
 
 
 def _compute(
-    target, model, *, layer, batch_size, device, gene_key, id_type, input_scale, n_comps, seed, progress
+    target,
+    model,
+    *,
+    layer,
+    batch_size,
+    device,
+    gene_key,
+    id_type,
+    input_scale,
+    n_comps,
+    seed,
+    progress,
+    client=None,
+    zarr_store=None,
+    block_size=None,
 ):
     """The embedding of ``target`` by ``model`` and the parameters to record (nothing written)."""
+    if not (isinstance(model, str) and model == "random"):  # the random baseline reads no expression
+        from ._dask import active_client, embed_blocks, is_dask
+
+        X = expression_source(target, layer)
+        if client is not None and not is_dask(X):
+            import dask.array as da
+
+            X = get_expression(target, layer)
+            X = da.from_array(X, chunks=(block_size or 10_000, -1), asarray=False)
+        if is_dask(X):
+            kw = {
+                "batch_size": batch_size, "device": device, "gene_key": gene_key, "id_type": id_type,
+                "input_scale": input_scale, "n_comps": n_comps, "seed": seed,
+            }  # fmt: skip
+            return embed_blocks(
+                target,
+                model,
+                X=X,
+                compute_kw=kw,
+                client=active_client(client),
+                zarr_store=zarr_store,
+                block_size=block_size,
+                progress=progress,
+            )
+    if zarr_store is not None:
+        msg = "zarr_store= is for Dask expression matrices (or with client=); write obsm yourself otherwise."
+        raise ValueError(msg)
     if isinstance(model, str) and model in BASELINES:
         if model == "pca":
             emb, params = pca_embedding(target, n_comps=n_comps, layer=layer, seed=seed)

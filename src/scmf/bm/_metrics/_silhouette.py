@@ -15,15 +15,20 @@ from typing import Literal
 import numpy as np
 
 
-def silhouette_from_sums(sums: np.ndarray, codes: np.ndarray, *, between: str = "nearest") -> np.ndarray:
+def silhouette_from_sums(
+    sums: np.ndarray, codes: np.ndarray, *, between: str = "nearest", counts: np.ndarray | None = None
+) -> np.ndarray:
     """Per-cell silhouette from the (n, G) sums of distances to each group's cells.
 
     ``between="nearest"`` is the classic silhouette; ``"mean_other"`` (BRAS) takes the mean
     distance to all cells of the other groups. A cell alone in its group (or with zero intra and
-    inter distance) gets 0, as in scikit-learn and scib-metrics.
+    inter distance) gets 0, as in scikit-learn and scib-metrics. ``counts``: the size of each
+    group among the cells the sums run over, when ``sums`` has rows for a sample of them only.
     """
     n_groups = sums.shape[1]
-    counts = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    if counts is None:
+        counts = np.bincount(codes, minlength=n_groups)
+    counts = np.asarray(counts, dtype=np.float64)
     rows = np.arange(codes.size)
     with np.errstate(divide="ignore", invalid="ignore"):
         own = sums[rows, codes]
@@ -43,21 +48,74 @@ def silhouette_from_sums(sums: np.ndarray, codes: np.ndarray, *, between: str = 
 
 
 def batch_silhouette_cells(
-    sums: np.ndarray, labels: np.ndarray, batches: np.ndarray, *, between: str = "nearest"
+    sums: np.ndarray,
+    labels: np.ndarray,
+    batches: np.ndarray,
+    *,
+    between: str = "nearest",
+    counts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per cell ``1 - |s|`` of its batch within its label, from (n, labels, batches) distance sums.
 
     NaN for cells of labels that scib-metrics skips (one batch, or every cell its own batch).
+    ``counts``: (labels, batches) cell counts of all cells the sums run over, when the rows
+    are a sample of them.
     """
+    n_l, n_b = sums.shape[1], sums.shape[2]
+    if counts is None:
+        counts = np.bincount(labels * n_b + batches, minlength=n_l * n_b).reshape(n_l, n_b)
     out = np.full(labels.size, np.nan)
-    for lab in range(sums.shape[1]):
+    remap = np.zeros(n_b, dtype=np.int64)
+    for lab in range(n_l):
         mask = labels == lab
-        present, bc = np.unique(batches[mask], return_inverse=True)
-        if present.size <= 1 or present.size == mask.sum():
+        present = np.flatnonzero(counts[lab])
+        if present.size <= 1 or present.size == counts[lab].sum() or not mask.any():
             continue
-        s = silhouette_from_sums(sums[mask, lab][:, present], bc.ravel(), between=between)
+        remap[present] = np.arange(present.size)
+        s = silhouette_from_sums(
+            sums[mask, lab][:, present], remap[batches[mask]], between=between, counts=counts[lab, present]
+        )
         out[mask] = 1.0 - np.abs(s)
     return out
+
+
+def stratified_sample(codes: np.ndarray, size: int, seed: int, *, min_per_group: int = 100) -> np.ndarray:
+    """Sorted indices of a sample of about ``size`` cells, proportional to each group's size.
+
+    Every group gets at least ``min(min_per_group, its size)`` cells, so rare cell types are
+    estimated too; the estimators below weight cells by ``group size / sampled``.
+    """
+    n_g = int(codes.max()) + 1
+    sizes = np.bincount(codes, minlength=n_g)
+    want = np.minimum(sizes, np.maximum(np.round(size * sizes / codes.size).astype(np.int64), min_per_group))
+    rng = np.random.default_rng([int(seed), 0x51])
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    picks = [
+        order[starts[g] + rng.choice(sizes[g], want[g], replace=False)] for g in range(n_g) if want[g] > 0
+    ]
+    return np.sort(np.concatenate(picks))
+
+
+def stratified_mean_se(values: np.ndarray, codes: np.ndarray, sizes: np.ndarray, *, per_group: bool) -> float:
+    """Standard error of a stratified-sample mean (without-replacement correction).
+
+    ``per_group=False``: the mean over all cells (groups weighted by their size);
+    ``True``: the mean over groups of the group means (NaN values and empty groups left out).
+    """
+    var_terms, weights = [], []
+    for g in range(sizes.size):
+        v = values[(codes == g) & ~np.isnan(values)]
+        if v.size == 0 or sizes[g] == 0:
+            continue
+        fpc = max(1.0 - v.size / sizes[g], 0.0)
+        var = float(np.var(v, ddof=1)) if v.size > 1 else 0.0
+        var_terms.append(var / v.size * fpc)
+        weights.append(1.0 if per_group else float(sizes[g]))
+    if not weights:
+        return float("nan")
+    w = np.asarray(weights) / np.sum(weights)
+    return float(np.sqrt(np.sum(w**2 * np.asarray(var_terms))))
 
 
 def per_label_mean(values: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:

@@ -1,0 +1,199 @@
+"""Embedding of a Dask-backed expression matrix, block by block, in process or on a cluster.
+
+Each row block of the expression becomes a small in-memory AnnData and goes through the same
+:func:`scmf.tl._embed._compute` as an in-memory call (gene matching, tokenisation, batches
+sorted by length): a cell's embedding is the same whichever block it is in. On a
+``dask.distributed`` cluster the model is broadcast to every worker once, each block is read
+and embedded where the scheduler places it, and only the embeddings (cells x dims) travel
+back, or nothing at all when they are written to a zarr store by the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger("scmf")
+
+
+def is_dask(X: Any) -> bool:
+    """Whether ``X`` is a Dask array (checked without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
+
+
+def active_client(client: Any = None) -> Any:
+    """``client``, else the ``dask.distributed`` client active in this process, else ``None``."""
+    if client is not None:
+        return client
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:  # no client
+        return None
+
+
+def _need_dask() -> None:
+    try:
+        import dask.array  # noqa: F401
+    except ImportError:
+        msg = "this needs dask: pip install 'scmf[dask]' (dask[array] and distributed)."
+        raise ImportError(msg) from None
+
+
+def embed_blocks(
+    target,
+    model,
+    *,
+    X,
+    compute_kw: dict[str, Any],
+    client: Any = None,
+    zarr_store: str | Path | None = None,
+    block_size: int | None = None,
+    progress: bool | None = None,
+):
+    """Embed the Dask array ``X`` (rows = cells of ``target``) block by block.
+
+    Returns ``(embedding, params)``; the embedding is a NumPy array, or a Dask array reading
+    ``zarr_store`` when one is given.
+    """
+    _need_dask()
+    from .._progress import bar
+    from ..models import BASELINES
+
+    if isinstance(model, str) and model == "pca":
+        msg = (
+            "the PCA baseline is fitted on all cells at once, which a block-by-block pass over a Dask array "
+            "cannot do; load the expression (adata.to_memory()) or embed a subset in memory for the PCA baseline."
+        )
+        raise ValueError(msg)
+    if X.ndim != 2 or X.shape[0] != target.n_obs:
+        msg = f"the Dask expression has shape {X.shape}; expected (n_obs={target.n_obs}, n_vars)."
+        raise ValueError(msg)
+    if block_size is not None:
+        X = X.rechunk({0: int(block_size), 1: -1})
+    elif X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})  # whole cells per block
+    if zarr_store is not None and len(set(X.chunks[0][:-1])) > 1:
+        X = X.rechunk({0: max(X.chunks[0])})  # one zarr chunk per block: no two workers share one
+    if isinstance(model, str | Path) and not (isinstance(model, str) and model in BASELINES):
+        from ..models import load
+
+        model = load(model)  # once, here; workers get the loaded model
+    var = pd.DataFrame(index=pd.Index(np.asarray(target.var_names), dtype=object))
+    gene_key = compute_kw.get("gene_key")
+    if gene_key is not None:
+        if gene_key not in target.var.columns:
+            msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(target.var.columns)})."
+            raise KeyError(msg)
+        var[gene_key] = np.asarray(target.var[gene_key])
+    stops = np.cumsum(X.chunks[0])
+    starts = stops - np.asarray(X.chunks[0])
+    blocks = X.to_delayed()[:, 0]
+    kw = {**compute_kw, "layer": None, "progress": False}
+    store = _create_store(zarr_store, model, target.n_obs, var, X, kw) if zarr_store is not None else None
+    results: list[Any] = [None] * len(blocks)
+    t0 = time.perf_counter()
+    with bar(len(blocks), "embed (blocks)", progress=progress) as pb:
+        if client is None:
+            for i, blk in enumerate(blocks):
+                results[i] = _embed_block(
+                    blk.compute(scheduler="synchronous"), model, var, kw, starts[i], store
+                )
+                pb.update(1)
+            where = "in process"
+        else:
+            from distributed import as_completed
+
+            model_f = client.scatter(model, broadcast=True, hash=False)  # shipped once per worker
+            block_f = client.compute(list(blocks))  # each block is read on a worker, never gathered here
+            futures = [
+                client.submit(_embed_block, b, model_f, var, kw, int(starts[i]), store, pure=False)
+                for i, b in enumerate(block_f)
+            ]
+            index = {f.key: i for i, f in enumerate(futures)}
+            for fut in as_completed(futures):
+                results[index[fut.key]] = fut.result()
+                fut.release()
+                pb.update(1)
+            where = f"dask.distributed scheduler {client.scheduler.address}"
+    elapsed = time.perf_counter() - t0
+    params = dict(results[0][1])
+    for key in ("n_empty_cells",):
+        if key in params:
+            params[key] = int(sum(r[1].get(key, 0) for r in results))
+    params.update({"execution": where, "n_blocks": len(blocks), "block_seconds": round(elapsed, 3)})
+    if store is not None:
+        import dask.array as da
+
+        params["zarr_store"] = str(zarr_store)
+        return da.from_zarr(str(zarr_store)), params
+    return np.concatenate([r[0] for r in results], axis=0), params
+
+
+def _embed_block(block, model, var: pd.DataFrame, kw: dict[str, Any], start: int, store: str | None):
+    """One block of cells -> (its embedding, or its shape when written to ``store``; params)."""
+    from anndata import AnnData
+    from scipy import sparse
+
+    from ._embed import _compute
+
+    _limit_threads()
+    if sparse.issparse(block):
+        block = sparse.csr_matrix(block)
+    else:
+        block = np.asarray(block)
+    sub = AnnData(X=block, var=var)
+    if isinstance(model, str) and model == "random":
+        msg = "internal: the random baseline is computed without the expression."
+        raise AssertionError(msg)
+    emb, params = _compute(sub, model, **kw)
+    if store is not None:
+        import zarr
+
+        arr = zarr.open_array(store, mode="r+")
+        arr[start : start + emb.shape[0]] = emb
+        return emb.shape, params
+    return emb, params
+
+
+def _limit_threads() -> None:
+    """In a worker, let torch use the worker's threads, not every core of the machine."""
+    try:
+        from distributed import get_worker
+
+        n = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        return
+    try:
+        import torch
+
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass
+
+
+def _create_store(path, model, n_obs: int, var, X, kw) -> str:
+    """Create the zarr array the workers write into (its width from one embedded cell)."""
+    import zarr
+    from anndata import AnnData
+    from scipy import sparse
+
+    from ._embed import _compute
+
+    first = X[:1].compute(scheduler="synchronous")
+    first = sparse.csr_matrix(first) if sparse.issparse(first) else np.asarray(first)
+    emb, _ = _compute(AnnData(X=first, var=var), model, **kw)
+    chunk = int(max(X.chunks[0]))
+    zarr.open_array(
+        str(path), mode="w", shape=(n_obs, emb.shape[1]), chunks=(chunk, emb.shape[1]), dtype="f4"
+    )
+    return str(path)

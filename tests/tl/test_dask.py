@@ -1,0 +1,132 @@
+"""Embedding a lazily read store block by block, in process and on a 2-worker local cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scmf
+
+pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit="3GiB",
+        ) as cluster,
+        Client(cluster, timeout="60s") as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory, kang):
+    """198 Kang cells (log1p, CSR) written as .h5ad and .zarr, and the in-memory copy."""
+    adata = kang[::10].copy()
+    folder = tmp_path_factory.mktemp("stores")
+    adata.write_h5ad(folder / "kang.h5ad")
+    adata.write_zarr(folder / "kang.zarr")
+    return adata, folder
+
+
+def _lazy(folder, suffix, chunk=64):
+    lazy = scmf.datasets.read_lazy(folder / f"kang{suffix}", chunk_size=chunk)
+    assert type(lazy.X).__module__.startswith("dask")
+    return lazy
+
+
+def test_read_lazy_reads_nothing_and_keeps_names(stores):
+    adata, folder = stores
+    lazy = _lazy(folder, ".h5ad")
+    assert lazy.X.chunks[0] == (64, 64, 64, 6)
+    assert list(lazy.var_names) == list(adata.var_names)
+    assert (lazy.obs["cell_type"] == adata.obs["cell_type"]).all()
+    assert abs(lazy.X.blocks[1].compute() - adata.X[64:128]).max() == 0
+    with pytest.raises(KeyError, match="has no 'layers/counts'"):
+        scmf.datasets.read_lazy(folder / "kang.h5ad", layer="counts")
+
+
+def test_in_process_blocks_equal_in_memory(stores, ref_checkpoint):
+    adata, folder = stores
+    ref = adata.copy()
+    scmf.tl.embed(ref, ref_checkpoint, input_scale="log1p")
+    lazy = _lazy(folder, ".h5ad")
+    scmf.tl.embed(lazy, ref_checkpoint, input_scale="log1p")
+    np.testing.assert_allclose(lazy.obsm["X_scmf"], ref.obsm["X_scmf"], atol=1e-6)
+    p = lazy.uns["scmf"]["params"]["X_scmf"]
+    assert p["execution"] == "in process" and p["n_blocks"] == 4
+    assert p["genes"] == ref.uns["scmf"]["params"]["X_scmf"]["genes"]
+
+
+def test_pca_on_dask_is_refused_with_a_way_out(stores):
+    _, folder = stores
+    with pytest.raises(ValueError, match="to_memory"):
+        scmf.tl.embed(_lazy(folder, ".zarr"), "pca")
+
+
+def test_cluster_equals_in_process(stores, ref_checkpoint, geneformer_dir, cluster_client):
+    adata, folder = stores
+    for suffix in (".h5ad", ".zarr"):
+        for model, kw in (
+            (ref_checkpoint, {"input_scale": "log1p"}),
+            (geneformer_dir, {"input_scale": "log1p"}),
+        ):
+            ref = adata.copy()
+            scmf.tl.embed(ref, model, **kw)
+            lazy = _lazy(folder, suffix)
+            scmf.tl.embed(lazy, model, **kw)  # the active client is used
+            p = lazy.uns["scmf"]["params"]["X_scmf"]
+            assert p["execution"].startswith("dask.distributed scheduler tcp://127.0.0.1")
+            assert p["n_blocks"] == 4
+            np.testing.assert_allclose(lazy.obsm["X_scmf"], ref.obsm["X_scmf"], atol=1e-6)
+    # the random baseline reads no expression: the same array whatever the input
+    lazy, ref = _lazy(folder, ".zarr"), adata.copy()
+    scmf.tl.embed(lazy, "random", n_comps=8, seed=3)
+    scmf.tl.embed(ref, "random", n_comps=8, seed=3)
+    np.testing.assert_array_equal(lazy.obsm["X_scmf"], ref.obsm["X_scmf"])
+    # both workers took part (the model went to each)
+    assert len(cluster_client.scheduler_info()["workers"]) == 2
+
+
+def test_cluster_writes_zarr_block_by_block(stores, ref_checkpoint, cluster_client, tmp_path):
+    import zarr
+
+    adata, folder = stores
+    ref = adata.copy()
+    scmf.tl.embed(ref, ref_checkpoint, input_scale="log1p")
+    lazy = _lazy(folder, ".h5ad", chunk=50)
+    out = tmp_path / "emb.zarr"
+    scmf.tl.embed(lazy, ref_checkpoint, input_scale="log1p", zarr_store=out, client=cluster_client)
+    emb = lazy.obsm["X_scmf"]
+    assert type(emb).__module__.startswith("dask")  # lazy: read from the store
+    stored = zarr.open_array(str(out), mode="r")
+    assert stored.chunks[0] == 50 and stored.shape == ref.obsm["X_scmf"].shape
+    np.testing.assert_allclose(np.asarray(stored), ref.obsm["X_scmf"], atol=1e-6)
+    np.testing.assert_allclose(emb.compute(), ref.obsm["X_scmf"], atol=1e-6)
+    # chains into scanpy like any embedding
+    import scanpy as sc
+
+    lazy.obsm["X_scmf"] = emb.compute()
+    sc.pp.neighbors(lazy, use_rep="X_scmf", n_neighbors=10)
+    assert lazy.obsp["connectivities"].shape == (adata.n_obs, adata.n_obs)
+
+
+def test_explicit_client_with_in_memory_data(stores, ref_checkpoint, cluster_client):
+    adata, _ = stores
+    ref = adata.copy()
+    scmf.tl.embed(ref, ref_checkpoint, input_scale="log1p")
+    other = adata.copy()
+    scmf.tl.embed(other, ref_checkpoint, input_scale="log1p", client=cluster_client, block_size=80)
+    assert other.uns["scmf"]["params"]["X_scmf"]["n_blocks"] == 3
+    np.testing.assert_allclose(other.obsm["X_scmf"], ref.obsm["X_scmf"], atol=1e-6)
+    assert not type(other.X).__module__.startswith("dask")  # user data untouched
