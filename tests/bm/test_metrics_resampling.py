@@ -140,3 +140,27 @@ def test_weighted_ranking_curves_and_many_equal_sklearn():
         one = wr(ws[i])
         for k, v in one.items():
             assert many[k][i] == v
+
+
+def test_ranking_bootstrap_is_the_weighted_metrics_of_its_counts():
+    from scmf._kernels._ranking import bootstrap_counts, bootstrap_seeds
+    from scmf.bm._metrics._ranking import WeightedRanking
+
+    rng = np.random.default_rng(5)
+    y = rng.random(1500) < 0.15
+    s = np.round(rng.normal(size=1500) + y, 2)
+    wr = WeightedRanking(y, s)
+    boot = wr.bootstrap(30, seed=7)
+    seeds = bootstrap_seeds(30, 7)
+    for b in (0, 11, 29):
+        w = bootstrap_counts(y.size, seeds[b])
+        assert w.sum() == y.size and (w >= 0).all()  # a multinomial resample of the pairs
+        one = wr(w)
+        for k, v in one.items():
+            assert boot[k][b] == v
+    again = wr.bootstrap(30, seed=7)
+    for k in boot:
+        np.testing.assert_array_equal(boot[k], again[k])
+    # resamples vary around the full-data value
+    full = wr()
+    assert boot["auroc"].std() > 0 and abs(boot["auroc"].mean() - full["auroc"]) < 3 * boot["auroc"].std()

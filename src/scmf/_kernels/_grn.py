@@ -1,8 +1,8 @@
 """GRN kernels: per-gene mean embedding of expressing cells, cosine scores of gene pairs.
 
-``expressing_sums`` walks CSR rows once in parallel: each thread owns a slice of the cells
-and its own (genes x d) accumulator, so no atomics and no CSC copy of ``X`` are needed;
-the per-thread sums are added at the end. ``edge_cosine`` scores an edge list on
+``expressing_sums`` walks the CSR rows once in parallel, in blocks of cells whose embedding
+rows fit in L2; each thread owns a run of blocks and its own (genes x d) accumulator, so no
+atomics and no CSC copy of ``X`` are needed; the per-thread sums are added at the end. ``edge_cosine`` scores an edge list on
 pre-normalised gene vectors without any genes x genes matrix.
 """
 
@@ -14,27 +14,63 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def _expressing_sums(indptr, indices, data, E, n_genes, n_parts, acc, counts):  # pragma: no cover
+def _expressing_sums(indptr, indices, data, E, block, n_parts, acc):  # pragma: no cover - numba
+    # Threads own runs of cell blocks and a (genes x d) accumulator each. Within a block of
+    # cells, positive entries are bucketed by gene (counting sort); each gene's cells are then
+    # summed into a d-vector that stays in L1 and added to the accumulator once per block. The
+    # block's embedding rows stay in L2, so the inner loop reads cache and writes nothing.
     n = indptr.size - 1
+    n_genes = acc.shape[1]
     d = E.shape[1]
-    per = (n + n_parts - 1) // n_parts
+    n_blocks = (n + block - 1) // block
+    per = (n_blocks + n_parts - 1) // n_parts
     for t in prange(n_parts):
-        lo = t * per
-        hi = min(n, lo + per)
-        a = acc[t]
-        c = counts[t]
-        for i in range(lo, hi):
-            e = E[i]
-            for p in range(indptr[i], indptr[i + 1]):
+        S = acc[t]
+        ptr = np.zeros(n_genes + 1, dtype=np.int64)
+        fill = np.zeros(n_genes, dtype=np.int64)
+        tmp = np.empty(d)
+        b_lo = t * per
+        b_hi = min(n_blocks, (t + 1) * per)
+        most = 0
+        for bi in range(b_lo, b_hi):
+            most = max(most, indptr[min(n, (bi + 1) * block)] - indptr[bi * block])
+        rows = np.empty(most, dtype=np.int64)
+        for bi in range(b_lo, b_hi):
+            lo = bi * block
+            hi = min(n, lo + block)
+            ptr[:] = 0
+            for p in range(indptr[lo], indptr[hi]):
                 if data[p] > 0:
-                    g = indices[p]
-                    c[g] += 1
-                    row = a[g]
+                    ptr[indices[p] + 1] += 1
+            for g in range(n_genes):
+                ptr[g + 1] += ptr[g]
+                fill[g] = ptr[g]
+            for i in range(lo, hi):
+                for p in range(indptr[i], indptr[i + 1]):
+                    if data[p] > 0:
+                        g = indices[p]
+                        rows[fill[g]] = i
+                        fill[g] += 1
+            for g in range(n_genes):
+                a = ptr[g]
+                b = ptr[g + 1]
+                if b > a:
+                    tmp[:] = 0.0
+                    for q in range(a, b):
+                        e = E[rows[q]]
+                        for k in range(d):
+                            tmp[k] += e[k]
+                    row = S[g]
                     for k in range(d):
-                        row[k] += e[k]
+                        row[k] += tmp[k]
 
 
-def expressing_sums(X, E: np.ndarray, *, n_parts: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+_BLOCK_BYTES = 256 * 2**10  # embedding rows of one cell block: kept in L2 (~1.4x faster than row order)
+
+
+def expressing_sums(
+    X, E: np.ndarray, *, n_parts: int | None = None, counts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per gene, the sum of the embeddings of the cells expressing it (``X > 0``) and their count.
 
     Parameters
@@ -43,6 +79,8 @@ def expressing_sums(X, E: np.ndarray, *, n_parts: int | None = None) -> tuple[np
         (cells x genes) CSR matrix (anything ``scipy.sparse.csr_matrix`` accepts).
     E
         (cells x d) embedding.
+    counts
+        The counts, when already known (:func:`expressing_counts`): returned as given.
 
     Returns
     -------
@@ -53,14 +91,15 @@ def expressing_sums(X, E: np.ndarray, *, n_parts: int | None = None) -> tuple[np
     X = X if sparse.isspmatrix_csr(X) or isinstance(X, sparse.csr_array) else sparse.csr_matrix(X)
     # float32 embeddings are read as they are (accumulation is float64 either way): no 2x copy
     E = np.ascontiguousarray(E, dtype=E.dtype if E.dtype in (np.float32, np.float64) else np.float64)
-    n_genes = X.shape[1]
+    n_genes, d = X.shape[1], E.shape[1]
     if n_parts is None:
         n_parts = numba.get_num_threads()
-    n_parts = max(1, min(n_parts, X.shape[0]))
-    acc = np.zeros((n_parts, n_genes, E.shape[1]), dtype=np.float64)
-    counts = np.zeros((n_parts, n_genes), dtype=np.int64)
-    _expressing_sums(X.indptr, X.indices, X.data, E, n_genes, n_parts, acc, counts)
-    return acc.sum(axis=0), counts.sum(axis=0)
+    block = max(16, _BLOCK_BYTES // max(d * E.itemsize, 1))
+    n_parts = max(1, min(n_parts, -(-X.shape[0] // block)))
+    acc = np.zeros((n_parts, n_genes, d), dtype=np.float64)
+    _expressing_sums(X.indptr, X.indices, X.data, E, block, n_parts, acc)
+    sums = acc[0] if n_parts == 1 else acc.sum(axis=0)
+    return sums, expressing_counts(X) if counts is None else counts
 
 
 @njit(parallel=True, cache=True)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .._expression import get_expression, with_raw
 from .._keys import BENCH_KEY, EMBED_KEY
-from ._benchmark import Metric, Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
+from ._benchmark import Metric, Prepared, Score, benchmark, check_bootstrap
 from ._metrics._ranking import WeightedRanking
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def _gene_ids(names) -> np.ndarray:
     return _normalise(names, detect_id_type(names)).astype(str)
 
 
-@benchmark("grn_inference", METRICS)
+@benchmark("grn_inference", METRICS, dtype=None)  # float32 embeddings read as they are (float64 sums)
 def grn_inference(
     adata: AnnData,
     network: str | Path | pd.DataFrame | None = None,
@@ -362,7 +362,7 @@ def grn_inference(
 def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, seed, n_bootstrap) -> Score:
     from .._kernels._grn import block_cosine, edge_cosine, expressing_sums, unit_rows
 
-    S, _ = expressing_sums(X, E)
+    S, _ = expressing_sums(X, E, counts=counts)
     R = np.zeros_like(S)
     R[evaluated] = S[evaluated] / counts[evaluated, None]
     if center:
@@ -389,7 +389,7 @@ def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, se
     rate = n_pos / y.size
     ranking = WeightedRanking(y, score)  # one sort: metrics (= scikit-learn's), curves, bootstrap
     metrics = ranking()
-    replicates = ranking.many(bootstrap_weights(y.size, n_bootstrap, seed)) if n_bootstrap else {}
+    replicates = ranking.bootstrap(n_bootstrap, seed) if n_bootstrap else {}
     curves = ranking.curves()
     fpr, tpr = curves["roc"]["fpr"], curves["roc"]["tpr"]
     prec, rec = curves["pr"]["precision"], curves["pr"]["recall"]

@@ -76,6 +76,18 @@ class WeightedRanking:
         vals = np.concatenate(out) if out else np.empty((0, 4))
         return {k: vals[:, i] for i, k in enumerate(RANKING_METRICS)}
 
+    def bootstrap(self, n_bootstrap: int, seed: int) -> dict[str, np.ndarray]:
+        """Each metric on ``n_bootstrap`` multinomial resamples of the pairs (same seed, same resamples).
+
+        The resampling counts are drawn inside the parallel kernel (one seed per resample,
+        :func:`scmf._kernels._ranking.bootstrap_counts` reproduces them), so no (B x pairs)
+        weight matrix is made.
+        """
+        from ..._kernels._ranking import bootstrap_ranking, bootstrap_seeds
+
+        vals = bootstrap_ranking(self.y, self.last, self.order, bootstrap_seeds(n_bootstrap, seed))
+        return {k: vals[:, i] for i, k in enumerate(RANKING_METRICS)}
+
     def curves(self) -> dict[str, dict[str, np.ndarray]]:
         """scikit-learn's ``roc_curve`` (intermediate collinear points dropped) and
         ``precision_recall_curve`` for unit weights."""
