@@ -19,6 +19,8 @@ import argparse
 import resource
 import time
 
+from _memory import TreePeak
+
 
 def main() -> None:
     p = argparse.ArgumentParser()
@@ -35,15 +37,16 @@ def main() -> None:
     adata = scmf.datasets.toy(a.n_cells, a.dims, n_labels=a.labels, n_batches=a.batches, seed=0)
     approximate = {"auto": "auto", "true": True, "false": False}[a.approximate]
     t0 = time.perf_counter()
-    scmf.bm.embedding_quality(
-        adata, "cell_type", batch_key="batch", use_rep="X_scmf", approximate=approximate
-    )
+    with TreePeak() as mem:
+        scmf.bm.embedding_quality(
+            adata, "cell_type", batch_key="batch", use_rep="X_scmf", approximate=approximate
+        )
     t_scmf = time.perf_counter() - t0
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    child_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     r = scmf._store.get(adata, "embedding_quality")
     print(
-        f"scmf embedding_quality on {a.n_cells} cells: {t_scmf:.1f} s, peak RSS {peak_gb:.2f} GB (largest worker {child_gb:.2f} GB)"
+        f"scmf embedding_quality on {a.n_cells} cells: {t_scmf:.1f} s, peak RSS {peak_gb:.2f} GB "
+        f"(this process), {mem.peak_gb:.2f} GB (with its worker processes, summed)"
     )
     print(
         "  approximate:", r.params["approximate"], {k: v for k, v in r.metadata.items() if k.endswith("_se")}

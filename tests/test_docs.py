@@ -14,6 +14,7 @@ PAGES = [
     "../README.md",
     "quickstart.md",
     "statistics.md",
+    "scale.md",
     *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "tutorials").glob("*.md")),
 ]
 

@@ -88,26 +88,52 @@ def _benchmark(args: argparse.Namespace) -> int:
             model = scmf.models.load(model, **model_kw)
         except TypeError as e:
             raise CliError(f"this checkpoint format does not take {sorted(model_kw)} ({e}).") from None
-    # read up front: an unreadable file is bad input (exit 1), not a recorded benchmark failure
-    datasets = {name: read_dataset(path) for name, path in as_datasets(data).items()}
-    if args.use_rep:
-        for name, adata in datasets.items():
-            missing = [r for r in args.use_rep if r not in adata.obsm]
-            if missing:
-                raise CliError(
-                    f"--use-rep {missing} not in obsm of {name!r}; it has {sorted(adata.obsm.keys())}."
-                )
-    report = scmf.bm.evaluate(
-        datasets,
-        cfg,
-        model=model,
-        use_rep=args.use_rep or None,
-        baselines=args.baselines,
-        batch_size=args.batch_size,
-        device=args.device,
-        input_scale=args.input_scale,
-        gene_key=args.gene_key,
-    )
+    client = None
+    if args.scheduler:
+        if model is None:
+            raise CliError("--scheduler is for the embedding step: give --model.")
+        try:
+            from distributed import Client
+
+            from scmf.datasets import read_lazy
+        except ImportError:
+            raise CliError("--scheduler needs dask: pip install 'scmf[dask]'.") from None
+        datasets = as_datasets(data)  # paths: the workers read them lazily for the embedding
+        for path in datasets.values():
+            try:
+                read_lazy(path)  # obs and var only: the file is readable
+            except (OSError, KeyError, ValueError) as e:
+                raise CliError(f"could not read {path!r} lazily: {e}") from None
+        try:
+            client = Client(args.scheduler, timeout="20s")
+        except (OSError, TimeoutError) as e:
+            raise CliError(f"could not connect to the dask scheduler at {args.scheduler!r}: {e}") from None
+    else:
+        # read up front: an unreadable file is bad input (exit 1), not a recorded benchmark failure
+        datasets = {name: read_dataset(path) for name, path in as_datasets(data).items()}
+        if args.use_rep:
+            for name, adata in datasets.items():
+                missing = [r for r in args.use_rep if r not in adata.obsm]
+                if missing:
+                    raise CliError(
+                        f"--use-rep {missing} not in obsm of {name!r}; it has {sorted(adata.obsm.keys())}."
+                    )
+    try:
+        report = scmf.bm.evaluate(
+            datasets,
+            cfg,
+            model=model,
+            use_rep=args.use_rep or None,
+            baselines=args.baselines,
+            batch_size=args.batch_size,
+            device=args.device,
+            input_scale=args.input_scale,
+            gene_key=args.gene_key,
+            client=client,
+        )
+    finally:
+        if client is not None:
+            client.close()
     if not report.datasets:
         raise CliError("no dataset could be evaluated: " + "; ".join(report.failures["error"]))
     report.to_json(out)
@@ -211,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--vocab", default=None, help="gene vocabulary of a Geneformer checkpoint (TSV or .pkl)"
+    )
+    bench.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="embed on a running dask.distributed scheduler (e.g. tcp://10.0.0.1:8786); files are read lazily by its workers",
     )
     bench.add_argument("--pooling", default=None, choices=["mean", "cls"], help="Geneformer cell pooling")
     bench.add_argument("--hidden-layer", type=int, default=None, help="Geneformer hidden state (default -2)")

@@ -168,3 +168,86 @@ def test_leiden_nmi_ari_equals_scib_per_resolution_grid(pbmc, n_jobs):
     )
     assert one["nmi"] == pytest.approx(float(ref1["nmi"]), abs=1e-12)
     assert one["nmi"] <= got["nmi"]  # 0.4 is on the grid: the optimum is at least as good
+
+
+# ---------------------------------------------------------------- approximate path (large data)
+
+
+def test_approximate_path_is_explicit_and_close(toy):
+    scmf.bm.embedding_quality(toy, "cell_type", batch_key="batch", approximate=False, dataset_name="exact")
+    scmf.bm.embedding_quality(
+        toy, "cell_type", batch_key="batch", approximate=True, silhouette_sample=240, dataset_name="approx"
+    )
+    exact = _store.get(toy, "embedding_quality", dataset="exact")
+    approx = _store.get(toy, "embedding_quality", dataset="approx")
+    assert exact.params["approximate"] is False and exact.params["silhouette_sample"] is None
+    assert approx.params["approximate"] is True and approx.params["silhouette_sample"] == 240
+    assert approx.metadata["neighbors"].startswith("pynndescent") and exact.metadata["neighbors"] == "exact"
+    for m, se_key in (("asw_cell_type", "asw_cell_type_se"), ("asw_batch", "asw_batch_se")):
+        se = approx.metadata[se_key]
+        assert 0 < se < 0.02
+        assert abs(approx.metrics[m] - exact.metrics[m]) < 5 * se  # the estimate is within its error
+    for m in ("nmi", "ari", "graph_connectivity", "bras"):
+        assert approx.metrics[m] == pytest.approx(exact.metrics[m], abs=0.02)
+    assert approx.metrics["bras"] == exact.metrics["bras"]  # exact either way
+    # two settings, never one row: the tidy table keeps them apart by their params
+    table = scmf.bm.results(toy)
+    assert set(table["dataset"]) == {"exact", "approx"}
+
+
+def test_auto_switches_above_the_documented_size(toy, monkeypatch):
+    import scmf.bm._embedding_quality as eq
+
+    scmf.bm.embedding_quality(toy, "cell_type", n_bootstrap=0)
+    assert _store.get(toy, "embedding_quality").params["approximate"] is False
+    monkeypatch.setattr(eq, "APPROXIMATE_ABOVE", 500)  # toy has 600 cells
+    scmf.bm.embedding_quality(toy, "cell_type", n_bootstrap=0, dataset_name="big")
+    assert _store.get(toy, "embedding_quality", dataset="big").params["approximate"] is True
+    with pytest.raises(ValueError, match="approximate must be"):
+        scmf.bm.embedding_quality(toy, "cell_type", approximate="yes")
+    with pytest.raises(ValueError, match="silhouette_sample"):
+        scmf.bm.embedding_quality(toy, "cell_type", approximate=True, silhouette_sample=1)
+
+
+def test_sample_covering_every_cell_gives_exact_silhouettes(toy):
+    scmf.bm.embedding_quality(toy, "cell_type", batch_key="batch", approximate=False, dataset_name="e")
+    scmf.bm.embedding_quality(
+        toy, "cell_type", batch_key="batch", approximate=True, silhouette_sample=10_000, dataset_name="a"
+    )
+    e, a = (
+        _store.get(toy, "embedding_quality", dataset="e"),
+        _store.get(toy, "embedding_quality", dataset="a"),
+    )
+    for m in ("asw_cell_type", "asw_batch"):
+        assert a.metrics[m] == pytest.approx(e.metrics[m], abs=1e-12)
+    assert a.metadata["asw_cell_type_se"] == 0.0
+
+
+def test_sampled_silhouette_standard_error_matches_its_spread():
+    """Over many samples, the estimates scatter around the exact value as their stated SE says."""
+    from sklearn.metrics import silhouette_samples
+
+    from scmf._kernels import label_distance_sums
+    from scmf.bm._metrics._silhouette import silhouette_from_sums, stratified_mean_se, stratified_sample
+
+    rng = np.random.default_rng(0)
+    sizes = np.array([900, 500, 80, 20])  # a rare type gets its minimum share
+    y = np.repeat(np.arange(4), sizes)
+    X = rng.normal(size=(y.size, 6)) + np.repeat(rng.normal(size=(4, 6)) * 1.2, sizes, axis=0)
+    truth = silhouette_samples(X, y).mean()
+    estimates, ses = [], []
+    for seed in range(40):
+        rows = stratified_sample(y, 300, seed, min_per_group=30)
+        assert np.all(np.bincount(y[rows], minlength=4) >= np.minimum(30, sizes))
+        s = silhouette_from_sums(
+            label_distance_sums(X, y, 4, rows=rows, gram_dtype=np.float64), y[rows], counts=sizes
+        )
+        np.testing.assert_allclose(
+            s, silhouette_samples(X, y)[rows], atol=1e-10
+        )  # each sampled cell is exact
+        w = (sizes / np.bincount(y[rows], minlength=4))[y[rows]]
+        estimates.append(np.average(s, weights=w))
+        ses.append(stratified_mean_se(s, y[rows], sizes, per_group=False))
+    estimates = np.asarray(estimates)
+    assert abs(estimates.mean() - truth) < 3 * np.mean(ses) / np.sqrt(40)  # unbiased
+    assert 0.6 < estimates.std(ddof=1) / np.mean(ses) < 1.5  # the SE describes the spread

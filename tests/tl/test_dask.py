@@ -130,3 +130,40 @@ def test_explicit_client_with_in_memory_data(stores, ref_checkpoint, cluster_cli
     assert other.uns["scmf"]["params"]["X_scmf"]["n_blocks"] == 3
     np.testing.assert_allclose(other.obsm["X_scmf"], ref.obsm["X_scmf"], atol=1e-6)
     assert not type(other.X).__module__.startswith("dask")  # user data untouched
+
+
+def test_cli_embeds_on_a_running_scheduler(stores, ref_checkpoint, cluster_client, tmp_path, capsys):
+    import anndata as ad
+    import pandas as pd
+
+    from scmf.cli import main
+
+    adata, folder = stores
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {cell_type_key: cell_type}\n"
+    )
+    runs = {}
+    for name, extra in (("local", []), ("cluster", ["--scheduler", cluster_client.scheduler.address])):
+        out = tmp_path / f"{name}.json"
+        args = [
+            "benchmark",
+            "--config",
+            str(cfg),
+            "--model",
+            str(ref_checkpoint),
+            "--data",
+            str(folder / "kang.h5ad"),
+        ]
+        args += ["--output", str(out), "--write-h5ad", str(tmp_path / name), "--input-scale", "log1p", *extra]
+        assert main(args) == 0, capsys.readouterr().err
+        runs[name] = (scmf.bm.read_json(out), ad.read_h5ad(tmp_path / name / "kang.h5ad"))
+    (t_local, a_local), (t_cluster, a_cluster) = runs["local"], runs["cluster"]
+    assert a_cluster.uns["scmf"]["params"]["X_scmf"]["execution"].startswith("dask.distributed scheduler")
+    np.testing.assert_allclose(a_cluster.obsm["X_scmf"], a_local.obsm["X_scmf"], atol=1e-6)
+    pd.testing.assert_series_equal(t_cluster["value"], t_local["value"], atol=1e-6)
+    assert a_cluster.n_obs == adata.n_obs
+    # a scheduler that is not there: one clear line, exit 1
+    code = main(["benchmark", "--config", str(cfg), "--model", str(ref_checkpoint), "--data",
+                 str(folder / "kang.h5ad"), "--output", str(tmp_path / "x.json"), "--scheduler", "tcp://127.0.0.1:9"])  # fmt: skip
+    assert code == 1 and "could not connect to the dask scheduler" in capsys.readouterr().err

@@ -81,6 +81,21 @@ def as_datasets(datasets) -> dict[str, Any]:
     return out
 
 
+def _embed_on_cluster(path, adata, model, client, kw) -> None:
+    """Embed the file at ``path`` read lazily on ``client``'s workers; store into ``adata``."""
+    import numpy as np
+
+    from .. import tl
+    from .._uns import write_embedding_params
+    from ..datasets import read_lazy
+
+    lazy = read_lazy(path)
+    tl.embed(lazy, model, client=client, **kw)
+    key = kw["key_added"]
+    adata.obsm[key] = np.asarray(lazy.obsm[key])
+    write_embedding_params(adata, key, dict(lazy.uns["scmf"]["params"][key]))
+
+
 def evaluate(
     datasets: AnnData | Mapping[str, AnnData | str | os.PathLike] | Sequence[str | os.PathLike] | None,
     config: str | os.PathLike | Mapping | Sequence | EvalConfig,
@@ -93,6 +108,7 @@ def evaluate(
     key_added: str = EMBED_KEY,
     input_scale: str = "auto",
     gene_key: str | None = None,
+    client: Any = None,
     progress: bool | None = None,
 ) -> EvalReport:
     """Run the configured benchmarks over one or several datasets.
@@ -127,6 +143,10 @@ def evaluate(
         ``obsm`` key for the model's embedding.
     input_scale, gene_key
         Passed to :func:`scmf.tl.embed` for tokenised models.
+    client
+        A ``dask.distributed.Client`` for the embedding step: datasets given as paths are
+        read lazily (:func:`scmf.datasets.read_lazy`) and embedded block by block on its
+        workers; AnnData objects are sent to them block by block.
     progress
         Show a progress bar (``None``: when writing to a terminal).
 
@@ -180,9 +200,11 @@ def evaluate(
                 adata = read_dataset(item) if isinstance(item, str | os.PathLike) else item
                 if model is not None:
                     kw = {"input_scale": input_scale, "gene_key": gene_key} if _tokenised(model) else {}
-                    tl.embed(
-                        adata, model, batch_size=bs, device=dev, key_added=key_added, progress=False, **kw
-                    )
+                    kw.update(batch_size=bs, device=dev, key_added=key_added, progress=False)
+                    if client is not None and isinstance(item, str | os.PathLike):
+                        _embed_on_cluster(item, adata, model, client, kw)
+                    else:
+                        tl.embed(adata, model, client=client, **kw)
                 if baselines:
                     tl.baselines(adata)
             except Exception as e:

@@ -2,9 +2,12 @@
 
 scib-metrics' ``nmi_ari_cluster_labels_leiden`` rebuilds the igraph graph from the sparse
 connectivities for every resolution and ships the matrix to a process per resolution. Here
-each worker builds the graph once and runs its share of the resolutions on it; every run is
-otherwise identical (same graph construction, same per-run seeding, same scores), so the
-numbers are the same. Tested equal to scib-metrics' function.
+the graph is built once, with the same edges in the same order (so every seeded run gives
+the same clusters), but with the weights kept in a NumPy array instead of an edge attribute
+of Python floats; worker processes forked after the build share it instead of each building
+their own (at 1,000,000 cells that is ~4 GB of construction memory per worker saved). Every
+run is otherwise identical (same per-run seeding, same scores): tested equal to scib-metrics'
+function.
 """
 
 from __future__ import annotations
@@ -17,27 +20,33 @@ RESOLUTIONS = tuple(2 * x / 10 for x in range(1, 11))  # scib-metrics' optimisat
 
 
 def _graph(conn):
+    """``Graph.Weighted_Adjacency(conn, mode="directed")`` made undirected with both directions,
+    as scanpy/scib build it (same edge order), and its weights as a float64 array."""
     import igraph
 
-    g = igraph.Graph.Weighted_Adjacency(conn, mode="directed")
-    g.to_undirected(mode="each")  # both directions as separate edges, as scanpy/scib do
-    return g
+    m = conn.tocoo()
+    g = igraph.Graph(n=conn.shape[0], edges=np.column_stack([m.row, m.col]), directed=True)
+    g.to_undirected(mode="each")  # both directions as separate edges, edge order kept
+    return g, m.data.astype(np.float64)
+
+
+_SHARED: tuple | None = None  # (graph, weights, labels) inherited by forked workers
 
 
 def _scores(
-    conn, labels: np.ndarray, resolutions: list[float], seed: int
+    graph, labels: np.ndarray, resolutions: list[float], seed: int
 ) -> list[tuple[float, float, np.ndarray]]:
     import random
 
     import igraph
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    g = _graph(conn)
+    g, w = graph
     out = []
     for r in resolutions:
         igraph.set_random_number_generator(random.Random(seed))
         pred = np.asarray(
-            g.community_leiden(objective_function="modularity", weights="weight", resolution=r).membership
+            g.community_leiden(objective_function="modularity", weights=w, resolution=r).membership
         )
         out.append(
             (
@@ -71,15 +80,40 @@ def leiden_nmi_ari(
 
         n_jobs = os.cpu_count() or 1
     n_jobs = max(1, min(n_jobs, len(resolutions)))
+    graph = _graph(conn)
     if n_jobs == 1:
-        scores = _scores(conn, labels, resolutions, seed)
+        scores = _scores(graph, labels, resolutions, seed)
     else:
-        from joblib import Parallel, delayed
-
         chunks = [resolutions[i::n_jobs] for i in range(n_jobs)]
-        parts = Parallel(n_jobs=n_jobs)(delayed(_scores)(conn, labels, c, seed) for c in chunks)
+        parts = _parallel(graph, labels, chunks, seed)
         by_res = {r: s for c, p in zip(chunks, parts, strict=True) for r, s in zip(c, p, strict=True)}
         scores = [by_res[r] for r in resolutions]
         advance(len(resolutions))
     best = int(np.argmax([s[0] for s in scores]))
     return {"nmi": scores[best][0], "ari": scores[best][1], "clusters": scores[best][2]}
+
+
+def _shared_scores(args):
+    from ..._progress import _CURRENT
+
+    _CURRENT.set(None)  # the parent's bar was inherited by the fork: it is not ours to draw
+    resolutions, seed = args
+    graph, w, labels = _SHARED
+    return _scores((graph, w), labels, resolutions, seed)
+
+
+def _parallel(graph, labels, chunks, seed):
+    """Each chunk of resolutions in its own process; forked processes share the built graph."""
+    import multiprocessing as mp
+
+    global _SHARED
+    if "fork" in mp.get_all_start_methods():
+        _SHARED = (*graph, labels)
+        try:
+            with mp.get_context("fork").Pool(len(chunks)) as pool:
+                return pool.map(_shared_scores, [(c, seed) for c in chunks])
+        finally:
+            _SHARED = None
+    from joblib import Parallel, delayed  # no fork (Windows): each worker gets its own copy
+
+    return Parallel(n_jobs=len(chunks))(delayed(_scores)(graph, labels, c, seed) for c in chunks)
