@@ -4,7 +4,7 @@
     python benchmarks/approximate.py --sizes 100000   # fewer synthetic sizes
 
 Synthetic data: ``scmf.datasets.toy`` with 64 dims, 20 cell types, 8 batches, twice: well
-separated types (``label_sep=3``) and overlapping ones (``label_sep=0.35``, where clustering
+separated types (``label_sep=3``) and overlapping ones (``label_sep=0.5``, where clustering
 is hard and NMI/ARI are far from 1). Real data: the PCA baseline of Kang (``condition`` as
 batch) and of pbmc68k (``phase`` as batch), where the sample covers every cell, so only the
 graph is approximate. Prints a markdown table (the one in docs/metrics.md).
@@ -43,7 +43,7 @@ def main() -> None:
 
     cases = []
     for n in a.sizes:
-        for sep in (3.0, 0.35):
+        for sep in (3.0, 0.5):
             cases.append(
                 (
                     f"synthetic {n // 1000}k, label_sep={sep}",
