@@ -167,3 +167,15 @@ def test_cli_embeds_on_a_running_scheduler(stores, ref_checkpoint, cluster_clien
     code = main(["benchmark", "--config", str(cfg), "--model", str(ref_checkpoint), "--data",
                  str(folder / "kang.h5ad"), "--output", str(tmp_path / "x.json"), "--scheduler", "tcp://127.0.0.1:9"])  # fmt: skip
     assert code == 1 and "could not connect to the dask scheduler" in capsys.readouterr().err
+
+
+def test_zarr_store_for_in_memory_results(stores, tmp_path):
+    adata, folder = stores
+    ref = adata.copy()
+    scmf.tl.embed(ref, "random", n_comps=6, seed=1)
+    for data, name in ((_lazy(folder, ".zarr"), "lazy"), (adata.copy(), "memory")):
+        scmf.tl.embed(data, "random", n_comps=6, seed=1, zarr_store=tmp_path / f"{name}.zarr")
+        emb = data.obsm["X_scmf"]
+        assert type(emb).__module__.startswith("dask")
+        np.testing.assert_array_equal(emb.compute(), ref.obsm["X_scmf"])
+        assert data.uns["scmf"]["params"]["X_scmf"]["zarr_store"] == str(tmp_path / f"{name}.zarr")

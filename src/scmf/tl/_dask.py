@@ -164,6 +164,19 @@ def _embed_block(block, model, var: pd.DataFrame, kw: dict[str, Any], start: int
     return emb, params
 
 
+def write_zarr(emb: np.ndarray, path: str | Path):
+    """Write an in-memory embedding to a zarr array at ``path``; a Dask array reading it."""
+    _need_dask()
+    import dask.array as da
+    import zarr
+
+    arr = zarr.open_array(
+        str(path), mode="w", shape=emb.shape, chunks=(min(emb.shape[0], 10_000), emb.shape[1]), dtype="f4"
+    )
+    arr[:] = emb
+    return da.from_zarr(str(path))
+
+
 def _limit_threads() -> None:
     """In a worker, let torch use the worker's threads, not every core of the machine."""
     try:

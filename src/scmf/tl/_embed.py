@@ -88,8 +88,8 @@ def embed(
         after the other in this process. Passing a client with an in-memory matrix sends it
         to the workers block by block. See the scale section of the documentation.
     zarr_store
-        With a Dask expression: a zarr path the blocks' embeddings are written to (by the
-        workers, block by block); ``obsm[key_added]`` is then a Dask array reading it.
+        A zarr path the embedding is written to; ``obsm[key_added]`` is then a Dask array
+        reading it. With a Dask expression the workers write their blocks themselves.
     block_size
         Cells per block of a Dask expression (default: its row chunks).
     progress
@@ -199,9 +199,14 @@ def _compute(
                 block_size=block_size,
                 progress=progress,
             )
-    if zarr_store is not None:
-        msg = "zarr_store= is for Dask expression matrices (or with client=); write obsm yourself otherwise."
-        raise ValueError(msg)
+    if zarr_store is not None:  # computed in memory here: write it whole, hand back a lazy reader
+        emb, params = _compute(
+            target, model, layer=layer, batch_size=batch_size, device=device, gene_key=gene_key,
+            id_type=id_type, input_scale=input_scale, n_comps=n_comps, seed=seed, progress=progress,
+        )  # fmt: skip
+        from ._dask import write_zarr
+
+        return write_zarr(emb, zarr_store), {**params, "zarr_store": str(zarr_store)}
     if isinstance(model, str) and model in BASELINES:
         if model == "pca":
             emb, params = pca_embedding(target, n_comps=n_comps, layer=layer, seed=seed)
