@@ -251,3 +251,19 @@ def test_sampled_silhouette_standard_error_matches_its_spread():
     estimates = np.asarray(estimates)
     assert abs(estimates.mean() - truth) < 3 * np.mean(ses) / np.sqrt(40)  # unbiased
     assert 0.6 < estimates.std(ddof=1) / np.mean(ses) < 1.5  # the SE describes the spread
+
+
+def test_leiden_graph_is_scanpys_edge_for_edge(pbmc, monkeypatch):
+    """The graph is built in pieces with weights kept aside: the same edges, order and weights."""
+    import igraph
+
+    import scmf.bm._metrics._leiden as leiden
+
+    dist, idx = NearestNeighbors(n_neighbors=15).fit(pbmc.obsm["X_pca"]).kneighbors(pbmc.obsm["X_pca"])
+    conn = NeighborsResults(indices=idx, distances=dist.astype(np.float32)).knn_graph_connectivities
+    ref = igraph.Graph.Weighted_Adjacency(conn, mode="directed")
+    ref.to_undirected(mode="each")
+    monkeypatch.setattr(leiden, "_EDGE_CHUNK", 1000)  # several pieces
+    g, w = leiden._graph(conn)
+    assert g.get_edgelist() == ref.get_edgelist()
+    np.testing.assert_array_equal(w, np.asarray(ref.es["weight"]))

@@ -72,7 +72,7 @@ def embedding_quality(
     n_jobs: int | None = None,
     n_bootstrap: int = 100,
     approximate: bool | Literal["auto"] = "auto",
-    silhouette_sample: int = 20_000,
+    silhouette_sample: int = 10_000,
     progress: bool | None = None,
     dataset_name: str | None = None,
     inplace: bool = True,
@@ -121,8 +121,8 @@ def embedding_quality(
     seed
         Seed of the Leiden runs and of the bootstrap resamples.
     n_jobs
-        Processes sharing the Leiden resolutions of ``"leiden_optimized"`` (joblib); each
-        builds the graph once. ``None``: one below 20,000 cells (starting processes costs
+        Processes sharing the Leiden resolutions of ``"leiden_optimized"``, forked after the
+        graph is built so that they share it. ``None``: one below 20,000 cells (starting processes costs
         more than it saves), else all cores. Results do not depend on it (each run is seeded
         exactly as scib-metrics seeds it). Not recorded.
     n_bootstrap

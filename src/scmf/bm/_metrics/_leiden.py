@@ -25,11 +25,15 @@ def _graph(conn):
     import igraph
 
     m = conn.tocoo()
-    g = igraph.Graph(n=conn.shape[0], edges=np.column_stack([m.row, m.col]), directed=True)
+    g = igraph.Graph(n=conn.shape[0], directed=True)
+    step = _EDGE_CHUNK  # edges handed over in pieces: the Python pairs never all exist at once
+    for s in range(0, m.nnz, step):
+        g.add_edges(list(zip(m.row[s : s + step].tolist(), m.col[s : s + step].tolist(), strict=True)))
     g.to_undirected(mode="each")  # both directions as separate edges, edge order kept
     return g, m.data.astype(np.float64)
 
 
+_EDGE_CHUNK = 4_000_000
 _SHARED: tuple | None = None  # (graph, weights, labels) inherited by forked workers
 
 
