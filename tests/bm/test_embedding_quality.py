@@ -267,3 +267,19 @@ def test_leiden_graph_is_scanpys_edge_for_edge(pbmc, monkeypatch):
     g, w = leiden._graph(conn)
     assert g.get_edgelist() == ref.get_edgelist()
     np.testing.assert_array_equal(w, np.asarray(ref.es["weight"]))
+
+
+def test_leiden_spawned_workers_give_the_same_clusters(pbmc, monkeypatch):
+    """Where processes cannot be forked (macOS, Windows) each worker builds the graph: same numbers."""
+    import sys
+
+    from scmf.bm._metrics._leiden import leiden_nmi_ari
+
+    dist, idx = NearestNeighbors(n_neighbors=15).fit(pbmc.obsm["X_pca"]).kneighbors(pbmc.obsm["X_pca"])
+    conn = NeighborsResults(indices=idx, distances=dist.astype(np.float32)).knn_graph_connectivities
+    labels = pbmc.obs["bulk_labels"].cat.codes.to_numpy()
+    forked = leiden_nmi_ari(conn, labels, seed=3, n_jobs=2)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    spawned = leiden_nmi_ari(conn, labels, seed=3, n_jobs=2)
+    assert (forked["nmi"], forked["ari"]) == (spawned["nmi"], spawned["ari"])
+    np.testing.assert_array_equal(forked["clusters"], spawned["clusters"])

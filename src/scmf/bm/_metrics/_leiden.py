@@ -89,7 +89,7 @@ def leiden_nmi_ari(
         scores = _scores(graph, labels, resolutions, seed)
     else:
         chunks = [resolutions[i::n_jobs] for i in range(n_jobs)]
-        parts = _parallel(graph, labels, chunks, seed)
+        parts = _parallel(conn, graph, labels, chunks, seed)
         by_res = {r: s for c, p in zip(chunks, parts, strict=True) for r, s in zip(c, p, strict=True)}
         scores = [by_res[r] for r in resolutions]
         advance(len(resolutions))
@@ -106,18 +106,23 @@ def _shared_scores(args):
     return _scores((graph, w), labels, resolutions, seed)
 
 
-def _parallel(graph, labels, chunks, seed):
+def _parallel(conn, graph, labels, chunks, seed):
     """Each chunk of resolutions in its own process; forked processes share the built graph."""
     import multiprocessing as mp
+    import sys
 
     global _SHARED
-    if "fork" in mp.get_all_start_methods():
+    if sys.platform.startswith("linux"):  # fork is safe there; macOS and Windows spawn
         _SHARED = (*graph, labels)
         try:
             with mp.get_context("fork").Pool(len(chunks)) as pool:
                 return pool.map(_shared_scores, [(c, seed) for c in chunks])
         finally:
             _SHARED = None
-    from joblib import Parallel, delayed  # no fork (Windows): each worker gets its own copy
+    from joblib import Parallel, delayed  # spawned workers: each builds its own from the matrix
 
-    return Parallel(n_jobs=len(chunks))(delayed(_scores)(graph, labels, c, seed) for c in chunks)
+    return Parallel(n_jobs=len(chunks))(delayed(_scores_from)(conn, labels, c, seed) for c in chunks)
+
+
+def _scores_from(conn, labels, resolutions, seed):
+    return _scores(_graph(conn), labels, resolutions, seed)
