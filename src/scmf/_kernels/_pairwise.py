@@ -21,15 +21,15 @@ _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # fastmath without "no in
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def _reduce_block(G, sq, cols, out_start, bounds, own, sums, k, nn_idx):  # pragma: no cover - numba
+def _reduce_block(G, sq, cols, dest, bounds, own, sums, k, nn_idx):  # pragma: no cover - numba
     # columns are sorted by label: label m owns columns bounds[m]:bounds[m + 1], so each
     # label's sum is a contiguous (SIMD) reduction instead of a scatter-add. Row r of the
-    # block is the cell in column cols[r]; its results go to row out_start + r.
+    # block is the cell in column cols[r]; its results go to row dest[r].
     b, n = G.shape
     n_labels = sums.shape[1]
     for r in prange(b):
         i = cols[r]
-        o = out_start + r
+        o = dest[r]
         sq_i = sq[i]
         row = G[r]
         for j in range(n):  # distances in place of the Gram row (vectorised)
@@ -142,8 +142,6 @@ def label_distance_sums(
     visit = query[order]
     block = max(1, min(n_out, _BLOCK_BYTES // (gram_dtype.itemsize * n)))
     buf = np.empty((block, n), dtype=gram_dtype)
-    out_sorted = np.zeros_like(sums)
-    nn_sorted = np.zeros_like(nn_idx)
     for start in range(0, n_out, block):
         stop = min(start + block, n_out)
         cols = visit[start:stop]
@@ -152,9 +150,7 @@ def label_distance_sums(
             np.matmul(Xg[start:stop], XT, out=G)  # BLAS; the kernel turns it into distances
         else:
             np.matmul(Xg[cols], XT, out=G)
-        _reduce_block(G, sq, cols, start, bounds, own, out_sorted, k, nn_sorted)
-    sums[order] = out_sorted
-    nn_idx[order] = nn_sorted
+        _reduce_block(G, sq, cols, order[start:stop], bounds, own, sums, k, nn_idx)  # rows in input order
     if k <= 0:
         return sums
     dist = np.empty((n_out, k), dtype=np.float64)
