@@ -67,7 +67,7 @@ def test_load_errors(tmp_path):
         load(tmp_path / "nope")
     (tmp_path / "args.json").write_text("{}")
     (tmp_path / "best_model.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match="scGPT"):
+    with pytest.raises(FileNotFoundError, match=r"scGPT checkpoint.*vocab\.json"):
         load(tmp_path)
     (tmp_path / "args.json").unlink()
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))

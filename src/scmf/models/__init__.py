@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._load import formats, load, load_pretrained_with_vocab, register_format
+from ._load import format_info, formats, load, load_pretrained_with_vocab, register_format
 from ._matching import GeneMatch, match_genes
 from ._protocol import EmbeddingModel, model_name
 from ._tokenizers import Tokenizer, Tokens, get_tokenizer
@@ -22,6 +22,9 @@ _LAZY = {
     "save_reference": "._reference",
     "load_reference": "._reference",
     "load_geneformer": "._geneformer",
+    "load_scgpt": "._scgpt",
+    "ScGPTTokenizer": "._scgpt",
+    "tokenized_batches": "._torch",
     "TokenizedModel": "._torch",
     "device_of": "._torch",
     "TokenDataset": "._training",
@@ -46,11 +49,13 @@ __all__ = [
     "GeneVocab",
     "ReferenceConfig",
     "ReferenceModel",
+    "ScGPTTokenizer",
     "TokenDataset",
     "TokenizedModel",
     "Tokenizer",
     "Tokens",
     "device_of",
+    "format_info",
     "formats",
     "get_tokenizer",
     "lit_module",
@@ -58,9 +63,11 @@ __all__ = [
     "load_geneformer",
     "load_pretrained_with_vocab",
     "load_reference",
+    "load_scgpt",
     "masked_gene_loss",
     "match_genes",
     "model_name",
     "register_format",
     "save_reference",
+    "tokenized_batches",
 ]

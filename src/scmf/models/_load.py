@@ -13,21 +13,37 @@ if TYPE_CHECKING:
 
 @dataclass
 class CheckpointFormat:
+    """A checkpoint format :func:`load` detects, and what a user needs to know to find one."""
+
     name: str
     detect: Callable[[Path], bool]
     load: Callable[..., object]
+    files: str = ""
+    options: str = ""
+    paper: str = ""
+    weights: str = ""
 
 
 _FORMATS: dict[str, CheckpointFormat] = {}
 
 
-def register_format(name: str, detect: Callable[[Path], bool], load: Callable[..., object]) -> None:
+def register_format(
+    name: str,
+    detect: Callable[[Path], bool],
+    load: Callable[..., object],
+    *,
+    files: str = "",
+    options: str = "",
+    paper: str = "",
+    weights: str = "",
+) -> None:
     """Teach :func:`load` (and so ``tl.embed`` and the CLI) a checkpoint format.
 
     ``detect(path) -> bool`` says whether a directory is in this format; ``load(path, **kwargs)``
     returns a model for :func:`scmf.tl.embed` (a :class:`TokenizedModel` or any object with
     ``embed(X, var_names)``). Formats are tried in registration order; re-registering a name
-    replaces it.
+    replaces it. ``files``, ``options``, ``paper`` and ``weights`` (where the authors publish
+    them) are text shown by :func:`format_info` and ``scmf list``.
 
     Examples
     --------
@@ -35,7 +51,7 @@ def register_format(name: str, detect: Callable[[Path], bool], load: Callable[..
     >>> "reference" in scmf.models.formats() and "geneformer" in scmf.models.formats()
     True
     """
-    _FORMATS[name] = CheckpointFormat(name, detect, load)
+    _FORMATS[name] = CheckpointFormat(name, detect, load, files, options, paper, weights)
 
 
 def formats() -> list[str]:
@@ -48,6 +64,18 @@ def formats() -> list[str]:
     ['reference', 'geneformer']
     """
     return list(_FORMATS)
+
+
+def format_info() -> list[CheckpointFormat]:
+    """Every checkpoint format with the files it reads, its options, its paper and where its weights are.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> [f.name for f in scmf.models.format_info()][:3]
+    ['reference', 'geneformer', 'scgpt']
+    """
+    return list(_FORMATS.values())
 
 
 def load(path: str | Path, *, format: str | None = None, **kwargs):
@@ -90,13 +118,6 @@ def load(path: str | Path, *, format: str | None = None, **kwargs):
     for fmt in _FORMATS.values():
         if fmt.detect(p):
             return fmt.load(p, **kwargs)
-    if (p / "args.json").is_file() and (p / "best_model.pt").is_file():
-        msg = (
-            f"{p} looks like an scGPT checkpoint (args.json + best_model.pt). scmf does not load scGPT weights "
-            "itself: wrap your scGPT model in scmf.models.TokenizedModel(module, Tokenizer(GeneVocab.from_scgpt(...), "
-            "'binned')) or register a loader with scmf.models.register_format."
-        )
-        raise ValueError(msg)
     msg = f"{p} is not a checkpoint format scmf knows ({formats()}): expected config.json with weights."
     raise ValueError(msg)
 
@@ -161,5 +182,42 @@ def _load_geneformer(p: Path, **kw):
     return load_geneformer(p, **kw)
 
 
-register_format("reference", _is_reference, _load_reference)
-register_format("geneformer", _is_geneformer, _load_geneformer)
+def _is_scgpt(p: Path) -> bool:
+    from ._scgpt import is_scgpt_dir
+
+    return is_scgpt_dir(p)
+
+
+def _load_scgpt(p: Path, **kw):
+    from ._scgpt import load_scgpt
+
+    return load_scgpt(p, **kw)
+
+
+register_format(
+    "reference",
+    _is_reference,
+    _load_reference,
+    files="config.json (scmf_model: reference), model.safetensors, vocab.tsv",
+    options="max_len",
+    paper="scmf's own small transformer (scmf.models.ReferenceModel)",
+    weights="written by scmf.models.save_reference",
+)
+register_format(
+    "geneformer",
+    _is_geneformer,
+    _load_geneformer,
+    files="config.json (model_type: bert), model.safetensors or pytorch_model.bin; token and median dictionaries",
+    options="vocab, hidden_layer, pooling, max_len",
+    paper="Theodoris et al., Nature 2023 (Geneformer)",
+    weights="huggingface.co/ctheodoris/Geneformer",
+)
+register_format(
+    "scgpt",
+    _is_scgpt,
+    _load_scgpt,
+    files="args.json, best_model.pt, vocab.json",
+    options="vocab, max_length, pooling, seed",
+    paper="Cui et al., Nature Methods 2024 (scGPT)",
+    weights="github.com/bowang-lab/scGPT (README: pretrained scGPT model zoo, Google Drive folders)",
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,13 +44,15 @@ class TokenizedModel:
     method works, with one of scmf's tokenizers; :func:`scmf.tl.embed` matches the genes once,
     tokenises batch by batch (padded to the longest cell, cells of similar length batched
     together), runs the module in eval mode under ``torch.inference_mode`` and restores
-    its mode afterwards.
+    its mode afterwards. ``autocast`` (``"float16"`` or ``"bfloat16"``) runs the forward pass
+    under torch's mixed precision on CUDA, as a model's authors do on GPU; it is off on CPU.
     """
 
     module: Any
     tokenizer: Tokenizer
     name: str = "model"
     info: dict = field(default_factory=dict)
+    autocast: str | None = None
 
     def __post_init__(self) -> None:
         if not callable(getattr(self.module, "encode", None)):
@@ -58,6 +61,10 @@ class TokenizedModel:
 
     def params(self) -> dict:
         return {"model": self.name, "tokenizer": self.tokenizer.config(), **self.info}
+
+    def precision(self, device: str) -> str:
+        """``"float32"``, or the autocast dtype the forward pass runs under on ``device``."""
+        return self.autocast if self.autocast and str(device).startswith("cuda") else "float32"
 
     def embed_adata(self, adata, *, layer=None, batch_size=64, device="auto", gene_key=None, id_type="auto",
                     input_scale="auto", progress=None) -> tuple[np.ndarray, dict]:  # fmt: skip
@@ -80,8 +87,14 @@ def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -
     if hasattr(module, "eval"):
         module.eval()
     out = []
+    precision = model.precision(device) if hasattr(model, "precision") else "float32"
+    amp = (
+        torch.autocast("cuda", dtype=getattr(torch, precision))
+        if precision != "float32"
+        else contextlib.nullcontext()
+    )
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), amp:
             for ids, values, mask in batches:
                 res = module.encode(
                     torch.from_numpy(ids).to(device),
@@ -125,6 +138,8 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
 
     dev = resolve_device(device)
     tok = model.tokenizer
+    if callable(getattr(tok, "begin", None)):
+        tok.begin()  # tokenizers that sample restart their seeded streams: same cells, same tokens
     match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key, id_type=id_type)
     X = expression_source(adata, layer)
     n = adata.n_obs
@@ -181,9 +196,34 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
         "layer": layer,
         "batch_size": int(batch_size),
         "device": dev,
-        "dtype": "float32",
+        "dtype": model.precision(dev) if hasattr(model, "precision") else "float32",
         "input_scale": scale_kind,
         "genes": match.report(tok.vocab),
         "n_empty_cells": n_empty,
     }
     return out, params
+
+
+def tokenized_batches(model: TokenizedModel, adata, *, batch_size: int = 64, layer=None, gene_key=None):
+    """``adata`` tokenised as :func:`scmf.tl.embed` does: length-sorted ``(ids, values, mask)`` batches.
+
+    What the speed benchmarks feed the bare forward pass (:func:`run_batches`).
+    """
+    from .._expression import expression_source, rows_csr
+    from ._tokenizers import input_scale_of
+
+    tok = model.tokenizer
+    if callable(getattr(tok, "begin", None)):
+        tok.begin()
+    match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key)
+    X = rows_csr(expression_source(adata, layer), 0, adata.n_obs)
+    t = tok.encode(X, match.token_ids, scale, input_scale=input_scale_of(X, "auto", tok.kind))
+    mask = t.attention_mask
+    mask[t.lengths == 0, 0] = True
+    order = np.argsort(t.lengths, kind="stable")
+    out = []
+    for b in range(0, order.size, batch_size):
+        idx = order[b : b + batch_size]
+        w = max(int(t.lengths[idx].max()), 1)
+        out.append((t.ids[idx, :w], t.values[idx, :w], mask[idx, :w]))
+    return out

@@ -1,0 +1,100 @@
+"""The authors' own code of published models, loaded from the archives in the reference folder.
+
+Nothing here is installed: each archive is extracted once per test session, its folder put on
+``sys.path``, and package ``__init__`` files that pull in unneeded dependencies are replaced by
+empty packages (``types.ModuleType``) so that only the modules the parity tests need load.
+Tests skip, saying why, when the folder or an archive is absent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import tarfile
+import types
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ARCHIVES = {
+    "scgpt": "scgpt-0.2.4-py3-none-any.whl",
+    "uce": "uce_model-0.1.4-py3-none-any.whl",
+    "transcriptformer": "transcriptformer-0.6.1-py3-none-any.whl",
+    "scfoundation": "scfoundation-d09626a-model.tar.gz",
+}
+
+
+def reference_dir() -> Path | None:
+    env = os.environ.get("SCMF_REFERENCE_DIR")
+    here = Path(__file__).resolve().parents[2] / "shared" / "reference"
+    for d in (Path(env) if env else None, here):
+        if d is not None and d.is_dir():
+            return d
+    return None
+
+
+def extract(name: str, dest: Path) -> Path:
+    """The archive of ``name`` extracted under ``dest`` (skips the test when it is absent)."""
+    ref = reference_dir()
+    if ref is None:
+        pytest.skip("the authors' reference code (../shared/reference or SCMF_REFERENCE_DIR) is absent")
+    archive = ref / ARCHIVES[name]
+    if not archive.is_file():
+        pytest.skip(f"{archive.name} is not in {ref}")
+    out = dest / name
+    if not out.exists():
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(out)
+        else:
+            with tarfile.open(archive) as t:
+                t.extractall(out, filter="data")
+    return out
+
+
+def empty_package(name: str, path: Path | None = None, **attrs) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    mod.__path__ = [str(path)] if path is not None else []
+    for k, v in attrs.items():
+        setattr(mod, k, v)
+    sys.modules[name] = mod
+    return mod
+
+
+def load_module(name: str, file: Path) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, file)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def scgpt(dest: Path) -> types.SimpleNamespace:
+    """scGPT's ``TransformerModel``, ``DataCollator``, ``binning`` and ``get_batch_cell_embeddings``."""
+    import logging
+    import warnings
+
+    root = extract("scgpt", dest) / "scgpt"
+    empty_package("scgpt", root, logger=logging.getLogger("scGPT"))
+    empty_package("scgpt.model", root / "model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "flash_attn is not installed"
+        model = importlib.import_module("scgpt.model.model")
+    sys.modules["scgpt.model"].TransformerModel = model.TransformerModel
+    preprocess = importlib.import_module("scgpt.preprocess")
+    collator = importlib.import_module("scgpt.data_collator")
+    # cell_emb.py also imports the vocabulary class (torchtext) and utils (IPython), which
+    # get_batch_cell_embeddings does not use
+    empty_package("scgpt.tokenizer", GeneVocab=None)
+    empty_package("scgpt.utils", load_pretrained=None)
+    empty_package("scgpt.tasks", root / "tasks")
+    cell_emb = importlib.import_module("scgpt.tasks.cell_emb")
+    return types.SimpleNamespace(
+        TransformerModel=model.TransformerModel,
+        DataCollator=collator.DataCollator,
+        binning=preprocess.binning,
+        get_batch_cell_embeddings=cell_emb.get_batch_cell_embeddings,
+    )
