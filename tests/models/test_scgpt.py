@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-import scmf
 import authors
+import scmf
 
 ARGS = {  # the keys of the released checkpoints' args.json (whole-human), small sizes
     "embsize": 32,
@@ -93,7 +93,7 @@ def _authors_embedding(ref, model, vocab, args, adata, *, max_length, seed, monk
     ids = np.array([vocab.get(g, -1) for g in genes])
     sub = adata[:, ids >= 0]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(), raising=False)  # one process
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the global stream scGPT draws from
     torch.manual_seed(seed)
     return ref.get_batch_cell_embeddings(
         sub,
@@ -159,7 +159,7 @@ def test_scgpt_tokens_equal_authors_collator(tmp_path, ref, vocab_json, kang_cel
         do_padding=True, pad_token_id=vocab["<pad>"], pad_value=-2, do_mlm=False, do_binning=True,
         max_length=200, sampling=True, keep_first_n_tokens=1,
     )  # fmt: skip
-    np.random.seed(3)
+    np.random.seed(3)  # noqa: NPY002 - the global stream scGPT draws from
     torch.manual_seed(3)
     torch.empty((), dtype=torch.int64).random_()  # what scGPT's DataLoader draws before the first cell
     X = kang_cells.X.toarray()
@@ -169,7 +169,9 @@ def test_scgpt_tokens_equal_authors_collator(tmp_path, ref, vocab_json, kang_cel
         nz = np.nonzero(row)[0]
         genes = np.insert(ids[ids >= 0][nz], 0, vocab["<cls>"])
         values = np.insert(row[nz], 0, -2)
-        batch = collate([{"genes": torch.from_numpy(genes).long(), "expressions": torch.from_numpy(values).float()}])
+        batch = collate(
+            [{"genes": torch.from_numpy(genes).long(), "expressions": torch.from_numpy(values).float()}]
+        )
         n = t.lengths[i]
         np.testing.assert_array_equal(t.ids[i, :n], batch["gene"][0].numpy())
         np.testing.assert_array_equal(t.values[i, :n], batch["expr"][0].numpy())
@@ -196,7 +198,9 @@ def test_scgpt_category_values_and_continuous_input(tmp_path, ref, vocab_json, k
     batches = scmf.models.tokenized_batches(loaded, kang_cells[:30], batch_size=30)
     ids, values, mask = (torch.from_numpy(a) for a in batches[0])
     with torch.no_grad():
-        want = torch.nn.functional.normalize(model._encode(ids, values, src_key_padding_mask=~mask)[:, 0], dim=1)
+        want = torch.nn.functional.normalize(
+            model._encode(ids, values, src_key_padding_mask=~mask)[:, 0], dim=1
+        )
         got = loaded.module.encode(ids, values, mask)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
 

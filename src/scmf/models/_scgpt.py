@@ -198,7 +198,9 @@ def _torch_modules():
             layer = nn.TransformerEncoderLayer(
                 d, cfg["nhead"], cfg["d_hid"], cfg["dropout"], batch_first=True
             )
-            self.transformer_encoder = nn.TransformerEncoder(layer, cfg["nlayers"], enable_nested_tensor=False)
+            self.transformer_encoder = nn.TransformerEncoder(
+                layer, cfg["nlayers"], enable_nested_tensor=False
+            )
             self.pooling = cfg.get("pooling", "cls")
 
         def hidden(self, input_ids, values, attention_mask):
@@ -237,7 +239,11 @@ def read_weights(path: Path) -> dict:
     except Exception as e:  # truncated zip, not a torch file, pickled objects
         msg = f"could not read the weights in {f} (truncated download or not a torch state dict?): {e}"
         raise ValueError(msg) from None
-    if isinstance(state, dict) and "model_state_dict" in state and isinstance(state["model_state_dict"], dict):
+    if (
+        isinstance(state, dict)
+        and "model_state_dict" in state
+        and isinstance(state["model_state_dict"], dict)
+    ):
         state = state["model_state_dict"]
     if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
         msg = f"{f} does not hold a state dict of tensors."
@@ -319,7 +325,9 @@ def load_scgpt(
         "pad_id": v.specials[pad_token],
         "pad_value": float(args.get("pad_value", -2)),
         "input_emb_style": emb_style,
-        "n_input_bins": int(state["value_encoder.embedding.weight"].shape[0]) if emb_style == "category" else None,
+        "n_input_bins": int(state["value_encoder.embedding.weight"].shape[0])
+        if emb_style == "category"
+        else None,
         "pooling": pooling,
     }
     if int(args.get("nlayers", nlayers)) != nlayers:
