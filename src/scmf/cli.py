@@ -74,20 +74,21 @@ def _benchmark(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
-    model_kw: dict = {}
-    for flag, key in (("vocab", "vocab"), ("pooling", "pooling"), ("hidden_layer", "hidden_layer")):
-        value = getattr(args, flag)
-        if value is not None:
-            model_kw[key] = value
+    model_kw = _model_options(args)
     if model_kw:
         if model is None or model in scmf.models.BASELINES:
             raise CliError(
-                "model options (--vocab/--pooling/--hidden-layer) apply to checkpoint directories, not to baselines."
+                "model options (--vocab/--pooling/--hidden-layer/--model-option) apply to checkpoint directories, "
+                "not to baselines."
             )
+        fmt = _format_of(model)
         try:
             model = scmf.models.load(model, **model_kw)
-        except TypeError as e:
-            raise CliError(f"this checkpoint format does not take {sorted(model_kw)} ({e}).") from None
+        except TypeError:
+            takes = f" (it takes: {fmt.options})" if fmt is not None and fmt.options else ""
+            raise CliError(
+                f"the {fmt.name if fmt else 'checkpoint'} format does not take {sorted(model_kw)}{takes}."
+            ) from None
     client = None
     if args.scheduler:
         if model is None:
@@ -172,6 +173,40 @@ def _print_results(report) -> None:
     print()
 
 
+def _model_options(args: argparse.Namespace) -> dict:
+    """``--vocab/--pooling/--hidden-layer`` and every ``--model-option KEY=VALUE`` (values read as YAML)."""
+    import yaml
+
+    kw: dict = {}
+    for flag in ("vocab", "pooling", "hidden_layer"):
+        value = getattr(args, flag)
+        if value is not None:
+            kw[flag] = value
+    for item in args.model_option:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise CliError(f"--model-option takes KEY=VALUE (e.g. seed=3, max_length=1200), got {item!r}.")
+        try:
+            kw[key] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            kw[key] = value
+    return kw
+
+
+def _format_of(path: str):
+    import scmf
+
+    p = Path(path)
+    for fmt in scmf.models.format_info():
+        try:
+            if p.is_dir() and fmt.detect(p):
+                return fmt
+        except OSError:
+            continue
+    return None
+
+
 def _list(args: argparse.Namespace) -> int:
     import scmf
 
@@ -180,7 +215,17 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  {name:20s} params: {', '.join(spec.params)}")
     print("models:")
     print(f"  baselines: {', '.join(scmf.models.BASELINES)}")
-    print(f"  checkpoint formats: {', '.join(scmf.models.formats())}")
+    print("  checkpoint formats (scmf.models.load / --model DIR; weights are never downloaded by scmf):")
+    for fmt in scmf.models.format_info():
+        print(f"    {fmt.name}")
+        for label, text in (
+            ("files", fmt.files),
+            ("options", fmt.options),
+            ("paper", fmt.paper),
+            ("weights", fmt.weights),
+        ):
+            if text:
+                print(f"      {label + ':':9s}{text}")
     print("datasets:")
     for name, entry in scmf.datasets.registry().items():
         print(f"  {name:32s} {entry.description}")
@@ -236,7 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--gene-key", default=None, help="var column with the gene names to match (default: var_names)"
     )
     bench.add_argument(
-        "--vocab", default=None, help="gene vocabulary of a Geneformer checkpoint (TSV or .pkl)"
+        "--vocab",
+        default=None,
+        help="gene vocabulary file of the checkpoint (Geneformer TSV/.pkl, scGPT vocab.json)",
+    )
+    bench.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the checkpoint's loader, e.g. seed=3 or max_length=600 (repeat; `scmf list` shows each format's)",
     )
     bench.add_argument(
         "--scheduler",
@@ -244,8 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="embed on a running dask.distributed scheduler (e.g. tcp://10.0.0.1:8786); files are read lazily by its workers",
     )
-    bench.add_argument("--pooling", default=None, choices=["mean", "cls"], help="Geneformer cell pooling")
-    bench.add_argument("--hidden-layer", type=int, default=None, help="Geneformer hidden state (default -2)")
+    bench.add_argument("--pooling", default=None, help="cell pooling of the checkpoint (e.g. mean, cls)")
+    bench.add_argument(
+        "--hidden-layer", type=int, default=None, help="hidden state to pool (formats that take hidden_layer)"
+    )
     bench.set_defaults(func=_benchmark)
 
     lst = sub.add_parser("list", help="show benchmarks, model formats and datasets")

@@ -228,3 +228,44 @@ def test_scgpt_bad_checkpoints(tmp_path, ref, vocab_json):
     (path / "vocab.json").write_text(json.dumps(other))
     with pytest.raises(ValueError, match=r"wrong vocab\.json"):
         scmf.models.load(path)
+
+
+def test_scgpt_from_the_command_line(tmp_path, ref, vocab_json, kang_cells, capsys):
+    import anndata as ad
+
+    from scmf.cli import main
+
+    path, _, _ = _release(tmp_path, ref, vocab_json)
+    kang_cells[:120].write_h5ad(tmp_path / "k.h5ad")
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: cell_type}\n"
+    )
+    base = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--model", str(path)]
+    base += ["--data", str(tmp_path / "k.h5ad"), "--output", str(tmp_path / "r.json")]
+    args = [
+        *base,
+        "--model-option",
+        "seed=5",
+        "--model-option",
+        "max_length=300",
+        "--write-h5ad",
+        str(tmp_path / "ev"),
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    got = ad.read_h5ad(tmp_path / "ev" / "k.h5ad")
+    params = got.uns["scmf"]["params"]["X_scmf"]
+    assert (
+        params["format"] == "scgpt"
+        and params["tokenizer"]["seed"] == 5
+        and params["tokenizer"]["max_length"] == 300
+    )
+    want = scmf.tl.embed(kang_cells[:120].copy(), scmf.models.load(path, seed=5, max_length=300), copy=True)
+    np.testing.assert_allclose(got.obsm["X_scmf"], want.obsm["X_scmf"], rtol=0, atol=1e-6)
+    capsys.readouterr()
+    assert main([*base, "--hidden-layer", "3"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "scgpt format does not take ['hidden_layer']" in err and "max_length" in err and err.count("\n") == 1
+    )
+    assert main([*base, "--model-option", "seed"]) == 1
+    assert "KEY=VALUE" in capsys.readouterr().err
