@@ -98,3 +98,22 @@ def scgpt(dest: Path) -> types.SimpleNamespace:
         binning=preprocess.binning,
         get_batch_cell_embeddings=cell_emb.get_batch_cell_embeddings,
     )
+
+
+def uce(dest: Path) -> types.SimpleNamespace:
+    """UCE's ``TransformerModel``, sentence sampling, collator and preprocessing functions."""
+    root = extract("uce", dest) / "uce"
+    empty_package("uce", root)  # its __init__ imports the download helpers (gdown, requests)
+    empty_package("uce.data_proc", root / "data_proc")
+    model = importlib.import_module("uce.model")
+    eval_data = importlib.import_module("uce.eval_data")
+    gene_embeddings = importlib.import_module("uce.data_proc.gene_embeddings")
+    data_utils = importlib.import_module("uce.data_proc.data_utils")
+    return types.SimpleNamespace(
+        TransformerModel=model.TransformerModel,
+        MultiDatasetSentences=eval_data.MultiDatasetSentences,
+        MultiDatasetSentenceCollator=eval_data.MultiDatasetSentenceCollator,
+        sample_cell_sentences=eval_data.sample_cell_sentences,
+        gene_embeddings=gene_embeddings,
+        data_utils=data_utils,
+    )

@@ -194,12 +194,24 @@ def _load_scgpt(p: Path, **kw):
     return load_scgpt(p, **kw)
 
 
+def _is_uce(p: Path) -> bool:
+    from ._uce import is_uce_dir
+
+    return is_uce_dir(p)
+
+
+def _load_uce(p: Path, **kw):
+    from ._uce import load_uce
+
+    return load_uce(p, **kw)
+
+
 register_format(
     "reference",
     _is_reference,
     _load_reference,
     files="config.json (scmf_model: reference), model.safetensors, vocab.tsv",
-    options="max_len",
+    options="device",
     paper="scmf's own small transformer (scmf.models.ReferenceModel)",
     weights="written by scmf.models.save_reference",
 )
@@ -220,4 +232,16 @@ register_format(
     options="vocab, max_length, pooling, seed",
     paper="Cui et al., Nature Methods 2024 (scGPT)",
     weights="github.com/bowang-lab/scGPT (README: pretrained scGPT model zoo, Google Drive folders)",
+)
+register_format(
+    "uce",
+    _is_uce,
+    _load_uce,
+    files=(
+        "4layer_model.torch or 33l_8ep_1024t_1280.torch, species_chrom.csv, species_offsets.pkl, "
+        "protein_embeddings/*.gene_symbol_to_embedding_ESM2.pt, optional all_tokens.torch"
+    ),
+    options="species, weights, nhead, sample_size, pad_length, batch_size, min_cells, seed",
+    paper="Rosen et al., bioRxiv 2023 (Universal Cell Embeddings)",
+    weights="github.com/snap-stanford/UCE (README: model files on figshare / Google Drive)",
 )

@@ -143,8 +143,15 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
     match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key, id_type=id_type)
     X = expression_source(adata, layer)
     n = adata.n_obs
+    if callable(getattr(tok, "restrict", None)):
+        match = tok.restrict(match, X, n)  # recipes that filter genes on the whole data (UCE)
     scale_kind = input_scale_of(rows_csr(X, 0, min(n, 2000)), input_scale, tok.kind, stacklevel=5)
+    # recipes whose embedding depends on the batch (UCE) fix it: consecutive cells, never sorted
+    group = getattr(tok, "batch_group", None)
+    if group:
+        batch_size = int(group)
     chunk = max(batch_size * 16, 4096)
+    chunk -= chunk % batch_size
     out: np.ndarray | None = None
     n_empty = 0
     front = int(tok.add_cls)
@@ -163,7 +170,8 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
             n_empty += int(empty.sum())
             mask = t.attention_mask
             mask[empty, 0] = True  # an empty cell still attends to its first token (<cls> or <pad>)
-            order = np.argsort(t.lengths, kind="stable")  # similar lengths together
+            # similar lengths together, unless the recipe fixes the batches
+            order = np.arange(t.lengths.size) if group else np.argsort(t.lengths, kind="stable")
             batches, index = [], []
             for b in range(0, order.size, batch_size):
                 idx = order[b : b + batch_size]
@@ -195,6 +203,7 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
         **model.params(),
         "layer": layer,
         "batch_size": int(batch_size),
+        "batch_order": "consecutive" if group else "by length",
         "device": dev,
         "dtype": model.precision(dev) if hasattr(model, "precision") else "float32",
         "input_scale": scale_kind,
@@ -217,10 +226,14 @@ def tokenized_batches(model: TokenizedModel, adata, *, batch_size: int = 64, lay
         tok.begin()
     match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key)
     X = rows_csr(expression_source(adata, layer), 0, adata.n_obs)
+    if callable(getattr(tok, "restrict", None)):
+        match = tok.restrict(match, X, adata.n_obs)
     t = tok.encode(X, match.token_ids, scale, input_scale=input_scale_of(X, "auto", tok.kind))
     mask = t.attention_mask
     mask[t.lengths == 0, 0] = True
-    order = np.argsort(t.lengths, kind="stable")
+    group = getattr(tok, "batch_group", None)
+    batch_size = int(group) if group else batch_size
+    order = np.arange(t.lengths.size) if group else np.argsort(t.lengths, kind="stable")
     out = []
     for b in range(0, order.size, batch_size):
         idx = order[b : b + batch_size]
