@@ -117,3 +117,25 @@ def uce(dest: Path) -> types.SimpleNamespace:
         gene_embeddings=gene_embeddings,
         data_utils=data_utils,
     )
+
+
+def scfoundation(dest: Path) -> types.SimpleNamespace:
+    """scFoundation's ``model/`` folder: ``select_model``, ``load`` and the ``get_embedding`` script."""
+    model_dir = extract("scfoundation", dest) / "scfoundation" / "model"
+    if str(model_dir) not in sys.path:
+        sys.path.insert(0, str(model_dir))  # the scripts import load and pretrainmodels from their folder
+    pretrainmodels = importlib.import_module("pretrainmodels")
+    load = importlib.import_module("load")
+    return types.SimpleNamespace(dir=model_dir, select_model=pretrainmodels.select_model, load=load)
+
+
+def scfoundation_get_embedding(ref: types.SimpleNamespace, argv: list[str]) -> types.ModuleType:
+    """scFoundation's ``get_embedding.py`` as a module (it parses its arguments and reads the gene
+    index from the working folder when imported)."""
+    old = sys.argv
+    sys.argv = ["get_embedding.py", *argv]
+    try:
+        sys.modules.pop("get_embedding", None)
+        return load_module("get_embedding", ref.dir / "get_embedding.py")
+    finally:
+        sys.argv = old

@@ -14,6 +14,7 @@ from scipy import sparse
 
 import authors
 import scmf
+from helpers import counts_of
 from scmf.models._uce import SPECIES_FILES
 
 TOKEN_DIM = 16
@@ -23,19 +24,6 @@ CHROMS = [str(c) for c in range(1, 23)] + ["X", "Y", "MT"]
 @pytest.fixture(scope="module")
 def ref(tmp_path_factory):
     return authors.uce(tmp_path_factory.mktemp("authors"))
-
-
-def counts_of(adata):
-    """The integer counts behind log-normalised cells: expm1 divided by each cell's smallest value."""
-    X = adata.X.tocsr().copy()
-    X.data = np.expm1(X.data.astype(np.float64))
-    low = np.minimum.reduceat(X.data, X.indptr[:-1])
-    X.data /= np.repeat(low, np.diff(X.indptr))
-    assert np.abs(X.data - np.round(X.data)).max() < 0.02  # they are counts
-    X.data = np.round(X.data).astype(np.float32)
-    out = adata.copy()
-    out.X = X
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -206,6 +206,18 @@ def _load_uce(p: Path, **kw):
     return load_uce(p, **kw)
 
 
+def _is_scfoundation(p: Path) -> bool:
+    from ._scfoundation import is_scfoundation_dir
+
+    return is_scfoundation_dir(p)
+
+
+def _load_scfoundation(p: Path, **kw):
+    from ._scfoundation import load_scfoundation
+
+    return load_scfoundation(p, **kw)
+
+
 register_format(
     "reference",
     _is_reference,
@@ -244,4 +256,13 @@ register_format(
     options="species, weights, nhead, sample_size, pad_length, batch_size, min_cells, seed",
     paper="Rosen et al., bioRxiv 2023 (Universal Cell Embeddings)",
     weights="github.com/snap-stanford/UCE (README: model files on figshare / Google Drive)",
+)
+register_format(
+    "scfoundation",
+    _is_scfoundation,
+    _load_scfoundation,
+    files="models.ckpt (in the folder or its models/), OS_scRNA_gene_index.19264.tsv (beside it or one folder up)",
+    options="gene_index, version, pool_type, pre_normalized, tgthighres",
+    paper="Hao et al., Nature Methods 2024 (scFoundation)",
+    weights="github.com/biomap-research/scFoundation (README: models.ckpt from the authors' download page)",
 )
