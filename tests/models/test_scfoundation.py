@@ -128,7 +128,7 @@ def test_scfoundation_inputs_equal_authors(tmp_path, ref, kang):
     for i in range(cells.n_obs):  # get_embedding.py's per-cell preparation, step by step
         row = frame.iloc[i].reindex(genes).fillna(0.0)
         total = row.sum()
-        values = np.log1p(row / row.sum() * 1e4).tolist() + [np.log10(total) + 1.0, np.log10(total)]
+        values = [*np.log1p(row / total * 1e4).tolist(), np.log10(total) + 1.0, np.log10(total)]
         x = torch.tensor(values).unsqueeze(0)
         labels = x > 0
         data, _ = ref.load.gatherData(x, labels, 103)
