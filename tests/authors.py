@@ -139,3 +139,20 @@ def scfoundation_get_embedding(ref: types.SimpleNamespace, argv: list[str]) -> t
         return load_module("get_embedding", ref.dir / "get_embedding.py")
     finally:
         sys.argv = old
+
+
+def transcriptformer(dest: Path) -> types.SimpleNamespace:
+    """TranscriptFormer's model classes and its inference entry point (``run_inference``)."""
+    root = extract("transcriptformer", dest)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # its package __init__ is empty: imported as it is
+    inference = importlib.import_module("transcriptformer.model.inference")
+    model = importlib.import_module("transcriptformer.model.model")
+    vocab = importlib.import_module("transcriptformer.tokenizer.vocab")
+    return types.SimpleNamespace(
+        run_inference=inference.run_inference,
+        Transcriptformer=model.Transcriptformer,
+        ESM2CE=model.ESM2CE,
+        load_vocabs_and_embeddings=vocab.load_vocabs_and_embeddings,
+        inference_yaml=root / "transcriptformer" / "cli" / "conf" / "inference_config.yaml",
+    )

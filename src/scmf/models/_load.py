@@ -218,6 +218,18 @@ def _load_scfoundation(p: Path, **kw):
     return load_scfoundation(p, **kw)
 
 
+def _is_transcriptformer(p: Path) -> bool:
+    from ._transcriptformer import is_transcriptformer_dir
+
+    return is_transcriptformer_dir(p)
+
+
+def _load_transcriptformer(p: Path, **kw):
+    from ._transcriptformer import load_transcriptformer
+
+    return load_transcriptformer(p, **kw)
+
+
 register_format(
     "reference",
     _is_reference,
@@ -265,4 +277,13 @@ register_format(
     options="gene_index, version, pool_type, pre_normalized, tgthighres",
     paper="Hao et al., Nature Methods 2024 (scFoundation)",
     weights="github.com/biomap-research/scFoundation (README: models.ckpt from the authors' download page)",
+)
+register_format(
+    "transcriptformer",
+    _is_transcriptformer,
+    _load_transcriptformer,
+    files="config.json, model_weights.pt, vocabs/ (ESM-2 gene mappings *.h5, auxiliary *_vocab.json)",
+    options="model_type, clip_counts",
+    paper="Pearce et al., bioRxiv 2025 (TranscriptFormer)",
+    weights="github.com/czi-ai/transcriptformer (README: `transcriptformer download tf-sapiens` etc.)",
 )

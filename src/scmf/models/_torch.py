@@ -164,7 +164,8 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
     try:
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            t = tok.encode(rows_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind)
+            extra = {"obs": adata.obs.iloc[start:stop]} if getattr(tok, "uses_obs", False) else {}
+            t = tok.encode(rows_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind, **extra)
             n_genes = t.lengths - front - int(tok.add_eos)
             empty = n_genes == 0
             n_empty += int(empty.sum())
@@ -228,7 +229,8 @@ def tokenized_batches(model: TokenizedModel, adata, *, batch_size: int = 64, lay
     X = rows_csr(expression_source(adata, layer), 0, adata.n_obs)
     if callable(getattr(tok, "restrict", None)):
         match = tok.restrict(match, X, adata.n_obs)
-    t = tok.encode(X, match.token_ids, scale, input_scale=input_scale_of(X, "auto", tok.kind))
+    extra = {"obs": adata.obs} if getattr(tok, "uses_obs", False) else {}
+    t = tok.encode(X, match.token_ids, scale, input_scale=input_scale_of(X, "auto", tok.kind), **extra)
     mask = t.attention_mask
     mask[t.lengths == 0, 0] = True
     group = getattr(tok, "batch_group", None)
