@@ -100,7 +100,9 @@ def scfoundation(d: Path, cells):
 
     names = list(cells.var_names) + [f"FILLER{i}" for i in range(19264 - cells.n_vars)]
     (d / "models").mkdir(parents=True)
-    pd.DataFrame({"gene_name": names, "index": range(19264)}).to_csv(d / "OS_scRNA_gene_index.19264.tsv", sep="\t", index=False)
+    pd.DataFrame({"gene_name": names, "index": range(19264)}).to_csv(
+        d / "OS_scRNA_gene_index.19264.tsv", sep="\t", index=False
+    )
     cfg = {"dim": 256, "depth": 4, "heads": 8, "seq_len": 19266, "bin_num": 100, "bin_alpha": 1.0,
            "mask_value": 102.0, "pad_value": 103.0, "pool_type": "all"}  # fmt: skip
     m = _torch_modules()(cfg)
@@ -168,7 +170,9 @@ def measure(name: str, n_cells: int, repeats: int) -> None:
         lengths = np.concatenate([b[2].sum(1) for b in batches])
         print(f"{name}: {cells.n_obs} Kang cells, batch {bs}, mean tokens {lengths.mean():.0f}, "
               f"embedding {out.obsm['X_scmf'].shape[1]} dims, cpu ({torch.get_num_threads()} threads)")  # fmt: skip
-        print(f"  bare forward {min(bare):.2f} s, tl.embed {min(ours):.2f} s, ratio {min(ours) / min(bare):.3f} (target <= 1.15)")
+        print(
+            f"  bare forward {min(bare):.2f} s, tl.embed {min(ours):.2f} s, ratio {min(ours) / min(bare):.3f} (target <= 1.15)"
+        )
 
 
 def main() -> None:

@@ -154,6 +154,16 @@ def test_scfoundation_layout_and_errors(tmp_path, ref, kang):
     unknown = pd.DataFrame(index=["NOT_A_GENE", "ALSO_NOT"])
     with pytest.raises(ValueError, match="gene index"):
         model.tokenizer.match(unknown, unknown.index)
+    import pathlib
+
+    ckpt = torch.load(d / "models" / "models.ckpt", weights_only=True)
+    ckpt["cell"]["config"]["origin"] = pathlib.PurePosixPath("/trained/here")  # an object, not a plain value
+    torch.save(ckpt, d / "models" / "models.ckpt")
+    with pytest.raises(ValueError, match="does not run code"):
+        scmf.models.load(d / "models", gene_index=tmp_path / "index.tsv")
+    scmf.models.load(
+        d / "models", gene_index=tmp_path / "index.tsv", weights_only=False
+    )  # trusted by the user
     raw = (d / "models" / "models.ckpt").read_bytes()
     (d / "models" / "models.ckpt").write_bytes(raw[: len(raw) // 3])
     with pytest.raises(ValueError, match="truncated"):

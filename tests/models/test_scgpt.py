@@ -269,3 +269,17 @@ def test_scgpt_from_the_command_line(tmp_path, ref, vocab_json, kang_cells, caps
     )
     assert main([*base, "--model-option", "seed"]) == 1
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_scgpt_path_string_in_tl_embed(tmp_path, ref, vocab_json, kang_cells):
+    path, _, _ = _release(tmp_path, ref, vocab_json)
+    by_path = scmf.tl.embed(kang_cells[:40].copy(), str(path), copy=True, progress=False)
+    by_model = scmf.tl.embed(kang_cells[:40].copy(), scmf.models.load(path), copy=True, progress=False)
+    np.testing.assert_array_equal(by_path.obsm["X_scmf"], by_model.obsm["X_scmf"])
+    assert by_path.uns["scmf"]["params"]["X_scmf"]["format"] == "scgpt"
+    assert "scgpt" in scmf.models.formats() and "uce" in scmf.models.formats()
+    seeded = scmf.tl.embed(kang_cells[:40].copy(), str(path), seed=4, copy=True, progress=False)
+    want = scmf.tl.embed(kang_cells[:40].copy(), scmf.models.load(path, seed=4), copy=True, progress=False)
+    np.testing.assert_array_equal(seeded.obsm["X_scmf"], want.obsm["X_scmf"])
+    assert seeded.uns["scmf"]["params"]["X_scmf"]["tokenizer"]["seed"] == 4
+    assert not np.array_equal(seeded.obsm["X_scmf"], by_path.obsm["X_scmf"])  # the seed matters (bin ties)

@@ -274,7 +274,7 @@ register_format(
     _is_scfoundation,
     _load_scfoundation,
     files="models.ckpt (in the folder or its models/), OS_scRNA_gene_index.19264.tsv (beside it or one folder up)",
-    options="gene_index, version, pool_type, pre_normalized, tgthighres",
+    options="gene_index, version, pool_type, pre_normalized, tgthighres, weights_only",
     paper="Hao et al., Nature Methods 2024 (scFoundation)",
     weights="github.com/biomap-research/scFoundation (README: models.ckpt from the authors' download page)",
 )

@@ -241,12 +241,20 @@ def _torch_modules():
     return ScFoundationEncoder
 
 
-def read_checkpoint(ckpt: Path, version: str) -> tuple[dict, dict]:
+def read_checkpoint(ckpt: Path, version: str, *, weights_only: bool = True) -> tuple[dict, dict]:
     """The config and the model state dict of one version of ``models.ckpt``."""
+    import pickle
+
     import torch
 
     try:
-        data = torch.load(ckpt, map_location="cpu", weights_only=True)
+        data = torch.load(ckpt, map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as e:
+        msg = (
+            f"{ckpt} holds Python objects besides tensors and plain containers ({e}); scmf does not run code "
+            "from checkpoints. If you trust the file, load it with weights_only=False."
+        )
+        raise ValueError(msg) from None
     except Exception as e:
         msg = f"could not read {ckpt} (truncated download, or not scFoundation's models.ckpt?): {e}"
         raise ValueError(msg) from None
@@ -277,6 +285,7 @@ def load_scfoundation(
     pool_type: str = "all",
     pre_normalized: str = "auto",
     tgthighres: str = "t4",
+    weights_only: bool = True,
     device: str | None = None,
 ):
     """Load scFoundation's ``models.ckpt`` (in ``path`` or ``path/models``) with its gene index.
@@ -296,6 +305,9 @@ def load_scfoundation(
         ``"F"`` raw counts, ``"T"`` log-normalised, ``"auto"`` from the data.
     tgthighres
         The target resolution token (``"t4"``, ``"f1.5"``, ``"a0.5"``).
+    weights_only
+        Read the checkpoint with torch's safe loader (tensors and plain containers only); set
+        ``False`` only for a file you trust that needs more.
 
     Examples
     --------
@@ -319,7 +331,7 @@ def load_scfoundation(
         msg = f"{index_file} has no gene_name column: not scFoundation's gene index."
         raise ValueError(msg)
     genes = genes["gene_name"].astype(str).to_numpy()
-    cfg, state = read_checkpoint(ckpt, version)
+    cfg, state = read_checkpoint(ckpt, version, weights_only=weights_only)
     enc = cfg.get("encoder", {})
     if enc.get("module_type", "transformer") != "transformer":
         msg = (

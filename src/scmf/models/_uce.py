@@ -54,6 +54,18 @@ SPECIES_FILES = {
 HEADS = ("binary_decoder.", "gene_embedding_layer.")
 
 
+def torch_load(path: Path):
+    """A tensor file, memory-mapped when its format allows (UCE's tables are gigabytes)."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if "mmap" not in str(e):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)  # the legacy (non-zip) format
+
+
 def is_uce_dir(path: Path) -> bool:
     return (path / CHROM_CSV).is_file() and (path / OFFSETS).is_file()
 
@@ -73,7 +85,6 @@ class GeneTable:
 
 
 def read_gene_table(path: Path, species: str) -> GeneTable:
-    import torch
 
     offsets = _safe_unpickle(path / OFFSETS)
     if species not in offsets:
@@ -84,7 +95,7 @@ def read_gene_table(path: Path, species: str) -> GeneTable:
         msg = f"the protein embeddings of {species!r} are missing: expected {pe_file}."
         raise FileNotFoundError(msg)
     try:
-        pe = torch.load(pe_file, map_location="cpu", weights_only=True, mmap=True)
+        pe = torch_load(pe_file)
     except Exception as e:
         msg = f"could not read {pe_file} (truncated download?): {e}"
         raise ValueError(msg) from None
@@ -368,7 +379,7 @@ def load_uce(
         )
         raise ValueError(msg)
     try:
-        state = torch.load(files[0], map_location="cpu", weights_only=True, mmap=True)
+        state = torch_load(files[0])
     except Exception as e:
         msg = f"could not read the weights in {files[0]} (truncated download or not a torch state dict?): {e}"
         raise ValueError(msg) from None
@@ -379,7 +390,7 @@ def load_uce(
     d_model, token_dim = (int(s) for s in state["encoder.0.weight"].shape)
     tok_file = path / TOKENS
     if tok_file.is_file():  # UCE uses the token file when its size differs from the weights' table
-        all_pe = torch.load(tok_file, map_location="cpu", weights_only=True, mmap=True)
+        all_pe = torch_load(tok_file)
         if all_pe.shape[0] + N_CHROM_TOKENS * (all_pe.shape[0] == 143574) != table.shape[0]:
             if all_pe.shape[0] == 143574:
                 gen = torch.Generator().manual_seed(23)

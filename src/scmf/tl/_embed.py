@@ -80,7 +80,8 @@ def embed(
     n_comps
         Dimensions of the ``"pca"`` and ``"random"`` baselines.
     seed
-        Seed of the baselines (and of any stochastic step).
+        Seed of the baselines, and of the random draws of a checkpoint given as a path whose
+        recipe samples (scGPT, UCE); a model object keeps the seed it was loaded with.
     client
         A ``dask.distributed.Client`` to embed on. Default: when the expression is a Dask
         array (``anndata.experimental.read_elem_lazy``, :func:`scmf.datasets.read_lazy`),
@@ -222,6 +223,10 @@ def _compute(
         from ..models import load
 
         model = load(model)
+        tok = getattr(model, "tokenizer", None)
+        if tok is not None and hasattr(tok, "seed"):  # a recipe that samples (scGPT, UCE) takes this seed
+            tok.seed = int(seed)
+            model.info["seed"] = int(seed)
     if callable(getattr(model, "embed_adata", None)):  # models that read the AnnData themselves (tokenised)
         emb, params = model.embed_adata(
             target,
