@@ -218,6 +218,18 @@ def tokenized_batches(model: TokenizedModel, adata, *, batch_size: int = 64, lay
     """``adata`` tokenised as :func:`scmf.tl.embed` does: length-sorted ``(ids, values, mask)`` batches.
 
     What the speed benchmarks feed the bare forward pass (:func:`run_batches`).
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, pandas as pd, anndata as ad, scmf
+    >>> from scmf.models import GeneVocab, ReferenceConfig, ReferenceModel, save_reference, tokenized_batches
+    >>> vocab = GeneVocab(np.array(["<pad>", "<cls>", "A", "B"], dtype=object), np.array(["", "", "ENSG00000000001", "ENSG00000000002"], dtype=object),
+    ...                   np.array(["", "", "A", "B"], dtype=object), np.array([np.nan, np.nan, 1.0, 2.0]), {"<pad>": 0, "<cls>": 1})
+    >>> net = ReferenceModel(ReferenceConfig(vocab_size=4, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=4))
+    >>> model = scmf.models.load(save_reference(net, vocab, os.path.join(tempfile.mkdtemp(), "tiny")))
+    >>> cells = ad.AnnData(np.array([[1.0, 0.0], [2.0, 3.0]], dtype=np.float32), var=pd.DataFrame(index=["A", "B"]))
+    >>> [ids.shape for ids, values, mask in tokenized_batches(model, cells, batch_size=2)]  # <cls> + genes, longest cell
+    [(2, 3)]
     """
     from .._expression import expression_source, rows_csr
     from ._tokenizers import input_scale_of
