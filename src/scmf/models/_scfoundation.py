@@ -315,7 +315,7 @@ def load_scfoundation(
     >>> model = scmf.models.load("scFoundation/model/models/", tgthighres="t4")  # doctest: +SKIP
     >>> scmf.tl.embed(adata, model, layer="counts")  # doctest: +SKIP
     """
-    from ._torch import TokenizedModel
+    from ._torch import TokenizedModel, load_strict
 
     path = Path(path)
     ckpt = ckpt_of(path)
@@ -352,20 +352,10 @@ def load_scfoundation(
         "pad_value": float(cfg["pad_token_id"]),
         "pool_type": pool_type,
     }
-    module = _torch_modules()(model_cfg)
-    own = module.state_dict()
-    unknown = sorted(k for k in state if k not in own and not k.startswith(HEADS))
-    if unknown:
-        msg = f"{ckpt} has weights scmf's scFoundation encoder does not know: {unknown[:5]}."
-        raise ValueError(msg)
-    try:
-        module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=True)
-    except RuntimeError as e:
-        msg = f"the weights in {ckpt} do not fit their config: {e}"
-        raise ValueError(msg) from None
-    module.eval()
-    if device is not None:
-        module.to(device)
+    module = load_strict(
+        _torch_modules()(model_cfg), state, unused=HEADS, source=ckpt, name="scFoundation", config="their config",
+        device=device,
+    )  # fmt: skip
     tok = ScFoundationTokenizer(
         genes, pre_normalized=pre_normalized, tgthighres=tgthighres, pad_value=model_cfg["pad_value"]
     )

@@ -283,7 +283,7 @@ def load_scgpt(
     >>> model = scmf.models.load("scGPT_human/")  # doctest: +SKIP
     >>> scmf.tl.embed(adata, model)  # doctest: +SKIP
     """
-    from ._torch import TokenizedModel
+    from ._torch import TokenizedModel, load_strict
 
     path = Path(path)
     missing = [f for f in FILES if not (path / f).is_file()]
@@ -333,21 +333,10 @@ def load_scgpt(
     if int(args.get("nlayers", nlayers)) != nlayers:
         msg = f"args.json says nlayers={args['nlayers']} but best_model.pt has {nlayers} transformer layers."
         raise ValueError(msg)
-    module = _torch_modules()(cfg)
-    own = module.state_dict()
-    used = {k: v_ for k, v_ in state.items() if k in own}
-    unknown = sorted(k for k in state if k not in own and not k.startswith(HEADS))
-    if unknown:
-        msg = f"{path / 'best_model.pt'} has weights scmf's scGPT encoder does not know: {unknown[:5]}."
-        raise ValueError(msg)
-    try:
-        module.load_state_dict(used, strict=True)
-    except RuntimeError as e:
-        msg = f"the weights in {path / 'best_model.pt'} do not fit args.json: {e}"
-        raise ValueError(msg) from None
-    module.eval()
-    if device is not None:
-        module.to(device)
+    module = load_strict(
+        _torch_modules()(cfg), state, unused=HEADS, source=path / "best_model.pt", name="scGPT", config="args.json",
+        device=device,
+    )  # fmt: skip
     tok = ScGPTTokenizer(
         v,
         max_length=int(max_length or 1200),

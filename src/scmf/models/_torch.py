@@ -112,6 +112,32 @@ def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -
     return out
 
 
+def load_strict(module, state: dict, *, unused: tuple[str, ...], source, name: str, config: str,
+                replace: dict | None = None, device: str | None = None):  # fmt: skip
+    """Load a published checkpoint's weights into scmf's re-implementation, strictly.
+
+    Every weight the module has must be in ``state`` with its shape; every key of ``state``
+    must be the module's or start with one of ``unused`` (training heads the embedding does not
+    use). ``replace`` overrides entries (assigned as they are, e.g. a memory-mapped table).
+    Returns the module in eval mode on ``device``.
+    """
+    own = module.state_dict()
+    unknown = sorted(k for k in state if k not in own and not k.startswith(unused))
+    if unknown:
+        msg = f"{source} has weights scmf's {name} encoder does not know: {unknown[:5]}."
+        raise ValueError(msg)
+    used = {k: v for k, v in state.items() if k in own} | (replace or {})
+    try:
+        module.load_state_dict(used, strict=True, assign=bool(replace))
+    except RuntimeError as e:
+        msg = f"the weights in {source} do not fit {config}: {e}"
+        raise ValueError(msg) from None
+    module.eval()
+    if device is not None:
+        module.to(device)
+    return module
+
+
 def device_of(module):
     """The device of a torch module's first parameter (``None`` without parameters).
 

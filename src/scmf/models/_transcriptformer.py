@@ -336,7 +336,7 @@ def load_transcriptformer(
     """
     import torch
 
-    from ._torch import TokenizedModel
+    from ._torch import TokenizedModel, load_strict
 
     path = Path(path)
     missing = [f for f in (*FILES, "vocabs") if not (path / f).exists()]
@@ -397,21 +397,11 @@ def load_transcriptformer(
         if mtype == "transcriptformer"
         else [],
     }
-    module = _torch_modules()(cfg)
-    own = module.state_dict()
     unused = ("transformer_encoder.", "gene_embeddings.mlp.") if mtype == "esm2ce" else ()
-    unknown = sorted(k for k in state if k not in own and not k.startswith(HEADS + unused))
-    if unknown:
-        msg = f"model_weights.pt has weights scmf's TranscriptFormer encoder does not know: {unknown[:5]}."
-        raise ValueError(msg)
-    try:
-        module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=True)
-    except RuntimeError as e:
-        msg = f"the weights in {path / 'model_weights.pt'} do not fit config.json: {e}"
-        raise ValueError(msg) from None
-    module.eval()
-    if device is not None:
-        module.to(device)
+    module = load_strict(
+        _torch_modules()(cfg), state, unused=HEADS + unused, source=path / "model_weights.pt",
+        name="TranscriptFormer", config="config.json", device=device,
+    )  # fmt: skip
     tok = TranscriptFormerTokenizer(
         vocab_dict, cfg["seq_len"], aux_vocab, clip_counts=float(clip_counts), esm2ce=mtype == "esm2ce"
     )

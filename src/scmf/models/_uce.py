@@ -359,7 +359,7 @@ def load_uce(
     """
     import torch
 
-    from ._torch import TokenizedModel
+    from ._torch import TokenizedModel, load_strict
 
     path = Path(path)
     for f in (CHROM_CSV, OFFSETS):
@@ -412,22 +412,10 @@ def load_uce(
     if d_model % cfg["nhead"]:
         msg = f"nhead={nhead} does not divide the model width {d_model}."
         raise ValueError(msg)
-    module = _torch_modules()(cfg)
-    own = module.state_dict()
-    unknown = sorted(k for k in state if k not in own and not k.startswith(HEADS))
-    if unknown:
-        msg = f"{files[0]} has weights scmf's UCE encoder does not know: {unknown[:5]}."
-        raise ValueError(msg)
-    used = {k: v for k, v in state.items() if k in own}
-    used["pe_embedding.weight"] = table
-    try:
-        module.load_state_dict(used, strict=True, assign=True)
-    except RuntimeError as e:
-        msg = f"the weights in {files[0]} do not fit UCE's architecture: {e}"
-        raise ValueError(msg) from None
-    module.eval()
-    if device is not None:
-        module.to(device)
+    module = load_strict(
+        _torch_modules()(cfg), state, unused=HEADS, source=files[0], name="UCE", config="UCE's architecture",
+        replace={"pe_embedding.weight": table}, device=device,
+    )  # fmt: skip
     tok = UCETokenizer(
         read_gene_table(path, species),
         species=species,
