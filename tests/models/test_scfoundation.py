@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import sparse
 
 import authors
 import scmf
@@ -168,3 +169,13 @@ def test_scfoundation_layout_and_errors(tmp_path, ref, kang):
     (d / "models" / "models.ckpt").write_bytes(raw[: len(raw) // 3])
     with pytest.raises(ValueError, match="truncated"):
         scmf.models.load(d / "models", gene_index=tmp_path / "index.tsv")
+
+
+def test_scfoundation_warns_for_cells_without_index_genes(tmp_path, ref, kang):
+    cells = counts_of(kang[:6])
+    X = cells.X.toarray()
+    X[2] = 0  # a cell with nothing expressed: its count tokens alone reach the encoder
+    cells.X = sparse.csr_matrix(X)
+    model = scmf.models.load(_release(tmp_path, ref), pre_normalized="F")
+    with pytest.warns(UserWarning, match="1 of 6 cells express none of the model's genes"):
+        scmf.tl.embed(cells, model, copy=True, progress=False)

@@ -167,7 +167,7 @@ class ScFoundationTokenizer:
             c = n_genes[r] + (extra[r, 0] if j == 1 else 0)
             ids[r, c] = p
             values[r, c] = counts[r, j].astype(np.float32)
-        return Tokens(ids, values, lengths)
+        return Tokens(ids, values, lengths, n_genes=n_genes)
 
 
 def _torch_modules():

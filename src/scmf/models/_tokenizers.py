@@ -36,11 +36,16 @@ InputScale = Literal["auto", "counts", "log1p"]
 
 @dataclass
 class Tokens:
-    """A tokenised batch: ``ids`` and ``values`` (cells x longest), ``lengths`` (incl. specials)."""
+    """A tokenised batch: ``ids`` and ``values`` (cells x longest), ``lengths`` (incl. specials).
+
+    ``n_genes`` (gene tokens per cell) is set by recipes whose special tokens are not just a
+    leading ``<cls>`` / trailing ``<eos>`` (count or auxiliary tokens).
+    """
 
     ids: np.ndarray
     values: np.ndarray
     lengths: np.ndarray
+    n_genes: np.ndarray | None = None
 
     @property
     def attention_mask(self) -> np.ndarray:

@@ -192,7 +192,7 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
             stop = min(start + chunk, n)
             extra = {"obs": adata.obs.iloc[start:stop]} if getattr(tok, "uses_obs", False) else {}
             t = tok.encode(rows_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind, **extra)
-            n_genes = t.lengths - front - int(tok.add_eos)
+            n_genes = t.n_genes if t.n_genes is not None else t.lengths - front - int(tok.add_eos)
             empty = n_genes == 0
             n_empty += int(empty.sum())
             mask = t.attention_mask

@@ -185,7 +185,7 @@ class TranscriptFormerTokenizer:
         for i, (g, v) in enumerate(zip(rows_ids, rows_vals, strict=True)):
             ids[i, front : front + g.size] = g
             values[i, front : front + g.size] = v
-        return Tokens(ids, values, lengths)
+        return Tokens(ids, values, lengths, n_genes=lengths - front)
 
 
 def _torch_modules():
