@@ -278,6 +278,8 @@ def test_scgpt_path_string_in_tl_embed(tmp_path, ref, vocab_json, kang_cells):
     np.testing.assert_array_equal(by_path.obsm["X_scmf"], by_model.obsm["X_scmf"])
     assert by_path.uns["scmf"]["params"]["X_scmf"]["format"] == "scgpt"
     assert "scgpt" in scmf.models.formats() and "uce" in scmf.models.formats()
+    model = scmf.models.load(path)  # scGPT's embedding code runs under float16 autocast on CUDA only
+    assert model.precision("cuda") == "float16" and model.precision("cpu") == "float32"
     seeded = scmf.tl.embed(kang_cells[:40].copy(), str(path), seed=4, copy=True, progress=False)
     want = scmf.tl.embed(kang_cells[:40].copy(), scmf.models.load(path, seed=4), copy=True, progress=False)
     np.testing.assert_array_equal(seeded.obsm["X_scmf"], want.obsm["X_scmf"])

@@ -68,6 +68,14 @@ def _lookup(names: np.ndarray, id_type: str, vocab: GeneVocab) -> np.ndarray:
     return pd.Series(_normalise(names, id_type)).map(table).fillna(-1).to_numpy(dtype=np.int64)
 
 
+def gene_names(var: pd.DataFrame, var_names: pd.Index, gene_key: str | None) -> np.ndarray:
+    """The data's gene names: ``var[gene_key]``, or ``var_names`` when ``gene_key`` is ``None``."""
+    if gene_key is not None and gene_key not in var.columns:
+        msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(var.columns)})."
+        raise KeyError(msg)
+    return np.asarray(var[gene_key] if gene_key is not None else var_names, dtype=object)
+
+
 def match_genes(
     var: pd.DataFrame,
     var_names: pd.Index,
@@ -95,10 +103,7 @@ def match_genes(
     >>> m.id_type, m.token_ids.tolist()
     ('symbol', [2, -1, 1])
     """
-    if gene_key is not None and gene_key not in var.columns:
-        msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(var.columns)})."
-        raise KeyError(msg)
-    names = np.asarray(var[gene_key] if gene_key is not None else var_names, dtype=object)
+    names = gene_names(var, var_names, gene_key)
     if id_type not in ("auto", "ensembl", "symbol"):
         msg = f"id_type must be 'auto', 'ensembl' or 'symbol', got {id_type!r}."
         raise ValueError(msg)

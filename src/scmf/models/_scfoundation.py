@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._warnings import ScmfWarning
-from ._matching import GeneMatch
+from ._matching import GeneMatch, gene_names
 from ._tokenizers import Tokens
 from ._vocab import GeneVocab
 
@@ -99,10 +99,7 @@ class ScFoundationTokenizer:
 
     def match(self, var, var_names, *, gene_key: str | None = None, id_type: str = "auto"):
         """Genes by name, exactly as the gene index spells them (scFoundation's alignment)."""
-        if gene_key is not None and gene_key not in var.columns:
-            msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(var.columns)})."
-            raise KeyError(msg)
-        names = pd.Index(np.asarray(var[gene_key] if gene_key is not None else var_names, dtype=str))
+        names = pd.Index(gene_names(var, var_names, gene_key).astype(str))
         pos = pd.Index(self.genes).get_indexer(names)
         dup = names.duplicated() & (pos >= 0)
         if dup.any():

@@ -172,15 +172,13 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
     if callable(getattr(tok, "restrict", None)):
         match = tok.restrict(match, X, n)  # recipes that filter genes on the whole data (UCE)
     scale_kind = input_scale_of(rows_csr(X, 0, min(n, 2000)), input_scale, tok.kind, stacklevel=5)
-    # recipes whose embedding depends on the batch (UCE) fix it: consecutive cells, never sorted
     group = getattr(tok, "batch_group", None)
     if group:
         batch_size = int(group)
     chunk = max(batch_size * 16, 4096)
-    chunk -= chunk % batch_size
+    chunk -= chunk % batch_size  # fixed batches never straddle two chunks
     out: np.ndarray | None = None
     n_empty = 0
-    front = int(tok.add_cls)
     bar = tqdm(
         total=n,
         disable=progress is False if progress is not None else None,
@@ -192,19 +190,8 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
             stop = min(start + chunk, n)
             extra = {"obs": adata.obs.iloc[start:stop]} if getattr(tok, "uses_obs", False) else {}
             t = tok.encode(rows_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind, **extra)
-            n_genes = t.n_genes if t.n_genes is not None else t.lengths - front - int(tok.add_eos)
-            empty = n_genes == 0
-            n_empty += int(empty.sum())
-            mask = t.attention_mask
-            mask[empty, 0] = True  # an empty cell still attends to its first token (<cls> or <pad>)
-            # similar lengths together, unless the recipe fixes the batches
-            order = np.arange(t.lengths.size) if group else np.argsort(t.lengths, kind="stable")
-            batches, index = [], []
-            for b in range(0, order.size, batch_size):
-                idx = order[b : b + batch_size]
-                width = max(int(t.lengths[idx].max()), 1)
-                batches.append((t.ids[idx, :width], t.values[idx, :width], mask[idx, :width]))
-                index.append(idx)
+            batches, index, empty = form_batches(t, tok, batch_size)
+            n_empty += empty
             res = run_batches(model, batches, device=dev, progress=bar)
             for idx, r in zip(index, res, strict=True):
                 if r.ndim != 2 or r.shape[0] != idx.size:
@@ -269,14 +256,27 @@ def tokenized_batches(model: TokenizedModel, adata, *, batch_size: int = 64, lay
         match = tok.restrict(match, X, adata.n_obs)
     extra = {"obs": adata.obs} if getattr(tok, "uses_obs", False) else {}
     t = tok.encode(X, match.token_ids, scale, input_scale=input_scale_of(X, "auto", tok.kind), **extra)
-    mask = t.attention_mask
-    mask[t.lengths == 0, 0] = True
+    return form_batches(t, tok, batch_size)[0]
+
+
+def form_batches(t, tok, batch_size: int) -> tuple[list, list[np.ndarray], int]:
+    """Batches ``(ids, values, mask)`` of a tokenised chunk, the cells of each, and the count of empty cells.
+
+    Cells of similar length go together, each batch cut to its longest cell; a recipe whose
+    embedding depends on the batch (``tok.batch_group``, UCE) keeps consecutive cells in
+    batches of that size. An empty cell still attends to its first token.
+    """
     group = getattr(tok, "batch_group", None)
     batch_size = int(group) if group else batch_size
+    n_genes = t.n_genes if t.n_genes is not None else t.lengths - int(tok.add_cls) - int(tok.add_eos)
+    empty = n_genes == 0
+    mask = t.attention_mask
+    mask[empty, 0] = True
     order = np.arange(t.lengths.size) if group else np.argsort(t.lengths, kind="stable")
-    out = []
+    batches, index = [], []
     for b in range(0, order.size, batch_size):
         idx = order[b : b + batch_size]
-        w = max(int(t.lengths[idx].max()), 1)
-        out.append((t.ids[idx, :w], t.values[idx, :w], mask[idx, :w]))
-    return out
+        width = max(int(t.lengths[idx].max()), 1)
+        batches.append((t.ids[idx, :width], t.values[idx, :width], mask[idx, :width]))
+        index.append(idx)
+    return batches, index, int(empty.sum())

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._warnings import ScmfWarning
-from ._matching import GeneMatch
+from ._matching import GeneMatch, gene_names
 from ._tokenizers import Tokens
 from ._vocab import GeneVocab
 
@@ -104,12 +104,9 @@ class TranscriptFormerTokenizer:
         }
 
     def match(self, var, var_names, *, gene_key: str | None = None, id_type: str = "auto"):
-        if gene_key is not None and gene_key not in var.columns:
-            msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(var.columns)})."
-            raise KeyError(msg)
         if gene_key is None and self.gene_column in var.columns:
             gene_key = self.gene_column  # TranscriptFormer reads var["ensembl_id"]
-        raw = np.asarray(var[gene_key] if gene_key is not None else var_names, dtype=str)
+        raw = gene_names(var, var_names, gene_key).astype(str)
         names = pd.Index([s.split(".")[0] for s in raw])
         ids = names.map(self.vocab_dict).to_numpy()
         ids = np.where(pd.isna(ids), -1, ids).astype(np.int64)

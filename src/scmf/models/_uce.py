@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._warnings import ScmfWarning
-from ._matching import GeneMatch
+from ._matching import GeneMatch, gene_names
 from ._tokenizers import Tokens
 from ._vocab import GeneVocab, _safe_unpickle
 
@@ -166,17 +166,11 @@ class UCETokenizer:
 
     def match(self, var, var_names, *, gene_key: str | None = None, id_type: str = "auto"):
         """Genes by symbol, case-insensitively (UCE's matching); Ensembl ids are not in UCE's tables."""
-        if gene_key is not None and gene_key not in var.columns:
-            msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(var.columns)})."
-            raise KeyError(msg)
         if id_type == "ensembl":
             msg = "UCE matches genes by symbol: pass gene_key= naming a var column of gene symbols."
             raise ValueError(msg)
-        names = pd.Index(
-            np.asarray(var[gene_key] if gene_key is not None else var_names, dtype=str)
-        ).str.upper()
-        pos = pd.Index(self.genes.symbols).get_indexer(names)
-        ids = np.where(pos >= 0, np.arange(names.size), -1)  # columns kept: -1 = not usable
+        names = pd.Index(gene_names(var, var_names, gene_key).astype(str)).str.upper()
+        pos = pd.Index(self.genes.symbols).get_indexer(names)  # row in the gene table, -1: none
         usable = pos >= 0
         usable[usable] = self.genes.token[pos[usable]] >= 0
         n_pe = int((pos >= 0).sum())
@@ -193,9 +187,7 @@ class UCETokenizer:
                 "embeddings; UCE matches gene symbols: pass gene_key= naming a var column of symbols, or species=."
             )
             raise ValueError(msg)
-        self._pos = np.where(usable, pos, -1)
-        ids = np.where(usable, self._pos, -1)
-        return GeneMatch(ids.astype(np.int64), "symbol", gene_key), np.ones(names.size)
+        return GeneMatch(np.where(usable, pos, -1).astype(np.int64), "symbol", gene_key), np.ones(names.size)
 
     def restrict(self, match: GeneMatch, X, n_obs: int) -> GeneMatch:
         """UCE's gene filter: genes expressed in fewer than ``min_cells`` cells are dropped."""
@@ -211,11 +203,12 @@ class UCETokenizer:
         ids = np.where(self._kept, match.token_ids, -1)
         return GeneMatch(ids, match.id_type, match.gene_key)
 
-    def sentence(self, counts: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """One cell's sentence from its counts over the kept genes ``cols`` (data column order)."""
+    def sentence(
+        self, counts: np.ndarray, token: np.ndarray, chrom: np.ndarray, start: np.ndarray
+    ) -> np.ndarray:
+        """One cell's sentence from its counts over the kept genes and their token, chromosome, start."""
         import torch
 
-        g = self.genes
         w = torch.log1p(torch.from_numpy(counts).unsqueeze(0))
         w = (w / torch.sum(w))[0].numpy()
         w = w / np.add.accumulate(w)[-1]  # a sequential float32 sum, as UCE's Python sum()
@@ -223,18 +216,15 @@ class UCETokenizer:
         if not np.isfinite(w).all():  # no expressed gene: <cls> alone
             return np.array(out, dtype=np.int64)
         pick = self._rs.choice(np.arange(w.size), size=self.sample_size, p=w, replace=True)
-        chrom_all = g.chrom[self._pos[cols]]
-        start_all = g.start[self._pos[cols]]
-        pick = pick[np.argsort(chrom_all[pick], kind="quicksort")]
-        chrom = chrom_all[pick]
-        starts = start_all[pick]
-        order = np.unique(chrom)
+        pick = pick[np.argsort(chrom[pick], kind="quicksort")]  # UCE's sorts, call for call
+        picked_chrom = chrom[pick]
+        picked_start = start[pick]
+        order = np.unique(picked_chrom)
         self._rs.shuffle(order)
-        tok = g.token[self._pos[cols]]
         for c in order:
-            loc = np.where(chrom == c)[0]
+            loc = np.where(picked_chrom == c)[0]
             out.append(int(c) + self.chrom_token_offset)
-            out.extend(tok[pick[loc[np.argsort(starts[loc], kind="quicksort")]]].tolist())
+            out.extend(token[pick[loc[np.argsort(picked_start[loc], kind="quicksort")]]].tolist())
             out.append(CHROM_CLOSE)
         if len(out) > self.pad_length:
             msg = f"a cell sentence has {len(out)} tokens, more than pad_length={self.pad_length}."
@@ -263,9 +253,18 @@ class UCETokenizer:
                     stacklevel=6,
                 )
         cols = np.flatnonzero(gene_tok >= 0)
-        sub = X[:, cols].toarray() if cols.size else np.zeros((X.shape[0], 0))
-        counts = sub.astype(np.float32).astype(np.int64)  # UCE stores counts as int64 (truncating)
-        sents = [self.sentence(counts[i], cols) for i in range(X.shape[0])]
+        pos = gene_tok[cols]
+        g = self.genes
+        token, chrom, start = g.token[pos], g.chrom[pos], g.start[pos]
+        sub = X[:, cols].tocsr()
+        sub.sum_duplicates()
+        # UCE stores counts as int64 (truncating); one dense row at a time (its sums run over all genes)
+        data = sub.data.astype(np.float32).astype(np.int64)
+        sents = []
+        for i in range(X.shape[0]):
+            row = np.zeros(cols.size, dtype=np.int64)
+            row[sub.indices[sub.indptr[i] : sub.indptr[i + 1]]] = data[sub.indptr[i] : sub.indptr[i + 1]]
+            sents.append(self.sentence(row, token, chrom, start))
         lengths = np.array([s.size for s in sents], dtype=np.int64)
         ids = np.full((lengths.size, int(lengths.max()) if lengths.size else 1), PAD, dtype=np.int64)
         for i, s in enumerate(sents):
