@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from scipy import sparse
 
+from ._warnings import warn
+
 if TYPE_CHECKING:
     from anndata import AnnData
 
@@ -52,9 +54,16 @@ def with_raw(adata: AnnData, layer: str | None, use_raw: bool) -> tuple[AnnData,
     return AnnData(X=raw.X, obs=adata.obs, var=raw.var), None
 
 
+def is_dask(X) -> bool:
+    """Whether ``X`` is a Dask array (checked without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
+
+
 def rows_csr(X, start: int, stop: int) -> sparse.csr_matrix:
-    """Rows ``start:stop`` of an expression source as CSR (reads only those rows of a backed file)."""
+    """Rows ``start:stop`` of an expression source as CSR (reads only those rows of a backed file or Dask array)."""
     block = X[start:stop]
+    if is_dask(block):
+        block = block.compute(scheduler="synchronous")
     return sparse.csr_matrix(block) if sparse.issparse(block) else sparse.csr_matrix(np.asarray(block))
 
 
@@ -96,19 +105,14 @@ def detect_scale(X) -> Scale:
     return "log1p"
 
 
-def warn_unlogged(X, who: str, *, stacklevel: int = 3) -> None:
+def warn_unlogged(X, who: str) -> None:
     """The warning for :func:`detect_scale`'s ``"unlogged"``: what was seen and what is done."""
-    import warnings
-
-    from ._warnings import ScmfWarning
 
     top = float(X.max()) if X.size else 0.0
-    warnings.warn(
+    warn(
         f"{who}: the expression is not integer counts and not log-scale (values up to {top:,.0f}: TPM/FPKM/CPM?); "
         "normalising each cell to 10,000 and applying log1p as for counts. Pass log-normalised data (or a layer "
-        "holding it) to silence this.",
-        ScmfWarning,
-        stacklevel=stacklevel,
+        "holding it) to silence this."
     )
 
 

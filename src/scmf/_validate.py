@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ._warnings import ScmfWarning
+from ._warnings import warn
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -99,7 +98,7 @@ def _all_finite(X: np.ndarray, block: int = 8192) -> bool:
     return all(np.isfinite(X[i : i + block]).all() for i in range(0, X.shape[0], block))
 
 
-def warn_duplicate_rows(X: np.ndarray, use_rep: str, *, stacklevel: int = 3) -> int:
+def warn_duplicate_rows(X: np.ndarray, use_rep: str) -> int:
     """Warn when many cells share one embedding (often failed tokenisation); error when all do."""
     if X.shape[0] < 2:
         return 0
@@ -110,11 +109,9 @@ def warn_duplicate_rows(X: np.ndarray, use_rep: str, *, stacklevel: int = 3) -> 
         raise ValueError(msg)
     n_dup = X.shape[0] - n_unique
     if n_dup > 0.01 * X.shape[0]:
-        warnings.warn(
+        warn(
             f"{n_dup} of {X.shape[0]} cells duplicate another cell's embedding in obsm[{use_rep!r}] "
-            "(e.g. cells whose genes did not match the model's vocabulary); metrics treat them as identical.",
-            ScmfWarning,
-            stacklevel=stacklevel,
+            "(e.g. cells whose genes did not match the model's vocabulary); metrics treat them as identical."
         )
     return n_dup
 
@@ -140,7 +137,7 @@ def name_list(items, limit: int = 8) -> str:
     return f"{', '.join(items[:limit])}, ... and {len(items) - limit} more"
 
 
-def get_labels(adata: AnnData, key: str, *, param: str, func: str, stacklevel: int = 3) -> Labels:
+def get_labels(adata: AnnData, key: str, *, param: str, func: str) -> Labels:
     """Labels from ``adata.obs[key]`` of any dtype; cells with a missing label are dropped with a warning."""
     if not isinstance(key, str):
         msg = f"{param} must be the name of an adata.obs column, got {key!r}."
@@ -154,11 +151,7 @@ def get_labels(adata: AnnData, key: str, *, param: str, func: str, stacklevel: i
         msg = f"adata.obs[{key!r}] has no non-missing values."
         raise ValueError(msg)
     if missing.any():
-        warnings.warn(
-            f"{func}: {missing.sum()} cells have no {key!r} label (NaN) and are left out.",
-            ScmfWarning,
-            stacklevel=stacklevel,
-        )
+        warn(f"{func}: {missing.sum()} cells have no {key!r} label (NaN) and are left out.")
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         n_distinct = int(col[~missing].nunique())
         if n_distinct > 100 or n_distinct > 0.5 * int((~missing).sum()):

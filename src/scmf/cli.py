@@ -75,15 +75,19 @@ def _benchmark(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
     model_kw = _model_options(args)
-    if model_kw:
-        if model is None or model in scmf.models.BASELINES:
-            raise CliError(
-                "model options (--vocab/--pooling/--hidden-layer/--model-option) apply to checkpoint directories, "
-                "not to baselines."
-            )
+    seed = model_kw.pop("seed", None)
+    if seed is not None and args.seed is not None and int(seed) != args.seed:
+        raise CliError(f"two seeds: --seed {args.seed} and --model-option seed={seed}; give one.")
+    seed = int(args.seed if args.seed is not None else seed if seed is not None else 0)
+    if model_kw and (model is None or model in scmf.models.BASELINES):
+        raise CliError(
+            "model options (--vocab/--pooling/--hidden-layer/--model-option) apply to checkpoint directories, "
+            "not to baselines."
+        )
+    if model is not None:
         fmt = _format_of(model)
         try:
-            model = scmf.models.load(model, **model_kw)
+            model = scmf.models.resolve(model, seed=seed, **model_kw)  # once: every dataset, every route
         except TypeError:
             takes = f" (it takes: {fmt.options})" if fmt is not None and fmt.options else ""
             raise CliError(
@@ -131,6 +135,7 @@ def _benchmark(args: argparse.Namespace) -> int:
             input_scale=args.input_scale,
             gene_key=args.gene_key,
             client=client,
+            seed=seed,
         )
     finally:
         if client is not None:
@@ -200,7 +205,7 @@ def _format_of(path: str):
     p = Path(path)
     for fmt in scmf.models.format_info():
         try:
-            if p.is_dir() and fmt.detect(p):
+            if p.is_dir() and fmt.detector()(p):
                 return fmt
         except OSError:
             continue
@@ -291,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="an option of the checkpoint's loader, e.g. seed=3 or max_length=600 (repeat; `scmf list` shows each format's)",
+    )
+    bench.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the baselines and of a checkpoint whose recipe samples, e.g. scGPT, UCE (default 0)",
     )
     bench.add_argument(
         "--scheduler",

@@ -14,12 +14,20 @@ REPS = ["X_pca_baseline", "X_random_baseline"]
 
 
 def test_every_builtin_goes_through_the_runner():
-    from scmf.bm._benchmark import BenchmarkInfo
+    import inspect
 
     for name, spec in scmf.bm.benchmarks().items():
-        if name.startswith(("linear_probe", "embedding_quality", "perturbation", "grn_inference", "cz_")):
-            assert isinstance(spec.func.info, BenchmarkInfo), name
-            assert {m.name for m in spec.func.info.metrics}, name
+        if name.startswith(
+            ("linear_probe", "embedding_quality", "perturbation", "grn_inference", "cz_", "scib")
+        ):
+            assert spec.func.spec is spec, name  # one object: the runner's declaration is the registry's
+            assert {m.name for m in spec.metrics}, name
+            sig = inspect.signature(spec.func)
+            # the runner adds the shared parameters, keyword-only, to every benchmark's signature and docs
+            for p in ("use_rep", "dataset_name", "inplace", "key_added", "progress"):
+                assert sig.parameters[p].kind is inspect.Parameter.KEYWORD_ONLY, (name, p)
+                assert f"\n{p}\n" in spec.func.__doc__, (name, p)
+            assert sig.return_annotation == "pd.DataFrame | None", name
 
 
 def test_params_recorded_from_the_call(pbmc):

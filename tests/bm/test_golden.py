@@ -18,6 +18,9 @@ HERE = Path(__file__).parent / "golden"
 
 @pytest.mark.slow
 def test_stored_numbers_unchanged(data_dir):
+    pytest.importorskip(
+        "czbenchmarks", reason="the golden file includes cz-benchmarks' tasks (extra scmf[cz])"
+    )
     spec = importlib.util.spec_from_file_location("make_golden", HERE / "make_golden.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -26,6 +29,13 @@ def test_stored_numbers_unchanged(data_dir):
     missing = sorted(set(golden) - set(now))
     assert not missing, f"values no longer stored: {missing[:10]}"
     for key, want in golden.items():
-        # cz's entropy_per_cell builds its HNSW index with all threads: not bit-reproducible in cz itself
-        tol = 1e-3 if key.endswith("entropy_per_cell") else 1e-9
+        # cz's entropy_per_cell builds its HNSW index with all threads: not bit-reproducible in cz itself;
+        # cz's other metrics are float32 computations of other libraries (threads, versions: ~1e-7
+        # relative between runs); scmf's own numbers stay within 1e-9
+        if key.endswith("entropy_per_cell"):
+            tol = 1e-3
+        elif key.startswith("cz_"):
+            tol = 1e-6
+        else:
+            tol = 1e-9
         assert now[key] == pytest.approx(want, rel=tol, abs=tol * 1e-3), key

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import inspect
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -86,6 +88,15 @@ def test_splits_aliases_and_artifacts(norman, tmp_path):
     assert back.metrics == r.metrics
     with pytest.raises(ValueError, match="not both"):
         scmf.bm.perturbation(norman, use_rep="X_pca_baseline", test_size=0.4, test_fraction=0.2)
+    # an explicit test_size equal to its default is still a choice: never overridden by the alias
+    with pytest.raises(ValueError, match="not both"):
+        scmf.bm.perturbation(norman, use_rep="X_pca_baseline", test_size=0.3, test_fraction=0.2)
+    spec = scmf.bm.benchmarks()["perturbation"]
+    assert spec.resolve({"test_fraction": 0.25}) == {"test_size": 0.25}
+    assert (
+        "test_fraction" not in inspect.signature(scmf.bm.perturbation).parameters
+    )  # one name in the signature
+    assert "test_fraction\n    Another name of ``test_size``" in scmf.bm.perturbation.__doc__
 
 
 def test_bad_input(norman):

@@ -179,3 +179,95 @@ def test_zarr_store_for_in_memory_results(stores, tmp_path):
         assert type(emb).__module__.startswith("dask")
         np.testing.assert_array_equal(emb.compute(), ref.obsm["X_scmf"])
         assert data.uns["scmf"]["params"]["X_scmf"]["zarr_store"] == str(tmp_path / f"{name}.zarr")
+
+
+# --- one model, one seed, every route -------------------------------------------------------
+
+ROUTE_KEYS = ("execution", "n_blocks", "block_seconds")  # how a run went, recorded beside the params
+
+
+def _release_makers():
+    """The parity tests' tiny scGPT and UCE releases (written by the authors' own classes)."""
+    from pathlib import Path
+
+    import authors
+
+    here = Path(__file__).resolve().parents[1] / "models"
+    return (
+        authors.load_module("scmf_tests_scgpt", here / "test_scgpt.py"),
+        authors.load_module("scmf_tests_uce", here / "test_uce.py"),
+    )
+
+
+def _params(adata):
+    p = dict(adata.uns["scmf"]["params"]["X_scmf"])
+    return {k: v for k, v in p.items() if k not in ROUTE_KEYS}
+
+
+@pytest.mark.slow
+def test_seeded_sampling_recipes_agree_on_every_route(
+    kang, data_dir, cluster_client, tmp_path, tmp_path_factory, capsys
+):
+    """scGPT (sampling above max_length, random bin ties) and UCE (sampled sentences, batches of 25):
+    the same seed gives the same embedding and the same recorded params in memory, block by block in
+    process, on a LocalCluster, through evaluate and through the CLI."""
+    import anndata as ad
+
+    from helpers import counts_of
+    from scmf.cli import main
+
+    t_scgpt, t_uce = _release_makers()
+    authors_dir = tmp_path_factory.mktemp("authors")
+    cells = counts_of(kang[:120])  # UCE samples by counts; scGPT bins whatever it is given
+    cells.obs["label"] = kang.obs["cell_type"].to_numpy()[:120]
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    (tmp_path / "s").mkdir()
+    vocab = data_dir / "scgpt_default_gene_vocab.json"
+    scgpt_dir, _, _ = t_scgpt._release(tmp_path / "s", t_scgpt.authors.scgpt(authors_dir), vocab)
+    uce_dir, _, _ = t_uce._release(tmp_path / "u", t_uce.authors.uce(authors_dir), list(cells.var_names))
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {cell_type_key: label, n_splits: 2}\n"
+    )
+    for release, options in ((scgpt_dir, {"max_length": 60}), (uce_dir, {})):
+        model = scmf.models.resolve(release, seed=3, **options)
+        memory = cells.copy()
+        scmf.tl.embed(memory, model, input_scale="counts")
+        want, want_params = memory.obsm["X_scmf"], _params(memory)
+        assert want_params["seed"] == 3 and want_params["tokenizer"]["seed"] == 3
+        other = cells.copy()
+        scmf.tl.embed(other, scmf.models.resolve(release, seed=0, **options), input_scale="counts")
+        assert not np.allclose(other.obsm["X_scmf"], want)  # the seed matters
+        if not options:  # a path goes through the same resolve
+            by_path = cells.copy()
+            scmf.tl.embed(by_path, str(release), seed=3, input_scale="counts")
+            np.testing.assert_array_equal(by_path.obsm["X_scmf"], want)
+            assert _params(by_path) == want_params
+        routes = {}
+        in_process = scmf.datasets.read_lazy(path, chunk_size=32)
+        scmf.tl.embed(in_process, scmf.models.resolve(release, seed=3, **options), input_scale="counts")
+        routes["in process"] = in_process
+        if not options:  # the path itself, block by block: the seed reaches the loader here too
+            lazy_path = scmf.datasets.read_lazy(path, chunk_size=32)
+            scmf.tl.embed(lazy_path, str(release), seed=3, input_scale="counts")
+            routes["in process, by path"] = lazy_path
+        on_cluster = scmf.datasets.read_lazy(path, chunk_size=32)
+        scmf.tl.embed(on_cluster, scmf.models.resolve(release, seed=3, **options), input_scale="counts",
+                      client=cluster_client)  # fmt: skip
+        assert on_cluster.uns["scmf"]["params"]["X_scmf"]["execution"].startswith("dask.distributed")
+        routes["cluster"] = on_cluster
+        report = scmf.bm.evaluate({"cells": cells.copy()}, cfg, model=release if not options else
+                                  scmf.models.resolve(release, seed=3, **options), seed=3,
+                                  input_scale="counts", progress=False)  # fmt: skip
+        routes["evaluate"] = report.datasets["cells"]
+        cli = ["benchmark", "--config", str(cfg), "--model", str(release), "--data", str(path), "--seed", "3",
+               "--output", str(tmp_path / "out.json"), "--write-h5ad", str(tmp_path / "cli"), "--input-scale", "counts"]  # fmt: skip
+        for k, v in options.items():
+            cli += ["--model-option", f"{k}={v}"]
+        assert main(cli) == 0, capsys.readouterr().err
+        routes["cli"] = ad.read_h5ad(tmp_path / "cli" / "cells.h5ad")
+        for name, a in routes.items():
+            np.testing.assert_allclose(a.obsm["X_scmf"], want, atol=1e-6, err_msg=f"{release.name}: {name}")
+            got = _params(a)
+            assert got == want_params, f"{release.name}: {name} recorded {got} != {want_params}"

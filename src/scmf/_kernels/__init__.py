@@ -1,7 +1,31 @@
-"""numba kernels: arrays in, arrays out; nothing here is public API."""
+"""numba kernels: arrays in, arrays out; nothing here is public API.
+
+The rest of scmf imports kernels from this package, never from its modules.
+"""
 
 from __future__ import annotations
 
+from ._grn import block_cosine, edge_cosine, expressing_counts, expressing_sums, unit_rows
 from ._pairwise import exact_knn, label_distance_sums, neighbour_distances
+from ._ranking import bootstrap_ranking, bootstrap_seeds, weighted_ranking
+from ._tokenize import BINNED, EXPM1, NONE, NORMALISE_LOG1P, RAW, tokenize_csr
 
-__all__ = ["exact_knn", "label_distance_sums", "neighbour_distances"]
+__all__ = [
+    "BINNED",
+    "EXPM1",
+    "NONE",
+    "NORMALISE_LOG1P",
+    "RAW",
+    "block_cosine",
+    "bootstrap_ranking",
+    "bootstrap_seeds",
+    "edge_cosine",
+    "exact_knn",
+    "expressing_counts",
+    "expressing_sums",
+    "label_distance_sums",
+    "neighbour_distances",
+    "tokenize_csr",
+    "unit_rows",
+    "weighted_ranking",
+]

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from .._store import Result
-from ._benchmark import Metric, Prepared, Score, benchmark, metric_info
-from ._compare import compare, rank_summary, summary
+from ._benchmark import Prepared, Score, benchmark, benchmarks, declaration, register_benchmark
+from ._compare import compare, comparison_table, rank_summary, summary
 from ._config import BenchmarkConfig, EvalConfig, load_config
 from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
 from ._embedding_quality import embedding_quality
 from ._grn import grn_inference
-from ._harness import EvalHarness, EvalReport, evaluate
+from ._guide import Benchmark, EvalHarness, get_benchmark
+from ._harness import EvalReport, evaluate
 from ._harness import as_datasets as as_datasets  # package-level helpers for the CLI
 from ._harness import read_dataset as read_dataset
 from ._linear_probe import linear_probe
 from ._metrics import knn as neighbors
 from ._perturbation import perturbation
-from ._registry import Benchmark, BenchmarkSpec, benchmarks, get_benchmark, register_benchmark
+from ._registry import BenchmarkSpec, Metric
 from ._results import collect, read_json, results, to_json
 from ._scib import pre_integration_pca, scib, scib_table
 
@@ -34,17 +35,18 @@ __all__ = [
     "benchmarks",
     "collect",
     "compare",
+    "comparison_table",
     "cz_batch_integration",
     "cz_clustering",
     "cz_embedding",
     "cz_label_prediction",
+    "declaration",
     "embedding_quality",
     "evaluate",
     "get_benchmark",
     "grn_inference",
     "linear_probe",
     "load_config",
-    "metric_info",
     "neighbors",
     "perturbation",
     "pre_integration_pca",

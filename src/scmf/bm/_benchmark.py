@@ -1,17 +1,20 @@
 """One shape for every benchmark: metric declarations, a pure scoring step, one shared runner.
 
-A benchmark is written as a *prepare* function decorated with :func:`benchmark`::
+A benchmark is written as a *prepare* function decorated with :func:`benchmark`; it declares
+only its own parameters::
 
     @benchmark("my_bench", metrics=[Metric("score", "bio", description="...")])
-    def my_bench(adata, cell_type_key="cell_type", *, use_rep=EMBED_KEY, seed=0,
-                 dataset_name=None, inplace=True, key_added=BENCH_KEY):
+    def my_bench(adata, cell_type_key="cell_type", *, seed=0):
         labels = ...                      # validate and prepare shared inputs once
         return Prepared(score=lambda X: Score({"score": f(X, labels)}))
 
-The runner (the decorated function) owns what every benchmark would otherwise repeat: the
-AnnData check, reading and checking each ``use_rep`` before any work, the dataset name, the
-parameters actually used (taken from the call's bound arguments), building, storing and
-returning the results (``inplace``), and registering the benchmark by name.
+The runner (the decorated function) adds the parameters every benchmark shares (``use_rep``,
+``dataset_name``, ``inplace``, ``key_added``, ``progress``) to the signature and the
+docstring, and owns what every benchmark would otherwise repeat: the AnnData check, reading
+and checking each ``use_rep`` before any work, the dataset name, renamed parameters
+(``aliases``), the parameters actually used (taken from the call's bound arguments),
+building, storing and returning the results (``inplace``), and registering the benchmark by
+name in the one registry (``bm/_registry.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,61 +31,48 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .. import _progress, _store
-from .._keys import DEFAULT_DATASET
+from .._keys import BENCH_KEY, DEFAULT_DATASET, EMBED_KEY
 from .._validate import as_rep_list, check_anndata, get_rep
+from . import _registry
+from ._registry import EXECUTION, SHARED, BenchmarkSpec, Metric, register, rename_aliases
 
 if TYPE_CHECKING:
     import pandas as pd
 
 logger = logging.getLogger("scmf")
 
-COMMON = ("adata", "use_rep", "dataset_name", "inplace", "key_added")
-# how a call runs, not what it computes: never stored, so runs differing only here compare as equal
-EXECUTION = ("progress", "n_jobs")
-"""Parameters every benchmark function has; the runner handles them, they are not stored as params."""
+_K = inspect.Parameter.KEYWORD_ONLY
+#: the shared parameters as the runner adds them: use_rep first, the storing ones last
+_SHARED_PARAMS = {
+    "use_rep": inspect.Parameter("use_rep", _K, default=EMBED_KEY, annotation="str | Sequence[str]"),
+    "progress": inspect.Parameter("progress", _K, default=None, annotation="bool | None"),
+    "dataset_name": inspect.Parameter("dataset_name", _K, default=None, annotation="str | None"),
+    "inplace": inspect.Parameter("inplace", _K, default=True, annotation="bool"),
+    "key_added": inspect.Parameter("key_added", _K, default=BENCH_KEY, annotation="str"),
+}
+#: their documentation, written once for every benchmark
+SHARED_DOCS = {
+    "use_rep": """use_rep
+        ``obsm`` key, or a list of keys, to evaluate; representations of one call are scored
+        on the same splits and resamples (what makes :func:`scmf.bm.compare` paired).""",
+    "progress": """progress
+        Show a progress bar (``None``: on a terminal, unless scanpy's verbosity is 0).""",
+    "dataset_name": """dataset_name
+        Name under which the results are stored. Default: the data's own name, recorded by
+        scmf's loaders (``scmf.datasets.load``, the CLI and harness: the file stem), else
+        ``"dataset"``.""",
+    "inplace": """inplace
+        Store results in ``adata.uns[key_added]`` and return ``None``; otherwise return the
+        results table and leave ``adata`` untouched.""",
+    "key_added": """key_added
+        ``uns`` key of the results store.""",
+}
+_RETURNS = """    Returns
+    -------
+    ``None`` when ``inplace``, else the tidy table (see :func:`scmf.bm.results`).
+"""
 
 ReplicateKind = Literal["splits", "bootstrap"]
-
-
-@dataclass(frozen=True)
-class Metric:
-    """The declaration of one metric: what tables, plots and comparisons need to know about it.
-
-    Parameters
-    ----------
-    name
-        Name under which the value is stored.
-    group
-        What it measures: ``"bio"``, ``"batch"``, ``"prediction"``, ``"perturbation"``,
-        ``"regulation"``, ``"baseline"`` (a reference value computed beside the model, not a
-        score of the embedding), ``"score"`` (an aggregate the benchmark itself computes) or
-        any other word.
-    higher_is_better
-        Direction; plots flip lower-is-better metrics when colouring.
-    bounds
-        ``(low, high)`` where the metric is bounded (drawn on that fixed scale), else ``None``.
-    description
-        One line: what the number means.
-    """
-
-    name: str
-    group: str = "other"
-    higher_is_better: bool = True
-    bounds: tuple[float, float] | None = (0.0, 1.0)
-    description: str = ""
-
-    def oriented(self, value: float) -> float:
-        """``value`` on [0, 1] with 1 the best end of its bounds (NaN when unbounded)."""
-        if self.bounds is None or value is None or not math.isfinite(value):
-            return float("nan")
-        lo, hi = self.bounds
-        x = (float(value) - lo) / (hi - lo)
-        return x if self.higher_is_better else 1.0 - x
-
-
-def undeclared(name: str) -> Metric:
-    """What is assumed about a metric no benchmark declares: higher is better, unbounded."""
-    return Metric(name, "other", True, None, "")
 
 
 @dataclass
@@ -135,46 +124,6 @@ class Prepared:
     steps: int = 1
 
 
-@dataclass
-class BenchmarkInfo:
-    """A benchmark's declaration: its name, metrics and how it reads embeddings."""
-
-    name: str
-    metrics: tuple[Metric, ...]
-    dtype: Any = np.float64
-    weights: dict[str, float] | None = None  # group weights of the aggregate (None: equal)
-
-    def metric(self, name: str) -> Metric:
-        for m in self.metrics:
-            if m.name == name:
-                return m
-        for m in self.metrics:  # per-classifier variants such as accuracy_lr
-            if name.startswith(m.name + "_"):
-                return Metric(name, m.group, m.higher_is_better, m.bounds, m.description)
-        return undeclared(name)
-
-
-_INFO: dict[str, BenchmarkInfo] = {}
-
-
-def info(name: str) -> BenchmarkInfo:
-    """The declaration of benchmark ``name`` (an undeclared one gets an empty declaration)."""
-    return _INFO.get(name) or BenchmarkInfo(name, ())
-
-
-def metric_info(benchmark: str, metric: str) -> Metric:
-    """The declaration of one metric of one benchmark.
-
-    Examples
-    --------
-    >>> import scmf
-    >>> m = scmf.bm.metric_info("perturbation", "mse")
-    >>> m.higher_is_better, m.bounds
-    (False, None)
-    """
-    return info(benchmark).metric(metric)
-
-
 def benchmark(
     name: str,
     metrics: Sequence[Metric],
@@ -186,10 +135,11 @@ def benchmark(
 ):
     """Turn a prepare function into a benchmark: runner, declaration and registration in one.
 
-    The decorated function must have the parameters ``adata``, ``use_rep``, ``dataset_name``,
-    ``inplace`` and ``key_added`` (the runner handles them) and return a :class:`Prepared`.
-    Every other parameter is recorded, with the value of the call, in each result's
-    ``params``.
+    The decorated function takes ``adata`` and the benchmark's own parameters and returns a
+    :class:`Prepared`. The runner adds the shared parameters (``use_rep``, ``dataset_name``,
+    ``inplace``, ``key_added``, ``progress``) to its signature and docstring (a function may
+    still declare them itself; it then receives them). Every other parameter is recorded,
+    with the value of the call, in each result's ``params``.
 
     Parameters
     ----------
@@ -198,11 +148,13 @@ def benchmark(
     metrics
         Declarations of the metrics its scoring step returns.
     aliases
-        Other accepted parameter names in configs -> the function's own.
+        Other accepted parameter names -> the function's own, in direct calls and configs
+        alike (``{"test_fraction": "test_size"}``); giving both is an error.
     dtype
         dtype the embeddings are read in (``None``: float32/float64 kept as stored).
     weights
-        Weights of the metric groups in the aggregate score plots show (default: equal).
+        Weights of the metric groups in the benchmark's aggregate (default: equal); read by
+        the benchmark's own aggregate and by tables and plots.
     register
         Make it available by name to the harness, configs, the CLI and the callback.
 
@@ -211,7 +163,7 @@ def benchmark(
     >>> import numpy as np, scanpy as sc, scmf
     >>> from scmf.bm import Metric, Prepared, Score
     >>> @scmf.bm.benchmark("norm_spread", [Metric("cv", "other", False, None, "spread of cell norms")])
-    ... def norm_spread(adata, *, use_rep="X_scmf", dataset_name=None, inplace=True, key_added="scmf_bench"):
+    ... def norm_spread(adata):
     ...     def score(X):
     ...         n = np.linalg.norm(X, axis=1)
     ...         return Score({"cv": float(n.std() / n.mean())})
@@ -221,49 +173,102 @@ def benchmark(
     >>> scmf.bm.results(adata)[["benchmark", "metric"]].values.tolist()
     [['norm_spread', 'cv']]
     """
-    declared = BenchmarkInfo(name, tuple(metrics), dtype, dict(weights) if weights else None)
-    names = [m.name for m in declared.metrics]
+    names = [m.name for m in metrics]
     if len(set(names)) != len(names):
         msg = f"benchmark {name!r} declares a metric twice: {names}."
         raise ValueError(msg)
+    _store._check_key(name, "benchmark name")
+    alias_map = dict(aliases or {})
 
     def deco(prepare: Callable[..., Prepared]):
-        sig = inspect.signature(prepare)
-        missing = [p for p in COMMON if p not in sig.parameters]
-        if missing:
-            msg = f"benchmark {name!r}: the function needs the parameters {missing} (see scmf.bm.benchmark)."
+        own = inspect.signature(prepare)
+        if "adata" not in own.parameters:
+            msg = f"benchmark {name!r}: the function's first parameter must be adata (see scmf.bm.benchmark)."
             raise TypeError(msg)
+        sig = _runner_signature(own)
+        spec = BenchmarkSpec(
+            name, prepare, tuple(metrics), alias_map, dtype, dict(weights) if weights else None
+        )
 
         @functools.wraps(prepare)
         def run(*args, **kwargs) -> pd.DataFrame | None:
+            kwargs = rename_aliases(name, alias_map, kwargs)
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
-            call = bound.arguments
-            return _run(declared, prepare, call)
+            return _run(spec, prepare, own, bound.arguments)
 
-        run.__signature__ = sig.replace(return_annotation="pd.DataFrame | None")  # type: ignore[attr-defined]
-        run.info = declared  # type: ignore[attr-defined]
-        _INFO[name] = declared
+        run.__signature__ = sig  # type: ignore[attr-defined]
+        run.__doc__ = _runner_doc(prepare.__doc__, own, alias_map)
+        run.__annotations__ = {**getattr(prepare, "__annotations__", {}), "return": "pd.DataFrame | None"}
+        run.spec = spec  # type: ignore[attr-defined]
+        spec.func = run
         if register:
-            from ._registry import register_benchmark
-
-            register_benchmark(name, run, aliases=aliases)
+            _registry.register(spec)
         return run
 
     return deco
 
 
-def _run(declared: BenchmarkInfo, prepare: Callable[..., Prepared], call: dict[str, Any]):
+def _runner_signature(own: inspect.Signature) -> inspect.Signature:
+    """``own`` with the shared parameters the function does not declare (keyword-only)."""
+    params = list(own.parameters.values())
+    have = {p.name for p in params}
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword = [p for p in params if p.kind == p.KEYWORD_ONLY]
+    var = [p for p in params if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    first = [_SHARED_PARAMS["use_rep"]] if "use_rep" not in have else []
+    last = [p for n, p in _SHARED_PARAMS.items() if n != "use_rep" and n not in have]
+    return own.replace(
+        parameters=[*positional, *first, *keyword, *last, *var], return_annotation="pd.DataFrame | None"
+    )
+
+
+def _runner_doc(doc: str | None, own: inspect.Signature, aliases: Mapping[str, str]) -> str | None:
+    """The prepare function's docstring with the shared parameters (and aliases) documented."""
+    if doc is None:
+        return None
+    doc = inspect.cleandoc(doc)
+    add = [SHARED_DOCS[n] for n in SHARED_DOCS if n not in own.parameters and f"\n{n}\n" not in f"\n{doc}\n"]
+    add += [f"{a}\n    Another name of ``{p}`` (give one of the two)." for a, p in aliases.items()]
+    block = "\n".join(inspect.cleandoc(t) if "\n" not in t else _dedent_doc(t) for t in add)
+    lines = doc.split("\n")
+    if "Parameters" in lines:
+        i = lines.index("Parameters") + 2
+        while i < len(lines) and not (
+            lines[i].strip() and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}
+        ):
+            i += 1
+        while i > 0 and not lines[i - 1].strip():
+            i -= 1
+        lines[i:i] = block.split("\n") if block else []
+    elif block:
+        lines += ["", "Parameters", "----------", *block.split("\n")]
+    if "Returns" not in lines:
+        lines += ["", *inspect.cleandoc(_RETURNS).split("\n")]
+    return "\n".join(lines)
+
+
+def _dedent_doc(text: str) -> str:
+    """A parameter entry written with its body indented by 8 spaces -> numpydoc's 4."""
+    head, _, body = text.partition("\n")
+    return "\n".join(
+        [head, *(line[4:] if line.startswith("        ") else line for line in body.split("\n"))]
+    )
+
+
+def _run(spec: BenchmarkSpec, prepare: Callable[..., Prepared], own: inspect.Signature, call: dict[str, Any]):
     adata = call["adata"]
-    check_anndata(adata, f"scmf.bm.{declared.name}")
+    check_anndata(adata, f"scmf.bm.{spec.name}")
     reps = as_rep_list(call["use_rep"])
     dataset = dataset_name_or_default(call["dataset_name"], adata)
-    embeddings = {rep: get_rep(adata, rep, dtype=declared.dtype) for rep in reps}
-    prepared = prepare(**call)
+    embeddings = {rep: get_rep(adata, rep, dtype=spec.dtype) for rep in reps}
+    prepared = prepare(**{k: v for k, v in call.items() if k in own.parameters})
     if not isinstance(prepared, Prepared):
-        msg = f"benchmark {declared.name!r}: its function must return scmf.bm.Prepared, got {type(prepared).__name__}."
+        msg = f"benchmark {spec.name!r}: its function must return scmf.bm.Prepared, got {type(prepared).__name__}."
         raise TypeError(msg)
-    params = {k: _param_value(v) for k, v in call.items() if k not in COMMON and k not in EXECUTION}
+    params = {
+        k: _param_value(v) for k, v in call.items() if k != "adata" and k not in SHARED and k not in EXECUTION
+    }
     params.update(prepared.params)
     cells = prepared.cells
     if cells is not None and cells.all():
@@ -275,7 +280,7 @@ def _run(declared: BenchmarkInfo, prepare: Callable[..., Prepared], call: dict[s
     runs += list(prepared.extra.items())
     results = []
     steps = max(int(prepared.steps), 1)
-    with _progress.bar(len(runs) * steps, declared.name, progress=call.get("progress")) as bar:
+    with _progress.bar(len(runs) * steps, spec.name, progress=call.get("progress")) as bar:
         for rep, score_fn in runs:
             bar.set_postfix_str(rep, refresh=False)
             start = bar.n
@@ -283,12 +288,12 @@ def _run(declared: BenchmarkInfo, prepare: Callable[..., Prepared], call: dict[s
             s = score_fn()
             elapsed = time.perf_counter() - t0
             bar.update(max(steps - (bar.n - start), 0))  # whatever the step did not report
-            logger.info("%s on %r: %.2f s", declared.name, rep, elapsed)
-            results.append(_result(declared, dataset, rep, s, params, prepared.metadata))
+            logger.info("%s on %r: %.2f s", spec.name, rep, elapsed)
+            results.append(_result(spec, dataset, rep, s, params, prepared.metadata))
     return finish(adata, results, inplace=call["inplace"], key_added=call["key_added"])
 
 
-def _result(declared, dataset, rep, s: Score, params, metadata) -> _store.Result:
+def _result(declared: BenchmarkSpec, dataset, rep, s: Score, params, metadata) -> _store.Result:
     if not isinstance(s, Score):
         msg = f"benchmark {declared.name!r}: the scoring step must return scmf.bm.Score, got {type(s).__name__}."
         raise TypeError(msg)
@@ -372,3 +377,163 @@ def bootstrap_weights(n_units: int, n_bootstrap: int, seed: int):
     rng = np.random.default_rng([int(seed), 0x5CF])
     for _ in range(n_bootstrap):
         yield np.bincount(rng.integers(0, n_units, n_units), minlength=n_units).astype(np.float64)
+
+
+def register_benchmark(
+    name: str,
+    benchmark: Callable[..., Any] | type,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    metrics: Sequence[Metric] | None = None,
+) -> BenchmarkSpec:
+    """Make a benchmark available by name to the harness, YAML configs, the CLI and the callback.
+
+    Benchmarks written with :func:`scmf.bm.benchmark` register themselves. This function
+    registers the simpler forms too, which run through the same runner:
+
+    - a function ``f(X, adata, **params) -> dict[str, float]`` receiving the embedding;
+    - a class whose instances are built with ``**params`` and have
+      ``run(X, adata) -> dict[str, float]``.
+
+    Their metrics are stored with the params, metadata ``{"n_cells": ...}`` and provenance,
+    so they show up in :func:`scmf.bm.results`.
+
+    Parameters
+    ----------
+    name
+        The name used in configs (``benchmarks: [{name: ..., params: ...}]``).
+    benchmark
+        A runner made by :func:`scmf.bm.benchmark`, or one of the simpler forms above.
+    aliases
+        Other accepted parameter names -> the benchmark's own.
+    metrics
+        :class:`scmf.bm.Metric` declarations of a simple form's metrics (direction, bounds,
+        group) for tables and plots; undeclared metrics count as unbounded, higher is better.
+
+    Returns
+    -------
+    The :class:`BenchmarkSpec`.
+
+    Examples
+    --------
+    >>> import numpy as np, scanpy as sc, scmf
+    >>> def mean_norm(X, adata):
+    ...     return {"mean_norm": float(np.linalg.norm(X, axis=1).mean())}
+    >>> spec = scmf.bm.register_benchmark("mean_norm", mean_norm)
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> report = scmf.bm.evaluate(adata, [{"name": "mean_norm"}], use_rep="X_pca", progress=False)
+    >>> report.results()["metric"].tolist()
+    ['mean_norm']
+    """
+    _store._check_key(name, "benchmark name")
+    made = getattr(benchmark, "spec", None)
+    if isinstance(made, BenchmarkSpec):  # a runner made by @benchmark: registered under this name too
+        spec = BenchmarkSpec(name, benchmark, made.metrics, {**made.aliases, **dict(aliases or {})}, made.dtype,
+                             made.weights)  # fmt: skip
+        return register(spec)
+    if _is_native(benchmark):  # a function with the runner's parameters, made some other way
+        return register(BenchmarkSpec(name, benchmark, tuple(metrics or ()), dict(aliases or {})))
+    run = _wrap_simple(name, benchmark, metrics or (), aliases)
+    return register(run.spec)
+
+
+def _is_native(obj) -> bool:
+    if inspect.isclass(obj) or not callable(obj):
+        return False
+    p = inspect.signature(obj).parameters
+    return {"use_rep", "dataset_name", "inplace"} <= set(p)
+
+
+def _wrap_simple(name: str, simple, metrics, aliases):
+    """A simple function or class as a runner: the same path as every other benchmark."""
+    if inspect.isclass(simple):
+        if not callable(getattr(simple, "run", None)):
+            msg = f"benchmark class {simple.__name__} needs a run(X, adata) method."
+            raise TypeError(msg)
+        sig_src = simple.__init__
+        call = lambda X, adata, **p: simple(**p).run(X, adata)  # noqa: E731
+    elif callable(simple):
+        sig_src = simple
+        call = simple
+    else:
+        msg = f"a benchmark must be a function or a class, got {type(simple).__name__}."
+        raise TypeError(msg)
+    own = [
+        p
+        for p in inspect.signature(sig_src).parameters.values()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self", "X", "adata")
+    ]
+
+    def prepare(adata, **params):
+        def score(X):
+            metrics = call(X, adata, **params)
+            if not isinstance(metrics, Mapping):
+                msg = f"benchmark {name!r} must return a dict of metrics, got {type(metrics).__name__}."
+                raise TypeError(msg)
+            return Score({k: float(v) for k, v in metrics.items()})
+
+        return Prepared(score, metadata={"n_cells": int(adata.n_obs)})
+
+    prepare.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("adata", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(inspect.Parameter(p.name, _K, default=p.default) for p in own),
+        ]
+    )
+    prepare.__name__ = prepare.__qualname__ = name
+    return benchmark(name, metrics, aliases=aliases, register=False)(prepare)
+
+
+def _load_entry_points() -> None:
+    if _registry._ENTRY_POINTS_LOADED:
+        return
+    _registry._ENTRY_POINTS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=_registry.ENTRY_POINT_GROUP):
+        if ep.name not in _registry._REGISTRY:
+            register_benchmark(ep.name, ep.load())
+
+
+def benchmarks() -> dict[str, BenchmarkSpec]:
+    """All registered benchmarks (built-in, user-registered, from entry points).
+
+    Examples
+    --------
+    >>> import scmf
+    >>> {"linear_probe", "embedding_quality", "perturbation", "grn_inference"} <= set(scmf.bm.benchmarks())
+    True
+    """
+    _load_entry_points()
+    return dict(_registry._REGISTRY)
+
+
+def lookup(name: str) -> BenchmarkSpec:
+    """The registered benchmark ``name``; an unknown name is an error listing the known ones."""
+    reg = benchmarks()
+    if name not in reg:
+        msg = f"unknown benchmark {name!r}; available: {sorted(reg)}."
+        raise ValueError(msg)
+    return reg[name]
+
+
+def declaration(name: str) -> BenchmarkSpec:
+    """The declaration of benchmark ``name``: its metrics, aliases and aggregate weights.
+
+    What tables, plots and comparisons read. A benchmark not registered in this installation
+    (a stored result of a plugin that is not installed) gets an empty declaration, whose
+    metrics count as undeclared (higher is better, unbounded).
+
+    Examples
+    --------
+    >>> import scmf
+    >>> m = scmf.bm.declaration("perturbation").metric("mse")
+    >>> m.higher_is_better, m.bounds
+    (False, None)
+    """
+    return benchmarks().get(name) or BenchmarkSpec(name, _not_installed)
+
+
+def _not_installed(*args, **kwargs):
+    msg = "this benchmark is not registered in this installation; install the package that provides it."
+    raise RuntimeError(msg)

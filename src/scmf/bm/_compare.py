@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._warnings import ScmfWarning
-from ._benchmark import metric_info
+from .._warnings import warn
+from ._benchmark import declaration
 
 KEYS = ["source", "dataset", "benchmark"]
 
@@ -51,7 +50,7 @@ def as_table(data: Any, *, replicates: bool = False) -> pd.DataFrame:
     return t
 
 
-def entries(t: pd.DataFrame, *, warn: bool = True, stacklevel: int = 3) -> pd.DataFrame:
+def entries(t: pd.DataFrame, *, warn_settings: bool = True) -> pd.DataFrame:
     """``t`` with an ``entry`` column: the rep, plus the differing parameters where settings differ.
 
     Rows of one benchmark on one (source, dataset) computed with different parameters are
@@ -68,19 +67,52 @@ def entries(t: pd.DataFrame, *, warn: bool = True, stacklevel: int = 3) -> pd.Da
         differ = [k for k in keys if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1]
         label = {x: ", ".join(f"{k}={d.get(k)}" for k in differ) for x, d in zip(texts, dicts, strict=True)}
         t.loc[g.index, "entry"] = g["rep"].astype(str) + " [" + g["params"].map(label) + "]"
-        if warn:
+        if warn_settings:
             where = f"dataset {dataset!r}" + (f" of {source!r}" if source else "")
-            warnings.warn(
+            warn(
                 f"{bench} on {where}: results were computed with different parameters ({', '.join(differ)}); "
-                "they are shown as separate entries, not compared as equals.",
-                ScmfWarning,
-                stacklevel=stacklevel,
+                "they are shown as separate entries, not compared as equals."
             )
     return t
 
 
 def context_label(source: str, dataset: str) -> str:
+    """How a (source, dataset) pair is named in tables and figures."""
     return f"{source} · {dataset}" if source else str(dataset)
+
+
+def comparison_table(data: Any, *, replicates: bool = False, warn_settings: bool = True) -> pd.DataFrame:
+    """The results as every table, figure and comparison of scmf reads them.
+
+    Parameters
+    ----------
+    data
+        What :func:`scmf.bm.collect` accepts (AnnData objects, evaluated files, a mapping of
+        them), or a table of :func:`scmf.bm.results` / :func:`scmf.bm.collect`.
+    replicates
+        Keep each metric's replicates (what :func:`scmf.bm.compare` tests).
+    warn_settings
+        Warn where rows of one benchmark on one dataset were computed with different settings.
+
+    Returns
+    -------
+    The long results table with a ``source`` column and two more: ``entry`` (the
+    representation, plus the settings that differ where rows of one benchmark on one
+    (source, dataset) were computed differently: ``"X_pca [n_splits=2]"``; such rows are
+    never compared as equals) and ``context`` (``"source · dataset"``, or the dataset alone).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep="X_pca", n_splits=2, dataset_name="pbmc")
+    >>> t = scmf.bm.comparison_table(adata)
+    >>> t[["context", "entry"]].drop_duplicates().values.tolist()
+    [['pbmc', 'X_pca']]
+    """
+    t = entries(as_table(data, replicates=replicates), warn_settings=warn_settings)
+    t["context"] = [context_label(s, d) for s, d in zip(t["source"], t["dataset"], strict=True)]
+    return t
 
 
 def summary(data: Any, *, benchmark: str | None = None, digits: int = 3) -> pd.DataFrame:
@@ -108,7 +140,7 @@ def summary(data: Any, *, benchmark: str | None = None, digits: int = 3) -> pd.D
     >>> scmf.bm.summary(adata).columns.tolist()
     ['X_pca_baseline', 'X_random_baseline']
     """
-    t = entries(as_table(data), stacklevel=3)
+    t = comparison_table(data)
     if benchmark is not None:
         t = t[t["benchmark"] == benchmark]
     if t.empty:
@@ -237,7 +269,10 @@ def compare(
     out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
     out["significant"] = out["p_holm"] < alpha
     up = np.array(
-        [metric_info(b, m).higher_is_better for b, m in zip(out["benchmark"], out["metric"], strict=True)],
+        [
+            declaration(b).metric(m).higher_is_better
+            for b, m in zip(out["benchmark"], out["metric"], strict=True)
+        ],
         dtype=bool,
     )
     out["better"] = out["significant"] & np.where(up, out["difference"] > 0, out["difference"] < 0)
@@ -318,10 +353,10 @@ def rank_summary(
     >>> scmf.bm.rank_summary({"a": a, "b": b}).index[0]
     'X_pca_baseline'
     """
-    t = entries(as_table(data), stacklevel=3)
+    t = comparison_table(data)
     if benchmark is not None:
         t = t[t["benchmark"] == benchmark]
-    info = [metric_info(b, m) for b, m in zip(t["benchmark"], t["metric"], strict=True)]
+    info = [declaration(b).metric(m) for b, m in zip(t["benchmark"], t["metric"], strict=True)]
     if metrics is None:
         keep = np.array([i.group not in ("baseline", "score") for i in info], dtype=bool)
     else:
@@ -331,7 +366,7 @@ def rank_summary(
         msg = "no results to rank."
         raise KeyError(msg)
     up = np.array(
-        [metric_info(b, m).higher_is_better for b, m in zip(t["benchmark"], t["metric"], strict=True)]
+        [declaration(b).metric(m).higher_is_better for b, m in zip(t["benchmark"], t["metric"], strict=True)]
     )
     t["oriented"] = np.where(up, t["value"], -t["value"])
     t["rank"] = t.groupby([*KEYS, "metric"], sort=False)["oriented"].rank(ascending=False, method="average")

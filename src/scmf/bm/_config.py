@@ -131,7 +131,7 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
     >>> cfg.benchmarks[0].name, cfg.batch_size
     ('linear_probe', 128)
     """
-    from ._registry import spec
+    from ._benchmark import lookup
 
     base = Path.cwd()
     if isinstance(config, EvalConfig):
@@ -183,7 +183,7 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
             )
             raise ValueError(msg)
         params = dict(item.get("params") or {})
-        spec(str(item["name"])).resolve(params)  # validates name and parameter names
+        lookup(str(item["name"])).resolve(params)  # validates name and parameter names
         for k, v in params.items():
             if _is_path_param(k) and v is not None:
                 params[k] = str(_resolve_path(v, base, where, f"{item['name']}.{k}"))
@@ -205,7 +205,7 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
 
 
 def _datasets(raw: Any, benches: list[BenchmarkConfig], base: Path, where: str) -> dict[str, DatasetConfig]:
-    from ._registry import spec
+    from ._benchmark import lookup
 
     if raw is None:
         return {}
@@ -213,7 +213,7 @@ def _datasets(raw: Any, benches: list[BenchmarkConfig], base: Path, where: str) 
         msg = f"{where}: 'datasets' must map dataset names (file stems) to their settings, got {type(raw).__name__}."
         raise ValueError(msg)
     names = [b.name for b in benches]
-    takes = {k for n in names for k in spec(n).params}
+    takes = {k for n in names for k in lookup(n).params}
     out: dict[str, DatasetConfig] = {}
     for name, entry in raw.items():
         entry = dict(entry or {})

@@ -9,18 +9,16 @@ are cz-benchmarks' own, under the names documented per function.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .._expression import get_expression
-from .._keys import BENCH_KEY, EMBED_KEY
 from .._validate import get_labels, name_list
-from .._warnings import ScmfWarning
-from ._benchmark import Metric, Prepared, Score, benchmark
+from .._warnings import warn
+from ._benchmark import Prepared, Score, benchmark
+from ._registry import Metric
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -81,7 +79,7 @@ def _import_keeping_logging(module: str) -> None:
 
 
 def _labels(adata, key: str, func: str):
-    lab = get_labels(adata, key, param="cell_type_key", func=func, stacklevel=6)
+    lab = get_labels(adata, key, param="cell_type_key", func=func)
     if lab.categories.size < 2:
         msg = (
             f"{func} needs at least 2 classes in obs[{key!r}]; found {lab.categories.size} "
@@ -161,8 +159,6 @@ _COMMON_DOC = """
     cell_type_key
         ``obs`` column with the cell labels (categorical, string, integer or object); configs
         also accept cz's name ``label_key``.
-    use_rep
-        ``obsm`` key or list of keys (dense or sparse, float32 or float64).
     seed
         ``random_seed`` of the cz-benchmarks task.
     baseline
@@ -174,10 +170,6 @@ _COMMON_DOC = """
         Where the function has them: the ``obs`` column of batches (batch integration), and
         the cz task's own settings under cz-benchmarks' names (Leiden iterations and flavour
         for clustering; folds and the smallest class kept for label prediction).
-    progress
-        Show a progress bar over the representations (``None``: on a terminal).
-    dataset_name, inplace, key_added
-        As for every benchmark.
 """
 _ALIAS = {"label_key": "cell_type_key"}
 _ARI = Metric("ari", "bio", True, (-0.5, 1.0), "adjusted Rand index of cz's Leiden clusters and the labels")
@@ -191,16 +183,11 @@ def cz_clustering(
     adata: AnnData,
     cell_type_key: str = "cell_type",
     *,
-    use_rep: str | Sequence[str] = EMBED_KEY,
     seed: int = 42,
     n_iterations: int = 2,
     flavor: str = "igraph",
     baseline: bool = False,
     layer: str | None = None,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """cz-benchmarks' ``ClusteringTask``: Leiden clusters of the embedding vs the labels.
 
@@ -245,14 +232,9 @@ def cz_embedding(
     adata: AnnData,
     cell_type_key: str = "cell_type",
     *,
-    use_rep: str | Sequence[str] = EMBED_KEY,
     seed: int = 42,
     baseline: bool = False,
     layer: str | None = None,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """cz-benchmarks' ``EmbeddingTask``: ``silhouette_score`` of the labels in the embedding.
 
@@ -297,16 +279,11 @@ def cz_label_prediction(
     adata: AnnData,
     cell_type_key: str = "cell_type",
     *,
-    use_rep: str | Sequence[str] = EMBED_KEY,
     seed: int = 42,
     n_folds: int = 5,
     min_class_size: int = 10,
     baseline: bool = False,
     layer: str | None = None,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """cz-benchmarks' ``MetadataLabelPredictionTask``: cross-validated classifiers on the embedding.
 
@@ -348,12 +325,10 @@ def cz_label_prediction(
         msg = f"n_folds={n_folds} is more than the cells of the smallest class kept ({counts[~small].min()})."
         raise ValueError(msg)
     if small.any():
-        warnings.warn(
+        warn(
             f"cz_label_prediction: cz-benchmarks leaves out {small.sum()} classes with fewer than "
             f"min_class_size={min_class_size} cells: {name_list(f'{n} ({c})' for n, c in zip(names[small], counts[small], strict=True))}. "
-            f"Scored: {int(counts[~small].sum())} cells of {(~small).sum()} classes.",
-            ScmfWarning,
-            stacklevel=4,
+            f"Scored: {int(counts[~small].sum())} cells of {(~small).sum()} classes."
         )
     inputs = MetadataLabelPredictionTaskInput(labels=labels, n_folds=n_folds, min_class_size=min_class_size)
     return _prepared(
@@ -395,14 +370,9 @@ def cz_batch_integration(
     cell_type_key: str = "cell_type",
     *,
     batch_key: str = "batch",
-    use_rep: str | Sequence[str] = EMBED_KEY,
     seed: int = 42,
     baseline: bool = False,
     layer: str | None = None,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """cz-benchmarks' ``BatchIntegrationTask``: ``entropy_per_cell`` and ``batch_silhouette``.
 
@@ -419,8 +389,8 @@ def cz_batch_integration(
     _cz_version()
     from czbenchmarks.tasks import BatchIntegrationTaskInput
 
-    lab = get_labels(adata, cell_type_key, param="cell_type_key", func="cz_batch_integration", stacklevel=5)
-    bat = get_labels(adata, batch_key, param="batch_key", func="cz_batch_integration", stacklevel=5)
+    lab = get_labels(adata, cell_type_key, param="cell_type_key", func="cz_batch_integration")
+    bat = get_labels(adata, batch_key, param="batch_key", func="cz_batch_integration")
     keep = lab.mask & bat.mask
     labels, batches = (np.asarray(_full(adata.n_obs, x)[keep], dtype=str) for x in (lab, bat))
     if np.unique(batches).size < 2:

@@ -2,17 +2,14 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .._keys import BENCH_KEY, EMBED_KEY
 from .._progress import advance
 from .._validate import get_labels, warn_duplicate_rows
-from .._warnings import ScmfWarning
-from ._benchmark import Metric, Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
+from .._warnings import warn
+from ._benchmark import Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
 from ._metrics._clustering import contingency, graph_connectivity_per_label, nmi_ari
 from ._metrics._leiden import RESOLUTIONS, leiden_nmi_ari
 from ._metrics._neighbors import APPROXIMATE_ABOVE, knn
@@ -24,6 +21,7 @@ from ._metrics._silhouette import (
     stratified_mean_se,
     stratified_sample,
 )
+from ._registry import SCIB_WEIGHTS, Metric, weighted_score
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -58,13 +56,18 @@ METRICS = (
 )
 
 
-@benchmark("embedding_quality", METRICS, aliases={"label_key": "cell_type_key"}, dtype=np.float32)
+@benchmark(
+    "embedding_quality",
+    METRICS,
+    aliases={"label_key": "cell_type_key"},
+    dtype=np.float32,
+    weights=SCIB_WEIGHTS,
+)
 def embedding_quality(
     adata: AnnData,
     cell_type_key: str = "cell_type",
     *,
     batch_key: str | None = None,
-    use_rep: str | Sequence[str] = EMBED_KEY,
     n_neighbors: int = 15,
     clustering: Clustering = "leiden_optimized",
     resolution: float = 1.0,
@@ -73,10 +76,6 @@ def embedding_quality(
     n_bootstrap: int = 100,
     approximate: bool | Literal["auto"] = "auto",
     silhouette_sample: int = 10_000,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """Biological conservation and batch mixing of an embedding (scIB-style metrics).
 
@@ -106,8 +105,6 @@ def embedding_quality(
         metrics (``overall`` = the bio score), since there is no column name batches go by
         in every dataset (the evaluation guide's configs name it, e.g. ``batch_key: batch``).
         With a single batch they are skipped with a warning.
-    use_rep
-        ``obsm`` key or list of keys.
     n_neighbors
         Neighbours per cell (self included) of the kNN graph.
     clustering
@@ -145,16 +142,6 @@ def embedding_quality(
     silhouette_sample
         Cells sampled for the silhouettes when approximate (each cell type gets at least
         100, or all its cells).
-    progress
-        Show a progress bar (neighbours and silhouettes, then each Leiden resolution).
-    dataset_name
-        Name under which the results are stored. Default: the data's own name, recorded by
-        scmf's loaders (``scmf.datasets.load``, the CLI and harness: the file stem), else
-        ``"dataset"``.
-    inplace
-        Store the results (and return ``None``) or return the results table.
-    key_added
-        ``uns`` key of the results store.
 
     Returns
     -------
@@ -185,13 +172,13 @@ def embedding_quality(
         msg = f"clustering must be 'leiden_optimized', 'leiden' or 'kmeans', got {clustering!r}."
         raise ValueError(msg)
     n_bootstrap = check_bootstrap(n_bootstrap)
-    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="embedding_quality", stacklevel=5)
+    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="embedding_quality")
     keep = labels.mask.copy()
     batch_codes = np.zeros(adata.n_obs, dtype=np.int64)
     n_batches, batch_status = 1, "skipped: batch_key=None"
     if batch_key is not None:
         try:
-            batches = get_labels(adata, batch_key, param="batch_key", func="embedding_quality", stacklevel=5)
+            batches = get_labels(adata, batch_key, param="batch_key", func="embedding_quality")
         except KeyError as e:
             msg = f"{e.args[0]} Pass batch_key=None to skip the batch metrics."
             raise KeyError(msg) from None
@@ -201,11 +188,9 @@ def embedding_quality(
         batch_status = "computed"
         if n_batches < 2:
             batch_status = "skipped: single batch"
-            warnings.warn(
+            warn(
                 f"embedding_quality: obs[{batch_key!r}] has a single batch; batch metrics are skipped and "
-                "overall = mean(bio).",
-                ScmfWarning,
-                stacklevel=4,
+                "overall = mean(bio)."
             )
     n_keep = int(keep.sum())
     if not 1 < n_neighbors < n_keep:
@@ -301,7 +286,7 @@ def _score(
 
     timings: dict[str, float] = {}
     se: dict[str, float] = {}
-    warn_duplicate_rows(X, "the embedding", stacklevel=5)
+    warn_duplicate_rows(X, "the embedding")
     t0 = time.perf_counter()
     if sample is None:
         sums, idx, dist = label_distance_sums(X, y * n_b + b, n_labels * n_b, k=n_neighbors)
@@ -377,17 +362,15 @@ def _score(
             batch_vals = [m[k] for k in BATCH_METRICS if k in m and np.isfinite(m[k])]
             if with_batch and batch_vals:
                 m["batch"] = float(np.mean(batch_vals))
-                m["overall"] = 0.6 * m["bio"] + 0.4 * m["batch"]
+                m["overall"] = weighted_score({"bio": m["bio"], "batch": m["batch"]}, SCIB_WEIGHTS)
             else:
                 m["overall"] = m["bio"]
         return m
 
     metrics = metrics_of(None, None)
     if with_batch and np.isnan(metrics["asw_batch"]):
-        warnings.warn(
-            "embedding_quality: every cell type lies in a single batch; asw_batch is NaN and left out of the batch score.",
-            ScmfWarning,
-            stacklevel=4,
+        warn(
+            "embedding_quality: every cell type lies in a single batch; asw_batch is NaN and left out of the batch score."
         )
     replicates: dict[str, list[float]] = {}
     if n_bootstrap:

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from .._expression import get_expression, with_raw
-from .._keys import BENCH_KEY, EMBED_KEY
-from ._benchmark import Metric, Prepared, Score, benchmark, check_bootstrap
+from ._benchmark import Prepared, Score, benchmark, check_bootstrap
 from ._metrics._ranking import WeightedRanking
+from ._registry import Metric
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -157,10 +157,9 @@ def _looks_like_an_edge(cols: list) -> bool:
 
 def _gene_ids(names) -> np.ndarray:
     """Gene names as the tokenizers match them: Ensembl ids without version suffixes."""
-    from ..models._matching import _normalise, detect_id_type
+    from ..models import gene_ids
 
-    names = np.asarray(names, dtype=object).astype(str)
-    return _normalise(names, detect_id_type(names)).astype(str)
+    return gene_ids(names)
 
 
 @benchmark("grn_inference", METRICS, dtype=None)  # float32 embeddings read as they are (float64 sums)
@@ -169,7 +168,6 @@ def grn_inference(
     network: str | Path | pd.DataFrame | None = None,
     *,
     network_path: str | Path | None = None,
-    use_rep: str | Sequence[str] = EMBED_KEY,
     min_cells: int = 10,
     layer: str | None = None,
     use_raw: bool = False,
@@ -184,10 +182,6 @@ def grn_inference(
     confidence: Sequence[str] | None = ("A", "B", "C"),
     seed: int = 42,
     n_bootstrap: int = 100,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """Gene regulatory network recovery: are regulator-target pairs close in the embedding?
 
@@ -205,8 +199,6 @@ def grn_inference(
         A path or DataFrame (see :func:`read_network` for the formats).
     network_path
         Alias of ``network`` (the evaluation guide's name).
-    use_rep
-        ``obsm`` key or list of keys.
     min_cells
         Least number of expressing cells for a gene to be evaluated.
     layer
@@ -234,10 +226,6 @@ def grn_inference(
         Resamples of the scored pairs (with replacement) for confidence intervals and
         :func:`scmf.bm.compare`; the same resamples for every representation (paired).
         ``0``: none.
-    progress
-        Show a progress bar over the representations (``None``: on a terminal).
-    dataset_name, inplace, key_added
-        As for every benchmark.
 
     Returns
     -------
@@ -360,7 +348,7 @@ def grn_inference(
 
 
 def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, seed, n_bootstrap) -> Score:
-    from .._kernels._grn import block_cosine, edge_cosine, expressing_sums, unit_rows
+    from .._kernels import block_cosine, edge_cosine, expressing_sums, unit_rows
 
     S, _ = expressing_sums(X, E, counts=counts)
     R = np.zeros_like(S)
@@ -411,7 +399,7 @@ def _expressing_counts(X) -> np.ndarray:
     from scipy import sparse
 
     if sparse.issparse(X) and X.format == "csr":
-        from .._kernels._grn import expressing_counts
+        from .._kernels import expressing_counts
 
         return expressing_counts(X)
     return np.asarray((X > 0).sum(axis=0)).ravel()

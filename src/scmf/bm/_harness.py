@@ -109,6 +109,7 @@ def evaluate(
     input_scale: str = "auto",
     gene_key: str | None = None,
     client: Any = None,
+    seed: int = 0,
     progress: bool | None = None,
 ) -> EvalReport:
     """Run the configured benchmarks over one or several datasets.
@@ -147,6 +148,9 @@ def evaluate(
         A ``dask.distributed.Client`` for the embedding step: datasets given as paths are
         read lazily (:func:`scmf.datasets.read_lazy`) and embedded block by block on its
         workers; AnnData objects are sent to them block by block.
+    seed
+        Seed of the baselines and of a checkpoint directory whose recipe samples (scGPT,
+        UCE), as in :func:`scmf.tl.embed`.
     progress
         Show a progress bar (``None``: when writing to a terminal).
 
@@ -167,7 +171,7 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from .. import tl
-    from ._registry import spec as benchmark_spec
+    from ._benchmark import lookup
 
     cfg = load_config(config)
     if datasets is None:
@@ -178,15 +182,15 @@ def evaluate(
     named = as_datasets(datasets)
     bs = int(batch_size if batch_size is not None else cfg.batch_size)
     dev = device if device is not None else cfg.device
-    if isinstance(model, str | os.PathLike) and Path(model).is_dir():
-        from ..models import load
+    if model is not None:
+        from ..models import resolve
 
-        model = load(model)  # once, for every dataset
+        model = resolve(model, seed=seed)  # once, for every dataset
     extra = [] if use_rep is None else [use_rep] if isinstance(use_rep, str) else list(use_rep)
     reps = [key_added, *extra] if model is not None else (extra or [EMBED_KEY])
     if baselines:
         reps += [PCA_BASELINE_KEY, RANDOM_BASELINE_KEY]
-    specs = [(b, benchmark_spec(b.name)) for b in cfg.benchmarks]
+    specs = [(b, lookup(b.name)) for b in cfg.benchmarks]
     failures: list[dict] = []
     out: dict[str, AnnData] = {}
     steps = len(named) * (len(specs) + 1)
@@ -200,13 +204,13 @@ def evaluate(
                 adata = read_dataset(item) if isinstance(item, str | os.PathLike) else item
                 if model is not None:
                     kw = {"input_scale": input_scale, "gene_key": gene_key} if _tokenised(model) else {}
-                    kw.update(batch_size=bs, device=dev, key_added=key_added, progress=False)
+                    kw.update(batch_size=bs, device=dev, key_added=key_added, seed=seed, progress=False)
                     if client is not None and isinstance(item, str | os.PathLike):
                         _embed_on_cluster(item, adata, model, client, kw)
                     else:
                         tl.embed(adata, model, client=client, **kw)
                 if baselines:
-                    tl.baselines(adata)
+                    tl.baselines(adata, seed=seed)
             except Exception as e:
                 logger.warning("dataset %r could not be prepared: %s", name, e)
                 failures.append(
@@ -240,110 +244,3 @@ def _tokenised(model) -> bool:
     from ..models import TokenizedModel
 
     return isinstance(model, TokenizedModel)
-
-
-class EvalHarness:
-    """The evaluation guide's harness: several bound benchmarks run over datasets with one model.
-
-    Build it from benchmarks made by :func:`scmf.bm.get_benchmark`, or from a config's
-    ``eval:`` block with :meth:`from_config`. :meth:`run` embeds each dataset once
-    (:func:`scmf.bm.evaluate` does the work) and returns the results, one
-    :class:`~scmf.bm.Result` per benchmark and dataset, in order.
-
-    Examples
-    --------
-    >>> import scanpy as sc, scmf
-    >>> harness = scmf.bm.EvalHarness([scmf.bm.get_benchmark("linear_probe", cell_type_key="bulk_labels")])
-    >>> results = harness.run(model="pca", datasets={"pbmc": sc.datasets.pbmc68k_reduced()})
-    >>> [r.summary()[:20] for r in results]
-    ['[linear_probe] pbmc:']
-    """
-
-    def __init__(self, benchmarks: Sequence[Any], *, every_n_epochs: int = 1, batch_size: int = 256) -> None:
-        from ._config import BenchmarkConfig
-        from ._registry import Benchmark
-
-        items = []
-        for b in benchmarks:
-            if not isinstance(b, Benchmark):
-                msg = f"EvalHarness takes benchmarks made by scmf.bm.get_benchmark, got {type(b).__name__}."
-                raise TypeError(msg)
-            items.append(BenchmarkConfig(b.name, dict(b.params)))
-        self.config = EvalConfig(items, batch_size=int(batch_size), every_n_epochs=int(every_n_epochs))
-        self.failures = pd.DataFrame(columns=["dataset", "benchmark", "error"])
-
-    @classmethod
-    def from_config(cls, config: Any) -> EvalHarness:
-        """A harness running the benchmarks of an ``eval:`` block (path, mapping or :class:`EvalConfig`)."""
-        from ._registry import get_benchmark
-
-        cfg = load_config(config)
-        h = cls(
-            [get_benchmark(b.name, **b.params) for b in cfg.benchmarks],
-            every_n_epochs=cfg.every_n_epochs,
-            batch_size=cfg.batch_size,
-        )
-        h.config.device = cfg.device
-        h.config.datasets = cfg.datasets
-        return h
-
-    @property
-    def benchmarks(self) -> list[Any]:
-        from ._registry import get_benchmark
-
-        return [get_benchmark(b.name, **b.params) for b in self.config.benchmarks]
-
-    def run(
-        self,
-        model: Any,
-        datasets: AnnData | Mapping[str, AnnData | str | os.PathLike],
-        *,
-        tokenizer: Any = None,
-        batch_size: int | None = None,
-        device: str | None = None,
-        key_added: str = EMBED_KEY,
-        input_scale: str = "auto",
-        gene_key: str | None = None,
-        progress: bool | None = None,
-    ) -> list[Any]:
-        """Embed every dataset with ``model`` and run the benchmarks; returns the results.
-
-        ``model`` is anything :func:`scmf.tl.embed` accepts; a PyTorch module with ``encode``
-        together with ``tokenizer`` is wrapped as :class:`scmf.models.TokenizedModel`. The
-        embeddings go to ``obsm[key_added]`` and the results to ``uns["scmf_bench"]`` of each
-        AnnData (pass copies to keep yours clean). A benchmark that fails is skipped with a
-        warning naming it and its error, and listed in :attr:`failures`.
-        """
-        import warnings
-
-        from .. import _store
-        from .._warnings import ScmfWarning
-        from ..tl._embed import as_model
-
-        report = evaluate(
-            datasets,
-            self.config,
-            model=as_model(model, tokenizer),
-            batch_size=batch_size,
-            device=device,
-            key_added=key_added,
-            input_scale=input_scale,
-            gene_key=gene_key,
-            progress=progress,
-        )
-        self.failures = report.failures
-        if len(report.failures):
-            lines = "; ".join(
-                f"{f.benchmark} on {f.dataset}: {f.error}" for f in report.failures.itertuples()
-            )
-            warnings.warn(
-                f"EvalHarness: {len(report.failures)} run(s) failed: {lines}", ScmfWarning, stacklevel=2
-            )
-        out = []
-        for name, adata in report.datasets.items():
-            for b in self.config.benchmarks:
-                try:
-                    out.append(_store.get(adata, b.name, dataset=name, rep=key_added))
-                except KeyError:
-                    continue  # failed: reported above
-        return out

@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._keys import BENCH_KEY, EMBED_KEY
 from .._validate import get_labels, name_list
-from .._warnings import ScmfWarning
-from ._benchmark import Metric, Prepared, Score, benchmark, check_splits
+from .._warnings import warn
+from ._benchmark import Prepared, Score, benchmark, check_splits
 from ._metrics._classification import probe_splits
+from ._registry import Metric
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -32,7 +30,6 @@ def linear_probe(
     adata: AnnData,
     cell_type_key: str = "cell_type",
     *,
-    use_rep: str | Sequence[str] = EMBED_KEY,
     test_size: float = 0.2,
     max_iter: int = 1000,
     seed: int = 42,
@@ -42,10 +39,6 @@ def linear_probe(
     min_cells_per_class: int = 2,
     C: float = 1.0,
     n_jobs: int | None = None,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """Linear probe: how well a logistic regression predicts cell types from the embedding.
 
@@ -61,9 +54,6 @@ def linear_probe(
     cell_type_key
         ``obs`` column with the labels (categorical, string, integer or object).
         Cells whose label is missing are left out (with a warning).
-    use_rep
-        ``obsm`` key, or a list of keys, to evaluate. A float32 or float64 embedding is
-        used in its own dtype (as scikit-learn would receive it); other types become float64.
     test_size
         Fraction of cells (or of groups, with ``group_key``) held out for testing.
     max_iter
@@ -90,18 +80,6 @@ def linear_probe(
     n_jobs
         Fits (splits) run at once in worker processes (``-1``: all cores). The results do
         not depend on it; it is not recorded.
-    progress
-        Show a progress bar over the fits (``None``: on a terminal, unless scanpy's
-        verbosity is 0).
-    dataset_name
-        Name under which the results are stored. Default: the data's own name, recorded by
-        scmf's loaders (``scmf.datasets.load``, the CLI and harness: the file stem), else
-        ``"dataset"``.
-    inplace
-        Store results in ``adata.uns[key_added]`` and return ``None``; otherwise return
-        the results table and leave ``adata`` untouched.
-    key_added
-        ``uns`` key of the results store.
 
     Returns
     -------
@@ -140,17 +118,15 @@ def linear_probe(
     ):
         msg = f"n_jobs must be a non-zero integer (-1: all cores) or None, got {n_jobs!r}."
         raise ValueError(msg)
-    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="linear_probe", stacklevel=5)
+    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="linear_probe")
     keep = labels.mask.copy()
     counts = np.bincount(labels.codes, minlength=labels.n_classes)
     small = counts < min_cells_per_class
     if small.any():
         dropped = [f"{c} ({n})" for c, n in zip(labels.categories[small], counts[small], strict=True)]
-        warnings.warn(
+        warn(
             f"linear_probe: dropping {small.sum()} classes with fewer than {min_cells_per_class} cells: "
-            f"{name_list(dropped)}.",
-            ScmfWarning,
-            stacklevel=4,
+            f"{name_list(dropped)}."
         )
         keep[np.flatnonzero(keep)[small[labels.codes]]] = False
     class_idx, y = np.unique(labels.codes[~small[labels.codes]], return_inverse=True)
@@ -184,11 +160,9 @@ def linear_probe(
             n_jobs=n_jobs,
         )
         if not res["converged"]:
-            warnings.warn(
+            warn(
                 f"linear_probe: a logistic regression did not converge in max_iter={max_iter} "
-                "iterations; raise max_iter or keep standardize=True.",
-                ScmfWarning,
-                stacklevel=4,
+                "iterations; raise max_iter or keep standardize=True."
             )
         values = res["values"]
         return Score(
@@ -240,7 +214,7 @@ def _splits(adata, keep, y, *, test_size, n_splits, seed, group_key, n_classes):
             raise ValueError(msg)
         splitter = StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed)
         return list(splitter.split(dummy, y)), "stratified", 0
-    groups_all = get_labels(adata, group_key, param="group_key", func="linear_probe", stacklevel=6)
+    groups_all = get_labels(adata, group_key, param="group_key", func="linear_probe")
     if not groups_all.mask[keep].all():
         msg = f"linear_probe: some labelled cells have no {group_key!r} value; fill or drop them first."
         raise ValueError(msg)
@@ -255,10 +229,8 @@ def _splits(adata, keep, y, *, test_size, n_splits, seed, group_key, n_classes):
     splits = list(splitter.split(dummy, y, groups))
     unseen = sum(np.setdiff1d(y[te], y[tr]).size for tr, te in splits)
     if unseen:
-        warnings.warn(
+        warn(
             f"linear_probe: with group_key={group_key!r}, {unseen} (class, split) pairs occur only in the test "
-            "groups; the probe cannot predict them and they count as errors.",
-            ScmfWarning,
-            stacklevel=5,
+            "groups; the probe cannot predict them and they count as errors."
         )
     return splits, "group", n_groups

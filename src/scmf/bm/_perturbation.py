@@ -1,19 +1,17 @@
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
 from .._expression import detect_scale, get_expression, with_raw
-from .._keys import BENCH_KEY, EMBED_KEY
 from .._validate import get_labels
-from .._warnings import ScmfWarning
-from ._benchmark import Metric, Prepared, Score, benchmark, check_splits
+from .._warnings import warn
+from ._benchmark import Prepared, Score, benchmark, check_splits
 from ._metrics._regression import RESPONSE_METRICS, response_scores
+from ._registry import Metric
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -84,26 +82,22 @@ def _warn_mixed_contexts(adata, perturbation_key: str, labels, ctrl: int) -> Non
     if not found:
         return
     cols = ", ".join(f"obs[{c!r}] ({n} values)" for c, n in found)
-    warnings.warn(
+    warn(
         f"perturbation: the control cells span several values of {cols}, in proportions the perturbed "
         "cells do not share: one control mean mixes these contexts and inflates every score (the mean-shift "
         f"baseline's too). Pass context_key={found[0][0]!r} to compare each perturbation with the controls of "
-        "its own context.",
-        ScmfWarning,
-        stacklevel=6,
+        "its own context."
     )
 
 
-@benchmark("perturbation", _DECLARED)
+@benchmark("perturbation", _DECLARED, aliases={"test_fraction": "test_size"})
 def perturbation(
     adata: AnnData,
     perturbation_key: str = "perturbation",
     *,
     control_label: str = "control",
     context_key: str | None = None,
-    use_rep: str | Sequence[str] = EMBED_KEY,
     test_size: float = 0.3,
-    test_fraction: float | None = None,
     n_top_genes: int = 50,
     n_splits: int = 1,
     alpha: float = 1.0,
@@ -112,10 +106,6 @@ def perturbation(
     min_cells: int = 5,
     seed: int = 42,
     n_examples: int = 12,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """Perturbation response: does the embedding predict held-out perturbations' expression shifts?
 
@@ -148,12 +138,8 @@ def perturbation(
         each (context, perturbation) pair is a unit, and its delta is taken against the
         control cells of the same context. Contexts with fewer than ``min_cells`` control
         cells are dropped (warned). Default: one context, one control group.
-    use_rep
-        ``obsm`` key or list of keys (all scored on the same splits).
     test_size
         Fraction of perturbations held out (the evaluation guide's name).
-    test_fraction
-        Alias of ``test_size`` (the reference toolkit's name); give one of the two.
     n_top_genes
         Genes per test perturbation scored (largest ``|true delta|``).
     n_splits
@@ -174,10 +160,6 @@ def perturbation(
     n_examples
         Test perturbations of the first split whose top-gene deltas (true, predicted,
         baseline) are kept in ``artifacts`` for plots.
-    progress
-        Show a progress bar over the representations (``None``: on a terminal).
-    dataset_name, inplace, key_added
-        As for every benchmark (see :func:`scmf.bm.linear_probe`).
 
     Returns
     -------
@@ -211,16 +193,11 @@ def perturbation(
     """
     from sklearn.model_selection import ShuffleSplit
 
-    if test_fraction is not None:
-        if test_size != 0.3 and test_size != test_fraction:
-            msg = f"give test_size or its alias test_fraction, not both ({test_size} vs {test_fraction})."
-            raise ValueError(msg)
-        test_size = test_fraction
     check_splits(test_size, n_splits)
     if int(n_top_genes) < 2:
         msg = f"n_top_genes must be at least 2 (Pearson needs two values), got {n_top_genes}."
         raise ValueError(msg)
-    labels = get_labels(adata, perturbation_key, param="perturbation_key", func="perturbation", stacklevel=5)
+    labels = get_labels(adata, perturbation_key, param="perturbation_key", func="perturbation")
     cats = list(labels.categories)
     if str(control_label) not in cats:
         likely = [c for c in cats if _CONTROL_LIKE.search(c)]
@@ -238,7 +215,7 @@ def perturbation(
     pcode_all = np.full(adata.n_obs, -1)
     pcode_all[labels.mask] = labels.codes
     if context_key is not None:
-        ctx = get_labels(adata, context_key, param="context_key", func="perturbation", stacklevel=5)
+        ctx = get_labels(adata, context_key, param="context_key", func="perturbation")
         ctx_names = list(ctx.categories)
         ccode_all = np.full(adata.n_obs, -1)
         ccode_all[ctx.mask] = ctx.codes
@@ -269,19 +246,15 @@ def perturbation(
     is_pert = (units // n_c != ctrl) & (counts > 0)
     no_ctrl = is_pert & ~ok_ctx[units % n_c]
     if no_ctrl.any():
-        warnings.warn(
+        warn(
             f"perturbation: dropping {no_ctrl.sum()} perturbations in contexts with fewer than {min_cells} control "
-            f"cells: {', '.join(unit_name(u) for u in np.flatnonzero(no_ctrl)[:20])}.",
-            ScmfWarning,
-            stacklevel=4,
+            f"cells: {', '.join(unit_name(u) for u in np.flatnonzero(no_ctrl)[:20])}."
         )
     small = is_pert & ~no_ctrl & (counts < min_cells)
     if small.any():
-        warnings.warn(
+        warn(
             f"perturbation: dropping {small.sum()} perturbations with fewer than {min_cells} cells: "
-            f"{', '.join(f'{unit_name(u)} ({counts[u]})' for u in np.flatnonzero(small))}.",
-            ScmfWarning,
-            stacklevel=4,
+            f"{', '.join(f'{unit_name(u)} ({counts[u]})' for u in np.flatnonzero(small))}."
         )
     perts = np.flatnonzero(is_pert & ~no_ctrl & ~small)
     if perts.size < 2:
@@ -313,11 +286,9 @@ def perturbation(
     src, src_layer = with_raw(adata, layer, use_raw)
     X = get_expression(src, src_layer)
     if detect_scale(X) in ("counts", "unlogged"):
-        warnings.warn(
+        warn(
             "perturbation: the expression looks like raw counts or unlogged values (TPM/FPKM); deltas are meant "
-            "on log-normalised values (normalise + log1p, or pass layer= naming such a layer).",
-            ScmfWarning,
-            stacklevel=4,
+            "on log-normalised values (normalise + log1p, or pass layer= naming such a layer)."
         )
     means = M @ X
     means = means.toarray() if sparse.issparse(means) else np.asarray(means)
@@ -351,7 +322,6 @@ def perturbation(
         },
         params={
             "test_size": float(test_size),
-            "test_fraction": None,
             "control_label": str(control_label),
             "alpha": float(alpha),
         },

@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 
 from .._expression import get_expression, with_raw
-from .._keys import BENCH_KEY, EMBED_KEY
 from .._progress import advance
 from .._validate import get_labels, get_rep
-from .._warnings import ScmfWarning
-from ._benchmark import Metric, Prepared, Score, benchmark
+from .._warnings import warn
+from ._benchmark import Prepared, Score, benchmark
+from ._metrics import isolated_labels, kbet_per_label
 from ._metrics._silhouette import batch_silhouette_cells, bras_cells, per_label_mean, silhouette_from_sums
+from ._registry import SCIB_WEIGHTS, Metric, weighted_score
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -141,22 +142,17 @@ def pre_integration_pca(
     return np.asarray(sc.pp.pca(X, n_comps=n, svd_solver="arpack", random_state=0), dtype=np.float32)
 
 
-@benchmark("scib", METRICS, aliases={"label_key": "cell_type_key"}, dtype=None)
+@benchmark("scib", METRICS, aliases={"label_key": "cell_type_key"}, dtype=None, weights=SCIB_WEIGHTS)
 def scib(
     adata: AnnData,
     cell_type_key: str = "cell_type",
     batch_key: str = "batch",
     *,
-    use_rep: str | Sequence[str] = EMBED_KEY,
     pre_integrated: str | None = None,
     metrics: str | Sequence[str] | None = "default",
     layer: str | None = None,
     use_raw: bool = False,
     n_jobs: int | None = None,
-    progress: bool | None = None,
-    dataset_name: str | None = None,
-    inplace: bool = True,
-    key_added: str = BENCH_KEY,
 ) -> Prepared:
     """The scIB metrics of scib-metrics' ``Benchmarker``, with its bio/batch/total aggregates.
 
@@ -176,8 +172,6 @@ def scib(
         ``obs`` column with the cell labels (configs also accept ``label_key``).
     batch_key
         ``obs`` column with the batches (at least two).
-    use_rep
-        ``obsm`` key or list of keys.
     pre_integrated
         ``obsm`` key of the unintegrated representation PCR compares against. ``None``: a
         PCA of the expression (``layer`` / ``use_raw``), as the ``Benchmarker`` computes it
@@ -191,10 +185,6 @@ def scib(
         Expression for the default ``pre_integrated`` PCA.
     n_jobs
         Processes for the Leiden resolutions (not recorded).
-    progress
-        Show a progress bar over the metrics.
-    dataset_name, inplace, key_added
-        As for every benchmark.
 
     Returns
     -------
@@ -215,8 +205,8 @@ def scib(
     ['Silhouette label', 'BRAS', 'Graph connectivity', 'Batch correction', 'Bio conservation', 'Total']
     """
     chosen = _metric_list(metrics)
-    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="scib", stacklevel=5)
-    batches = get_labels(adata, batch_key, param="batch_key", func="scib", stacklevel=5)
+    labels = get_labels(adata, cell_type_key, param="cell_type_key", func="scib")
+    batches = get_labels(adata, batch_key, param="batch_key", func="scib")
     keep = labels.mask & batches.mask
     y_all = np.full(adata.n_obs, -1)
     y_all[labels.mask] = labels.codes
@@ -300,7 +290,7 @@ def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
 
     for name in chosen:
         if name == "isolated_labels":
-            m[name] = timed(name, lambda: _isolated_labels(label_silhouettes(), y, b))
+            m[name] = timed(name, lambda: isolated_labels(label_silhouettes(), y, b))
         elif name == "silhouette_label":
             m[name] = timed(name, lambda: float(np.mean(label_silhouettes())))
         elif name == "silhouette_batch":
@@ -339,22 +329,11 @@ def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
         warnings.simplefilter("ignore", RuntimeWarning)  # an empty group: NaN, as the Benchmarker leaves it
         metrics["bio"] = float(np.nanmean(bio)) if bio else float("nan")
         metrics["batch"] = float(np.nanmean(batch)) if batch else float("nan")
-    metrics["total"] = 0.6 * metrics["bio"] + 0.4 * metrics["batch"]
+    metrics["total"] = weighted_score({"bio": metrics["bio"], "batch": metrics["batch"]}, SCIB_WEIGHTS)
     nan = [k for k, v in metrics.items() if not np.isfinite(v) and k not in ("bio", "batch", "total")]
     if nan:
-        warnings.warn(f"scib: {', '.join(nan)} could not be computed (NaN).", ScmfWarning, stacklevel=6)
+        warn(f"scib: {', '.join(nan)} could not be computed (NaN).")
     return Score(metrics, artifacts={"timings_s": timings})
-
-
-def _isolated_labels(sil01: np.ndarray, y: np.ndarray, b: np.ndarray) -> float:
-    """scib-metrics' isolated-label score: the labels present in the fewest batches, each the
-    mean rescaled silhouette of its cells, averaged over those labels."""
-    pairs = np.unique(np.column_stack([y, b]), axis=0)
-    n_batches_of = np.bincount(pairs[:, 0], minlength=int(y.max()) + 1)
-    present = np.unique(y)
-    threshold = n_batches_of[present].min()
-    isolated = present[n_batches_of[present] <= threshold]
-    return float(np.mean([sil01[y == lab].mean() for lab in isolated]))
 
 
 def scib_table(
@@ -401,99 +380,12 @@ def scib_table(
     groups = pd.DataFrame(index=df.index)
     groups["Batch correction"] = df[[c for c in cols if c in BATCH]].mean(axis=1)
     groups["Bio conservation"] = df[[c for c in cols if c in BIO]].mean(axis=1)
-    groups["Total"] = 0.4 * groups["Batch correction"] + 0.6 * groups["Bio conservation"]
+    groups["Total"] = weighted_score(
+        {"bio": groups["Bio conservation"], "batch": groups["Batch correction"]}, SCIB_WEIGHTS
+    )
     out = pd.concat([df.rename(columns=CLEAN_NAMES), groups], axis=1).astype(object)
     kinds = {CLEAN_NAMES[c]: "Bio conservation" if c in BIO else "Batch correction" for c in cols}
     kinds.update({g: "Aggregate score" for g in groups.columns})
     out.loc["Metric Type"] = pd.Series(kinds)
     out.index.name = "Embedding"
     return out
-
-
-def kbet_per_label(
-    graph, batches: np.ndarray, labels: np.ndarray, *, alpha: float = 0.05, n_comps: int = 100
-) -> float:
-    """scib-metrics' ``kbet_per_label``, step for step, with exact neighbours in diffusion space.
-
-    Per label: its cells' subgraph of the connectivities of ``graph`` (50 neighbours); labels
-    with fewer than 10 cells or one batch are skipped (NaN); ``k0`` = a quarter of the mean
-    cells per batch, clipped to [10, 70]; a subgraph in several pieces keeps the pieces of at
-    least ``3 * k0`` cells if they hold 75% of the cells (else the label scores 0); a
-    diffusion map (``n_comps`` components, eigenvalues ``e / (1 - e)``-scaled) embeds it; each
-    cell's ``k0 + 1`` nearest neighbours there (self included) are tested for their batch mix
-    against the label's (chi-squared, ``alpha``); the score is the share of cells accepted.
-    The result is the mean over labels. scib-metrics searches the diffusion neighbours with
-    pynndescent (approximate; its compilation alone takes about 40 s in a fresh process);
-    here they are exact, which on the tested data gives the same neighbours. Like
-    scib-metrics, a label that lowers ``n_comps`` (fewer cells) lowers it for the labels after it.
-    """
-    from scipy.sparse.csgraph import connected_components
-
-    size_max = 2**31 - 1
-    codes = np.asarray(pd.Categorical(batches).codes)
-    labels = np.asarray(labels)
-    conn = graph.knn_graph_connectivities
-    scores = []
-    for lab in np.unique(labels):
-        mask = labels == lab
-        sub = conn[mask, :][:, mask]
-        sub.sort_indices()
-        n_obs = sub.shape[0]
-        b_sub = codes[mask]
-        if n_obs < 10 or np.unique(b_sub).size == 1:
-            scores.append(np.nan)
-            continue
-        quarter_mean = int(np.floor(np.mean(pd.Series(b_sub).value_counts()) / 4))
-        k0 = int(min(70, max(10, quarter_mean)))
-        if k0 * n_obs >= size_max:
-            k0 = int(np.floor(size_max / n_obs))
-        n_comp, pieces = connected_components(sub, connection="strong")
-        if n_comp > 1:
-            sizes = pd.Series(pieces).value_counts()
-            keep = np.flatnonzero(np.isin(pieces, sizes[sizes >= 3 * k0].index))
-            if len(keep) / len(pieces) < 0.75:
-                scores.append(0.0)  # too many small pieces: 100% rejection
-                continue
-            sub = sub[keep, :][:, keep]
-            sub.sort_indices()
-            b_sub = b_sub[keep]
-        n_comps = int(min(n_comps, sub.shape[0] - 1))
-        try:
-            scores.append(_kbet_diffusion(sub, b_sub, k0, n_comps, alpha))
-        except ValueError:
-            scores.append(0.0)  # the diffusion map failed: 100% rejection
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanmean(scores)) if scores else float("nan")
-
-
-def _kbet_diffusion(conn, b: np.ndarray, k: int, n_comps: int, alpha: float) -> float:
-    from scipy import sparse
-    from scipy.sparse.linalg import eigsh
-    from scipy.special import gammainc
-
-    from .._kernels import exact_knn
-
-    # density-normalised, symmetric transition matrix (Coifman & Lafon; scanpy's recipe)
-    q = np.asarray(conn.sum(axis=0))
-    Q = sparse.spdiags(1.0 / q, 0, conn.shape[0], conn.shape[0])
-    K = Q @ conn @ Q
-    z = np.sqrt(np.asarray(K.sum(axis=0)))
-    Z = sparse.spdiags(1.0 / z, 0, K.shape[0], K.shape[0])
-    T = (Z @ K @ Z).astype(np.float64)
-    evals, evecs = eigsh(T, k=n_comps, which="LM")
-    evals, evecs = evals.astype(np.float32)[::-1], evecs.astype(np.float32)[:, ::-1]
-    evals = evals + np.float32(1e-8)
-    scaled = np.array([e if e == 1 else e / (1 - e) for e in evals])
-    emb = np.ascontiguousarray(evecs * scaled, dtype=np.float32)
-    idx, _ = exact_knn(emb, k + 1)
-    uniq, b = np.unique(b, return_inverse=True)  # the batches present, coded afresh (as kbet does)
-    n_b = uniq.size
-    expected = np.bincount(b, minlength=n_b).astype(np.float64)
-    expected = expected / expected.sum() * idx.shape[1]
-    nb = b[idx]
-    observed = np.stack([(nb == j).sum(axis=1) for j in range(n_b)], axis=1).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = np.sum((observed - expected) ** 2 / expected, axis=1)
-    p = 1.0 - gammainc((n_b - 1) / 2.0, stat / 2.0)
-    return float(np.mean(p >= alpha))

@@ -144,8 +144,7 @@ class Assessment:
         :attr:`should_stop`.
         """
         from .. import tl
-        from ..bm import results
-        from ..bm._registry import spec
+        from ..bm import benchmarks, results
         from ..models import TokenizedModel, device_of
 
         device = self.device or (str(device_of(module)) if device_of(module) is not None else "cpu")
@@ -164,7 +163,7 @@ class Assessment:
             )
             for b in self.config.benchmarks:
                 try:
-                    spec(b.name).run(adata, use_rep=EMBED_KEY, dataset_name=name, params=b.params)
+                    benchmarks()[b.name].run(adata, use_rep=EMBED_KEY, dataset_name=name, params=b.params)
                 except Exception as e:  # one failing benchmark does not stop training
                     logger.warning("assessment: %s on %s failed at epoch %d: %s", b.name, name, epoch, e)
                     self.failures.append(

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from ._load import format_info, formats, load, load_pretrained_with_vocab, register_format
-from ._matching import GeneMatch, match_genes
-from ._protocol import EmbeddingModel, model_name
+from ._matching import GeneMatch, gene_ids, match_genes
+from ._protocol import EmbeddingModel, Recipe, RecipeHooks, model_name
+from ._resolve import BASELINES, resolve
 from ._tokenizers import Tokenizer, Tokens, get_tokenizer
 from ._vocab import GeneVocab
-
-BASELINES = ("pca", "random")
 
 _LAZY = {
     "ReferenceConfig": "._reference",
@@ -29,6 +28,8 @@ _LAZY = {
     "ScGPTTokenizer": "._scgpt",
     "tokenized_batches": "._torch",
     "TokenizedModel": "._torch",
+    "TokenPlan": "._torch",
+    "plan_tokens": "._torch",
     "device_of": "._torch",
     "TokenDataset": "._training",
     "masked_gene_loss": "._training",
@@ -50,16 +51,20 @@ __all__ = [
     "EmbeddingModel",
     "GeneMatch",
     "GeneVocab",
+    "Recipe",
+    "RecipeHooks",
     "ReferenceConfig",
     "ReferenceModel",
     "ScGPTTokenizer",
     "TokenDataset",
+    "TokenPlan",
     "TokenizedModel",
     "Tokenizer",
     "Tokens",
     "device_of",
     "format_info",
     "formats",
+    "gene_ids",
     "get_tokenizer",
     "lit_module",
     "load",
@@ -73,7 +78,9 @@ __all__ = [
     "masked_gene_loss",
     "match_genes",
     "model_name",
+    "plan_tokens",
     "register_format",
+    "resolve",
     "save_reference",
     "tokenized_batches",
 ]

@@ -13,15 +13,41 @@ if TYPE_CHECKING:
 
 @dataclass
 class CheckpointFormat:
-    """A checkpoint format :func:`load` detects, and what a user needs to know to find one."""
+    """A checkpoint format :func:`load` detects, and what a user needs to know to find one.
+
+    ``detect`` and ``load`` are callables or ``"module:function"`` references, imported on
+    first use (so ``import scmf`` never imports a format's heavy dependencies).
+    """
 
     name: str
-    detect: Callable[[Path], bool]
-    load: Callable[..., object]
+    detect: Callable[[Path], bool] | str
+    load: Callable[..., object] | str
     files: str = ""
     options: str = ""
     paper: str = ""
     weights: str = ""
+
+    def detector(self) -> Callable[[Path], bool]:
+        return _resolve_ref(self.detect)
+
+    def loader(self) -> Callable[..., object]:
+        return _resolve_ref(self.load)
+
+    @property
+    def takes_seed(self) -> bool:
+        """Whether the format's recipe draws random numbers (its loader takes ``seed``)."""
+        import inspect
+
+        return "seed" in inspect.signature(self.loader()).parameters
+
+
+def _resolve_ref(ref):
+    if callable(ref):
+        return ref
+    import importlib
+
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 _FORMATS: dict[str, CheckpointFormat] = {}
@@ -29,8 +55,8 @@ _FORMATS: dict[str, CheckpointFormat] = {}
 
 def register_format(
     name: str,
-    detect: Callable[[Path], bool],
-    load: Callable[..., object],
+    detect: Callable[[Path], bool] | str,
+    load: Callable[..., object] | str,
     *,
     files: str = "",
     options: str = "",
@@ -43,7 +69,9 @@ def register_format(
     returns a model for :func:`scmf.tl.embed` (a :class:`TokenizedModel` or any object with
     ``embed(X, var_names)``). Formats are tried in registration order; re-registering a name
     replaces it. ``files``, ``options``, ``paper`` and ``weights`` (where the authors publish
-    them) are text shown by :func:`format_info` and ``scmf list``.
+    them) are text shown by :func:`format_info` and ``scmf list``. ``detect`` and ``load`` may be
+    ``"module:function"`` references, imported on first use. A loader with a ``seed`` parameter
+    receives the seed of :func:`scmf.tl.embed` (its recipe samples).
 
     Examples
     --------
@@ -78,7 +106,7 @@ def format_info() -> list[CheckpointFormat]:
     return list(_FORMATS.values())
 
 
-def load(path: str | Path, *, format: str | None = None, **kwargs):
+def load(path: str | Path, *, format: str | None = None, seed: int | None = None, **kwargs):
     """Load a model checkpoint directory.
 
     Parameters
@@ -88,6 +116,9 @@ def load(path: str | Path, *, format: str | None = None, **kwargs):
         directory of any format added with :func:`register_format`.
     format
         Skip detection and use this format (see :func:`formats`).
+    seed
+        Seed of a recipe that samples (scGPT, UCE; ``None``: the loader's default); formats
+        without random draws ignore it.
     **kwargs
         Passed to the format's loader (e.g. ``vocab=``, ``hidden_layer=``, ``pooling=`` for
         Geneformer).
@@ -114,12 +145,17 @@ def load(path: str | Path, *, format: str | None = None, **kwargs):
         if format not in _FORMATS:
             msg = f"unknown checkpoint format {format!r}; known: {formats()}."
             raise ValueError(msg)
-        return _FORMATS[format].load(p, **kwargs)
-    for fmt in _FORMATS.values():
-        if fmt.detect(p):
-            return fmt.load(p, **kwargs)
-    msg = f"{p} is not a checkpoint format scmf knows ({formats()}): expected config.json with weights."
-    raise ValueError(msg)
+        fmt = _FORMATS[format]
+    else:
+        fmt = next((f for f in _FORMATS.values() if f.detector()(p)), None)
+        if fmt is None:
+            msg = (
+                f"{p} is not a checkpoint format scmf knows ({formats()}): expected config.json with weights."
+            )
+            raise ValueError(msg)
+    if seed is not None and fmt.takes_seed:
+        kwargs["seed"] = int(seed)
+    return fmt.loader()(p, **kwargs)
 
 
 def load_pretrained_with_vocab(path: str | Path, **kwargs) -> tuple[Any, GeneVocab]:
@@ -152,88 +188,10 @@ def load_pretrained_with_vocab(path: str | Path, **kwargs) -> tuple[Any, GeneVoc
     return model, vocab
 
 
-def _is_reference(p: Path) -> bool:
-    import json
-
-    cfg = p / "config.json"
-    if not cfg.is_file():
-        return False
-    try:
-        return json.loads(cfg.read_text(encoding="utf-8")).get("scmf_model") == "reference"
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-
-
-def _load_reference(p: Path, **kw):
-    from ._reference import load_reference
-
-    return load_reference(p, **kw)
-
-
-def _is_geneformer(p: Path) -> bool:
-    from ._geneformer import is_geneformer_dir
-
-    return is_geneformer_dir(p)
-
-
-def _load_geneformer(p: Path, **kw):
-    from ._geneformer import load_geneformer
-
-    return load_geneformer(p, **kw)
-
-
-def _is_scgpt(p: Path) -> bool:
-    from ._scgpt import is_scgpt_dir
-
-    return is_scgpt_dir(p)
-
-
-def _load_scgpt(p: Path, **kw):
-    from ._scgpt import load_scgpt
-
-    return load_scgpt(p, **kw)
-
-
-def _is_uce(p: Path) -> bool:
-    from ._uce import is_uce_dir
-
-    return is_uce_dir(p)
-
-
-def _load_uce(p: Path, **kw):
-    from ._uce import load_uce
-
-    return load_uce(p, **kw)
-
-
-def _is_scfoundation(p: Path) -> bool:
-    from ._scfoundation import is_scfoundation_dir
-
-    return is_scfoundation_dir(p)
-
-
-def _load_scfoundation(p: Path, **kw):
-    from ._scfoundation import load_scfoundation
-
-    return load_scfoundation(p, **kw)
-
-
-def _is_transcriptformer(p: Path) -> bool:
-    from ._transcriptformer import is_transcriptformer_dir
-
-    return is_transcriptformer_dir(p)
-
-
-def _load_transcriptformer(p: Path, **kw):
-    from ._transcriptformer import load_transcriptformer
-
-    return load_transcriptformer(p, **kw)
-
-
 register_format(
     "reference",
-    _is_reference,
-    _load_reference,
+    "scmf.models._reference:is_reference_dir",
+    "scmf.models._reference:load_reference",
     files="config.json (scmf_model: reference), model.safetensors, vocab.tsv",
     options="device",
     paper="scmf's own small transformer (scmf.models.ReferenceModel)",
@@ -241,8 +199,8 @@ register_format(
 )
 register_format(
     "geneformer",
-    _is_geneformer,
-    _load_geneformer,
+    "scmf.models._geneformer:is_geneformer_dir",
+    "scmf.models._geneformer:load_geneformer",
     files="config.json (model_type: bert), model.safetensors or pytorch_model.bin; token and median dictionaries",
     options="vocab, hidden_layer, pooling, max_len",
     paper="Theodoris et al., Nature 2023 (Geneformer)",
@@ -250,8 +208,8 @@ register_format(
 )
 register_format(
     "scgpt",
-    _is_scgpt,
-    _load_scgpt,
+    "scmf.models._scgpt:is_scgpt_dir",
+    "scmf.models._scgpt:load_scgpt",
     files="args.json, best_model.pt, vocab.json",
     options="vocab, max_length, pooling, seed",
     paper="Cui et al., Nature Methods 2024 (scGPT)",
@@ -259,8 +217,8 @@ register_format(
 )
 register_format(
     "uce",
-    _is_uce,
-    _load_uce,
+    "scmf.models._uce:is_uce_dir",
+    "scmf.models._uce:load_uce",
     files=(
         "4layer_model.torch or 33l_8ep_1024t_1280.torch, species_chrom.csv, species_offsets.pkl, "
         "protein_embeddings/*.gene_symbol_to_embedding_ESM2.pt, optional all_tokens.torch"
@@ -271,8 +229,8 @@ register_format(
 )
 register_format(
     "scfoundation",
-    _is_scfoundation,
-    _load_scfoundation,
+    "scmf.models._scfoundation:is_scfoundation_dir",
+    "scmf.models._scfoundation:load_scfoundation",
     files="models.ckpt (in the folder or its models/), OS_scRNA_gene_index.19264.tsv (beside it or one folder up)",
     options="gene_index, version, pool_type, pre_normalized, tgthighres, weights_only",
     paper="Hao et al., Nature Methods 2024 (scFoundation)",
@@ -280,8 +238,8 @@ register_format(
 )
 register_format(
     "transcriptformer",
-    _is_transcriptformer,
-    _load_transcriptformer,
+    "scmf.models._transcriptformer:is_transcriptformer_dir",
+    "scmf.models._transcriptformer:load_transcriptformer",
     files="config.json, model_weights.pt, vocabs/ (ESM-2 gene mappings *.h5, auxiliary *_vocab.json)",
     options="model_type, clip_counts",
     paper="Pearce et al., bioRxiv 2025 (TranscriptFormer)",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
-from .._warnings import ScmfWarning
+from .._warnings import warn
 
 if TYPE_CHECKING:
     from ._vocab import GeneVocab
@@ -54,6 +53,20 @@ def detect_id_type(names: np.ndarray) -> str:
     sample = names[: min(len(names), 2000)]
     hits = sum(bool(_ENSEMBL.match(str(s))) for s in sample)
     return "ensembl" if hits > 0.5 * max(len(sample), 1) else "symbol"
+
+
+def gene_ids(names, id_type: str = "auto") -> np.ndarray:
+    """Gene names as the tokenizers match them: Ensembl ids without version suffixes, symbols as they are.
+
+    Examples
+    --------
+    >>> from scmf.models import gene_ids
+    >>> gene_ids(["ENSG00000141510.17", "ENSG00000012048"]).tolist()
+    ['ENSG00000141510', 'ENSG00000012048']
+    """
+    names = np.asarray(names, dtype=object).astype(str)
+    kind = detect_id_type(names) if id_type == "auto" else id_type
+    return _normalise(names, kind).astype(str)
 
 
 def _normalise(names: np.ndarray, id_type: str) -> np.ndarray:
@@ -132,11 +145,9 @@ def match_genes(
         rep["n_vocab_genes"],
     )
     if rep["frac_data_genes_matched"] < 0.5:
-        warnings.warn(
+        warn(
             f"only {rep['n_genes_matched']} of {rep['n_genes_data']} genes "
-            f"({rep['frac_data_genes_matched']:.0%}) are in the model's vocabulary; the embedding sees only those.",
-            ScmfWarning,
-            stacklevel=4,
+            f"({rep['frac_data_genes_matched']:.0%}) are in the model's vocabulary; the embedding sees only those."
         )
     return match
 

@@ -159,6 +159,19 @@ def save_reference(
     return path
 
 
+def is_reference_dir(p: Path) -> bool:
+    """Whether ``p`` is a directory written by :func:`save_reference`."""
+    import json
+
+    cfg = p / "config.json"
+    if not cfg.is_file():
+        return False
+    try:
+        return json.loads(cfg.read_text(encoding="utf-8")).get("scmf_model") == "reference"
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+
+
 def load_reference(path: str | Path, *, device: str | None = None) -> TokenizedModel:
     """Load a scmf checkpoint directory written by :func:`save_reference`.
 

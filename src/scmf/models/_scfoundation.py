@@ -14,7 +14,6 @@ the max over all tokens (``"max"``). Cells are never expanded to the dense 19,26
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .._warnings import ScmfWarning
+from .._warnings import warn
 from ._matching import GeneMatch, gene_names
+from ._protocol import RecipeHooks
 from ._tokenizers import Tokens
 from ._vocab import GeneVocab
 
@@ -62,7 +62,7 @@ def gene_index_of(path: Path, gene_index: str | Path | None) -> Path:
 
 
 @dataclass
-class ScFoundationTokenizer:
+class ScFoundationTokenizer(RecipeHooks):
     """scFoundation's input (see the module docs): token ids are gene-index positions."""
 
     genes: np.ndarray  # the gene index's names, in order
@@ -103,11 +103,9 @@ class ScFoundationTokenizer:
         pos = pd.Index(self.genes).get_indexer(names)
         dup = names.duplicated() & (pos >= 0)
         if dup.any():
-            warnings.warn(
+            warn(
                 f"{int(dup.sum())} gene names occur twice in the data (e.g. {list(names[dup][:3])}); the first "
-                "column of each is used.",
-                ScmfWarning,
-                stacklevel=5,
+                "column of each is used."
             )
             pos = np.where(dup, -1, pos)
         if not (pos >= 0).any():

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import sparse
 
 from ._matching import GeneMatch, IdType, match_genes
+from ._protocol import RecipeHooks
 from ._tokenizers import Tokens
 from ._vocab import GeneVocab
 
@@ -43,7 +44,7 @@ def is_scgpt_dir(path: Path) -> bool:
 
 
 @dataclass
-class ScGPTTokenizer:
+class ScGPTTokenizer(RecipeHooks):
     """scGPT's cell-embedding tokenisation (see the module docs).
 
     ``binned=False`` (checkpoints trained on continuous values) gives the cell's
@@ -79,6 +80,14 @@ class ScGPTTokenizer:
         # scGPT's DataLoader draws its workers' base seed from the same generator before the first
         # cell: draw it too, so that the gene sampling continues from the same state
         torch.empty((), dtype=torch.int64).random_(generator=self._gen)
+
+    def get_state(self):
+        """Both random streams (bin ties, gene sampling) as they stand after the last cell."""
+        return self._rs.get_state(), self._gen.get_state()
+
+    def set_state(self, state) -> None:
+        self._rs.set_state(state[0])
+        self._gen.set_state(state[1])
 
     def config(self) -> dict:
         return {

@@ -15,15 +15,15 @@ padded to the longest cell in the batch, never to ``max_len``.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import sparse
 
-from .._warnings import ScmfWarning
+from .._warnings import warn
 from ._matching import GeneMatch, IdType, match_genes
+from ._protocol import RecipeHooks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +53,7 @@ class Tokens:
 
 
 @dataclass
-class Tokenizer:
+class Tokenizer(RecipeHooks):
     """Turns cells into tokens for a model with gene vocabulary ``vocab``.
 
     Parameters
@@ -120,7 +120,7 @@ class Tokenizer:
         return m, scale
 
     def transform_for(self, input_scale: str) -> int:
-        from .._kernels._tokenize import EXPM1, NONE, NORMALISE_LOG1P
+        from .._kernels import EXPM1, NONE, NORMALISE_LOG1P
 
         if self.kind == "rank_value":
             return NONE if input_scale == "counts" else EXPM1  # ranks need values proportional to counts
@@ -130,7 +130,7 @@ class Tokenizer:
         self, X, gene_tok: np.ndarray, gene_scale: np.ndarray, *, input_scale: str = "counts"
     ) -> Tokens:
         """Tokenise a batch ``X`` (cells x the data's genes, CSR or dense)."""
-        from .._kernels._tokenize import BINNED, RAW, tokenize_csr
+        from .._kernels import BINNED, RAW, tokenize_csr
 
         X = sparse.csr_matrix(X) if not sparse.isspmatrix_csr(X) else X
         ids, values, lengths = tokenize_csr(
@@ -150,7 +150,7 @@ class Tokenizer:
         return Tokens(ids, values, lengths)
 
 
-def input_scale_of(X, declared: InputScale, kind: str, *, stacklevel: int = 3) -> str:
+def input_scale_of(X, declared: InputScale, kind: str) -> str:
     """Resolve ``"auto"`` from the values; warn when the data are not what the recipe expects."""
     from .._expression import detect_scale
 
@@ -163,7 +163,7 @@ def input_scale_of(X, declared: InputScale, kind: str, *, stacklevel: int = 3) -
     if scale == "unlogged":
         from .._expression import warn_unlogged
 
-        warn_unlogged(X, f"{kind} tokenisation", stacklevel=stacklevel)
+        warn_unlogged(X, f"{kind} tokenisation")
         return "counts"  # normalised per cell (and log1p'd where the tokenizer needs it), as counts are
     if scale == "scaled":
         msg = (
@@ -173,12 +173,10 @@ def input_scale_of(X, declared: InputScale, kind: str, *, stacklevel: int = 3) -
         )
         raise ValueError(msg)
     if scale == "log1p" and kind == "rank_value":
-        warnings.warn(
+        warn(
             "rank_value tokenisation expects raw counts but the data look log-normalised; ranking by expm1 "
             "of the values (proportional to normalised counts). Pass layer='counts' if you have them, or "
-            "input_scale='log1p' to silence this.",
-            ScmfWarning,
-            stacklevel=stacklevel,
+            "input_scale='log1p' to silence this."
         )
     return scale
 

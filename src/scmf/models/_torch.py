@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .._warnings import warn
+from ._protocol import RecipeHooks
 
 if TYPE_CHECKING:
     from ._tokenizers import Tokenizer
@@ -62,16 +64,24 @@ class TokenizedModel:
     def params(self) -> dict:
         return {"model": self.name, "tokenizer": self.tokenizer.config(), **self.info}
 
+    @property
+    def recipe(self) -> RecipeHooks:
+        """The optional steps of the tokenizer (:class:`~scmf.models.RecipeHooks`; defaults where it has none)."""
+        return hooks(self.tokenizer)
+
     def precision(self, device: str) -> str:
         """``"float32"``, or the autocast dtype the forward pass runs under on ``device``."""
         return self.autocast if self.autocast and str(device).startswith("cuda") else "float32"
 
     def embed_adata(self, adata, *, layer=None, batch_size=64, device="auto", gene_key=None, id_type="auto",
-                    input_scale="auto", progress=None) -> tuple[np.ndarray, dict]:  # fmt: skip
-        """The cell embedding of ``adata`` and the parameters to record (what :func:`scmf.tl.embed` calls)."""
+                    input_scale="auto", progress=None, plan=None) -> tuple[np.ndarray, dict]:  # fmt: skip
+        """The cell embedding of ``adata`` and the parameters to record (what :func:`scmf.tl.embed` calls).
+
+        ``plan`` (:func:`plan_tokens`): ``adata`` is one block of a larger run.
+        """
         return embed_tokenized(
             adata, self, layer=layer, batch_size=batch_size, device=device, gene_key=gene_key,
-            id_type=id_type, input_scale=input_scale, progress=progress,
+            id_type=id_type, input_scale=input_scale, progress=progress, plan=plan,
         )  # fmt: skip
 
 
@@ -154,25 +164,61 @@ def device_of(module):
         return None
 
 
-def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_type, input_scale, progress):
-    """Match genes once, tokenise row chunks, run length-sorted batches padded to their longest cell."""
+@dataclass
+class TokenPlan:
+    """What one embedding run decides once, before any cells are encoded.
+
+    ``match`` and ``scale`` map the data's genes to the vocabulary (after the recipe's
+    whole-data gene filter), ``input_scale`` is what the values are. Blocks of one run
+    (Dask blocks, a cluster's tasks) are encoded with the same plan, so every route gives
+    the embedding an in-memory call gives.
+    """
+
+    match: Any
+    scale: np.ndarray
+    input_scale: str
+
+
+def hooks(tok) -> RecipeHooks:
+    """The optional steps of recipe ``tok``: its own, or the defaults for a recipe without them."""
+    return tok if isinstance(tok, RecipeHooks) else RecipeHooks()
+
+
+def plan_tokens(adata, model, X, *, gene_key=None, id_type="auto", input_scale="auto") -> TokenPlan:
+    """Start a run of ``model``'s recipe over ``X`` (the expression of ``adata``): restart its
+    random stream, match the genes, apply its whole-data gene filter, detect the input scale."""
+    from .._expression import rows_csr
+    from ._tokenizers import input_scale_of
+
+    tok = model.tokenizer
+    h = hooks(tok)
+    h.begin()  # recipes that sample restart their seeded streams: same cells, same tokens
+    match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key, id_type=id_type)
+    n = adata.n_obs
+    match = h.restrict(match, X, n)  # recipes that filter genes on the whole data (UCE)
+    scale_kind = input_scale_of(rows_csr(X, 0, min(n, 2000)), input_scale, tok.kind)
+    return TokenPlan(match, scale, scale_kind)
+
+
+def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_type, input_scale, progress,
+                    plan: TokenPlan | None = None):  # fmt: skip
+    """Match genes once, tokenise row chunks, run length-sorted batches padded to their longest cell.
+
+    With ``plan`` (a block of a larger run) the genes are not matched again and the recipe's
+    random stream continues where it stands.
+    """
     from tqdm.auto import tqdm
 
     from .._expression import expression_source, rows_csr
-    from .._warnings import ScmfWarning
-    from ._tokenizers import input_scale_of
 
     dev = resolve_device(device)
     tok = model.tokenizer
-    if callable(getattr(tok, "begin", None)):
-        tok.begin()  # tokenizers that sample restart their seeded streams: same cells, same tokens
-    match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key, id_type=id_type)
+    h = hooks(tok)
     X = expression_source(adata, layer)
     n = adata.n_obs
-    if callable(getattr(tok, "restrict", None)):
-        match = tok.restrict(match, X, n)  # recipes that filter genes on the whole data (UCE)
-    scale_kind = input_scale_of(rows_csr(X, 0, min(n, 2000)), input_scale, tok.kind, stacklevel=5)
-    group = getattr(tok, "batch_group", None)
+    if plan is None:
+        plan = plan_tokens(adata, model, X, gene_key=gene_key, id_type=id_type, input_scale=input_scale)
+    group = h.batch_group
     if group:
         batch_size = int(group)
     chunk = max(batch_size * 16, 4096)
@@ -188,8 +234,14 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
     try:
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            extra = {"obs": adata.obs.iloc[start:stop]} if getattr(tok, "uses_obs", False) else {}
-            t = tok.encode(rows_csr(X, start, stop), match.token_ids, scale, input_scale=scale_kind, **extra)
+            extra = {"obs": adata.obs.iloc[start:stop]} if h.uses_obs else {}
+            t = tok.encode(
+                rows_csr(X, start, stop),
+                plan.match.token_ids,
+                plan.scale,
+                input_scale=plan.input_scale,
+                **extra,
+            )
             batches, index, empty = form_batches(t, tok, batch_size)
             n_empty += empty
             res = run_batches(model, batches, device=dev, progress=bar)
@@ -207,11 +259,9 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
         bar.close()
     assert out is not None
     if n_empty:
-        warnings.warn(
+        warn(
             f"{n_empty} of {n} cells express none of the model's genes; their embedding is the model's output for "
-            "an empty cell. Filter them (sc.pp.filter_cells) or check the gene matching.",
-            ScmfWarning,
-            stacklevel=4,
+            "an empty cell. Filter them (sc.pp.filter_cells) or check the gene matching."
         )
     params = {
         **model.params(),
@@ -220,8 +270,8 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
         "batch_order": "consecutive" if group else "by length",
         "device": dev,
         "dtype": model.precision(dev) if hasattr(model, "precision") else "float32",
-        "input_scale": scale_kind,
-        "genes": match.report(tok.vocab),
+        "input_scale": plan.input_scale,
+        "genes": plan.match.report(tok.vocab),
         "n_empty_cells": n_empty,
     }
     return out, params
@@ -245,17 +295,12 @@ def tokenized_batches(model: TokenizedModel, adata, *, batch_size: int = 64, lay
     [(2, 3)]
     """
     from .._expression import expression_source, rows_csr
-    from ._tokenizers import input_scale_of
 
-    tok = model.tokenizer
-    if callable(getattr(tok, "begin", None)):
-        tok.begin()
-    match, scale = tok.match(adata.var, adata.var_names, gene_key=gene_key)
     X = rows_csr(expression_source(adata, layer), 0, adata.n_obs)
-    if callable(getattr(tok, "restrict", None)):
-        match = tok.restrict(match, X, adata.n_obs)
-    extra = {"obs": adata.obs} if getattr(tok, "uses_obs", False) else {}
-    t = tok.encode(X, match.token_ids, scale, input_scale=input_scale_of(X, "auto", tok.kind), **extra)
+    plan = plan_tokens(adata, model, X, gene_key=gene_key)
+    tok = model.tokenizer
+    extra = {"obs": adata.obs} if hooks(tok).uses_obs else {}
+    t = tok.encode(X, plan.match.token_ids, plan.scale, input_scale=plan.input_scale, **extra)
     return form_batches(t, tok, batch_size)[0]
 
 
@@ -266,7 +311,7 @@ def form_batches(t, tok, batch_size: int) -> tuple[list, list[np.ndarray], int]:
     embedding depends on the batch (``tok.batch_group``, UCE) keeps consecutive cells in
     batches of that size. An empty cell still attends to its first token.
     """
-    group = getattr(tok, "batch_group", None)
+    group = hooks(tok).batch_group
     batch_size = int(group) if group else batch_size
     n_genes = t.n_genes if t.n_genes is not None else t.lengths - int(tok.add_cls) - int(tok.add_eos)
     empty = n_genes == 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .._warnings import ScmfWarning
+from .._warnings import warn
 from ._matching import GeneMatch, gene_names
+from ._protocol import RecipeHooks
 from ._tokenizers import Tokens
 from ._vocab import GeneVocab
 
@@ -67,7 +67,7 @@ def read_gene_names(vocabs: Path, files: list[str]) -> list[str]:
 
 
 @dataclass
-class TranscriptFormerTokenizer:
+class TranscriptFormerTokenizer(RecipeHooks):
     """TranscriptFormer's input (see the module docs): ``[aux..., START, genes...]`` and their counts."""
 
     vocab_dict: dict
@@ -114,11 +114,9 @@ class TranscriptFormerTokenizer:
         ids[[n in specials for n in names]] = -1
         dup = names.duplicated() & (ids >= 0)
         if dup.any():
-            warnings.warn(
+            warn(
                 f"{int(dup.sum())} genes repeat once version suffixes are dropped (e.g. {list(names[dup][:3])}); "
-                "the first column of each is used (TranscriptFormer's remove_duplicate_genes).",
-                ScmfWarning,
-                stacklevel=5,
+                "the first column of each is used (TranscriptFormer's remove_duplicate_genes)."
             )
             ids[dup] = -1
         if not (ids >= 0).any():
@@ -134,10 +132,8 @@ class TranscriptFormerTokenizer:
         out = np.empty((n, self.n_aux), dtype=np.int64)
         for j, (key, voc) in enumerate((self.aux_vocab or {}).items()):
             if obs is None or key not in obs.columns:
-                warnings.warn(
-                    f"obs has no {key!r} column: TranscriptFormer's {key} token is 'unknown' (masked) for every cell.",
-                    ScmfWarning,
-                    stacklevel=6,
+                warn(
+                    f"obs has no {key!r} column: TranscriptFormer's {key} token is 'unknown' (masked) for every cell."
                 )
                 out[:, j] = voc["unknown"]
             else:
@@ -148,11 +144,9 @@ class TranscriptFormerTokenizer:
         self, X, gene_tok: np.ndarray, gene_scale=None, *, input_scale: str = "counts", obs=None
     ) -> Tokens:
         if input_scale == "log1p":
-            warnings.warn(
+            warn(
                 "TranscriptFormer expects raw counts; these data look log-normalised (its own code warns too). "
-                "Pass layer= naming a layer of counts for the model's intended input.",
-                ScmfWarning,
-                stacklevel=6,
+                "Pass layer= naming a layer of counts for the model's intended input."
             )
         X = sparse.csr_matrix(X) if not sparse.isspmatrix_csr(X) else X.copy()
         X.sort_indices()

@@ -22,7 +22,6 @@ so a cell's embedding depends on its batch's length, and scmf reproduces those b
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .._warnings import ScmfWarning
+from .._warnings import warn
 from ._matching import GeneMatch, gene_names
+from ._protocol import RecipeHooks
 from ._tokenizers import Tokens
 from ._vocab import GeneVocab, _safe_unpickle
 
@@ -127,7 +127,7 @@ def read_gene_table(path: Path, species: str) -> GeneTable:
 
 
 @dataclass
-class UCETokenizer:
+class UCETokenizer(RecipeHooks):
     """UCE's cell sentences (see the module docs); ``encode`` returns token ids, no values."""
 
     genes: GeneTable
@@ -153,6 +153,13 @@ class UCETokenizer:
     def begin(self) -> None:
         self._rs = np.random.RandomState(self.seed)
 
+    def get_state(self):
+        """The sampling stream as it stands after the last cell."""
+        return self._rs.get_state()
+
+    def set_state(self, state) -> None:
+        self._rs.set_state(state)
+
     def config(self) -> dict:
         return {
             "kind": "uce_sentence",
@@ -175,11 +182,9 @@ class UCETokenizer:
         usable[usable] = self.genes.token[pos[usable]] >= 0
         n_pe = int((pos >= 0).sum())
         if n_pe > usable.sum():
-            warnings.warn(
+            warn(
                 f"{n_pe - int(usable.sum())} genes have a protein embedding but no genomic position in "
-                f"{CHROM_CSV}; they are left out (UCE's own code stops with a KeyError on them).",
-                ScmfWarning,
-                stacklevel=5,
+                f"{CHROM_CSV}; they are left out (UCE's own code stops with a KeyError on them)."
             )
         if not usable.any():
             msg = (
@@ -245,12 +250,10 @@ class UCETokenizer:
             n_genes = np.asarray((X[:, np.flatnonzero(kept)] > 0).sum(1)).ravel()
             few = int((n_genes < 25).sum())
             if few:
-                warnings.warn(
+                warn(
                     f"{few} cells express fewer than 25 genes; UCE's own preprocessing drops such cells "
                     "(scmf embeds them all). Filter them first (sc.pp.filter_cells(adata, min_genes=25)) to "
-                    "match UCE's output cell for cell.",
-                    ScmfWarning,
-                    stacklevel=6,
+                    "match UCE's output cell for cell."
                 )
         cols = np.flatnonzero(gene_tok >= 0)
         pos = gene_tok[cols]

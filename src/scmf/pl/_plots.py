@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._keys import DEFAULT_DATASET as DEFAULT
-from ..bm._compare import as_table, context_label, entries
+from ..bm import comparison_table
 from ._utils import axes, finish, stored
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def benchmark_comparison(
     >>> ax.get_title()
     'linear_probe'
     """
-    t = entries(as_table(data), stacklevel=3)
+    t = comparison_table(data)
     t = t[t["benchmark"] == benchmark]
     if t.empty:
         msg = f"no {benchmark} results; run scmf.bm.{benchmark} first."
@@ -68,9 +68,10 @@ def benchmark_comparison(
         c = compare(data, baseline=baseline, benchmark=benchmark, alpha=alpha)
         marks = {(r.source, r.dataset, r.rep, r.metric) for r in c.itertuples() if r.significant}
     contexts = list(dict.fromkeys(zip(t["source"], t["dataset"], strict=True)))
+    label = dict(zip(zip(t["source"], t["dataset"], strict=True), t["context"], strict=True))
     n_ax = len(contexts)
     if ax is not None and n_ax != (len(ax) if isinstance(ax, list | tuple) else 1):
-        listed = ", ".join(context_label(s, d) for s, d in contexts)
+        listed = ", ".join(label[c] for c in contexts)
         msg = f"{benchmark} has results for {n_ax} datasets/sources ({listed}); pass dataset=/source= or {n_ax} axes."
         raise ValueError(msg)
     mets = list(dict.fromkeys(t["metric"]))
@@ -80,9 +81,7 @@ def benchmark_comparison(
         sub = t[(t["source"] == src) & (t["dataset"] == ds)]
         _grouped_bars(a, sub, list(dict.fromkeys(sub["entry"])), mets, marks=marks)
         a.set_title(
-            benchmark
-            if n_ax == 1 and contexts == [("", DEFAULT)]
-            else f"{benchmark}: {context_label(src, ds)}",
+            benchmark if n_ax == 1 and contexts == [("", DEFAULT)] else f"{benchmark}: {label[(src, ds)]}",
             fontsize=9,
         )
     return finish(fig, axs, show=show, return_fig=return_fig)
@@ -137,7 +136,7 @@ def rank_summary(
     from ..bm import rank_summary as table_of_ranks
 
     r = table_of_ranks(data, benchmark=benchmark, metrics=metrics)
-    t = as_table(data)
+    t = comparison_table(data, warn_settings=False)  # rank_summary warned
     n_ds = len(t[["source", "dataset"]].drop_duplicates())
     benches = [c for c in r.columns if c not in ("mean_rank", "n_datasets")]
     fig, (a,) = axes(ax, 1, size=(4.2, 0.35 * len(r) + 1.3))
@@ -243,7 +242,7 @@ def embedding_quality(
     >>> ax.get_title()
     'embedding quality'
     """
-    t = entries(as_table(adata), stacklevel=3)
+    t = comparison_table(adata)
     t = t[t["benchmark"] == "embedding_quality"]
     if t.empty:
         msg = "no embedding_quality results; run scmf.bm.embedding_quality first."

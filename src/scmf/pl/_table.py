@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..bm._benchmark import info
-from ..bm._compare import as_table, entries
+from ..bm import comparison_table, declaration
 from ._utils import axes, finish
 
 _NOT_AGGREGATED = ("baseline", "score")
@@ -65,7 +64,7 @@ def results_table(
     """
     import matplotlib.pyplot as plt
 
-    t = entries(as_table(data), stacklevel=3)
+    t = comparison_table(data)
     if benchmarks is not None:
         t = t[t["benchmark"].isin(benchmarks)]
     if t.empty:
@@ -131,7 +130,7 @@ def _columns(wide: pd.DataFrame, min_max: bool):
     """(columns, colour arrays, printed arrays, indices of bold columns) in display order."""
     columns, colors, shown, bold = [], [], [], []
     for bench in dict.fromkeys(wide.columns.get_level_values(0)):
-        decl = info(bench)
+        decl = declaration(bench)
         order = [m.name for m in decl.metrics]
         mets = [c[1] for c in wide.columns if c[0] == bench]
         mets.sort(key=lambda m: order.index(m) if m in order else len(order))

@@ -1,11 +1,18 @@
 """Embedding of a Dask-backed expression matrix, block by block, in process or on a cluster.
 
 Each row block of the expression becomes a small in-memory AnnData and goes through the same
-:func:`scmf.tl._embed._compute` as an in-memory call (gene matching, tokenisation, batches
-sorted by length): a cell's embedding is the same whichever block it is in. On a
-``dask.distributed`` cluster the model is broadcast to every worker once, each block is read
-and embedded where the scheduler places it, and only the embeddings (cells x dims) travel
-back, or nothing at all when they are written to a zarr store by the workers.
+in-memory compute step as a whole-data call (``tl/_compute.py``). What a run decides once
+(gene matching, a recipe's whole-data gene filter, the input scale: a
+:class:`~scmf.models.TokenPlan`) is decided here, before the first block, and handed to every
+block, so a cell's embedding is the same whichever block it is in.
+
+On a ``dask.distributed`` cluster the model is broadcast to every worker once, each block is
+read and embedded where the scheduler places it, and only the embeddings (cells x dims) travel
+back, or nothing at all when they are written to a zarr store by the workers. A recipe that
+draws random numbers from cell to cell (scGPT, UCE) runs its blocks one after the other, each
+handing its random state to the next, so its embedding equals the in-memory one; a recipe
+that groups consecutive cells into batches (UCE) gets blocks that are whole multiples of its
+batch.
 """
 
 from __future__ import annotations
@@ -18,12 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._expression import is_dask
+from ._compute import compute
+
 logger = logging.getLogger("scmf")
-
-
-def is_dask(X: Any) -> bool:
-    """Whether ``X`` is a Dask array (checked without importing dask)."""
-    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
 
 
 def active_client(client: Any = None) -> Any:
@@ -59,34 +64,42 @@ def embed_blocks(
     block_size: int | None = None,
     progress: bool | None = None,
 ):
-    """Embed the Dask array ``X`` (rows = cells of ``target``) block by block.
+    """Embed the expression ``X`` (rows = cells of ``target``) block by block with a resolved ``model``.
 
-    Returns ``(embedding, params)``; the embedding is a NumPy array, or a Dask array reading
-    ``zarr_store`` when one is given.
+    ``X`` is a Dask array, or an in-memory matrix sent to ``client`` in blocks. ``client``:
+    the one given, else the active ``dask.distributed`` client, else the blocks run in this
+    process. Returns ``(embedding, params)``; the embedding is a NumPy array, or a Dask array
+    reading ``zarr_store`` when one is given.
     """
     _need_dask()
-    from .._progress import bar
-    from ..models import BASELINES
+    import dask.array as da
 
+    from .._progress import bar
+    from ..models import TokenizedModel, plan_tokens
+
+    client = active_client(client)
     if isinstance(model, str) and model == "pca":
         msg = (
             "the PCA baseline is fitted on all cells at once, which a block-by-block pass over a Dask array "
             "cannot do; load the expression (adata.to_memory()) or embed a subset in memory for the PCA baseline."
         )
         raise ValueError(msg)
+    if not is_dask(X):
+        X = da.from_array(X, chunks=(block_size or 10_000, -1), asarray=False)
     if X.ndim != 2 or X.shape[0] != target.n_obs:
         msg = f"the Dask expression has shape {X.shape}; expected (n_obs={target.n_obs}, n_vars)."
         raise ValueError(msg)
-    if block_size is not None:
-        X = X.rechunk({0: int(block_size), 1: -1})
+    tokenised = isinstance(model, TokenizedModel)
+    group = model.recipe.batch_group if tokenised else None
+    size = int(block_size) if block_size is not None else None
+    if group and (size or max(X.chunks[0])) % group:  # whole batches per block
+        size = -(-(size or max(X.chunks[0])) // group) * group
+    if size is not None:
+        X = X.rechunk({0: size, 1: -1})
     elif X.numblocks[1] > 1:
         X = X.rechunk({1: -1})  # whole cells per block
     if zarr_store is not None and len(set(X.chunks[0][:-1])) > 1:
         X = X.rechunk({0: max(X.chunks[0])})  # one zarr chunk per block: no two workers share one
-    if isinstance(model, str | Path) and not (isinstance(model, str) and model in BASELINES):
-        from ..models import load
-
-        model = load(model)  # once, here; workers get the loaded model
     var = pd.DataFrame(index=pd.Index(np.asarray(target.var_names), dtype=object))
     gene_key = compute_kw.get("gene_key")
     if gene_key is not None:
@@ -94,18 +107,25 @@ def embed_blocks(
             msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(target.var.columns)})."
             raise KeyError(msg)
         var[gene_key] = np.asarray(target.var[gene_key])
+    kw = {**compute_kw, "layer": None, "progress": False}
+    plan = state = None
+    if tokenised:  # decided once for the run, on the whole data
+        plan = plan_tokens(
+            target, model, X, gene_key=gene_key, id_type=kw["id_type"], input_scale=kw["input_scale"]
+        )
+        state = model.recipe.get_state()
+    kw["plan"] = plan
     stops = np.cumsum(X.chunks[0])
     starts = stops - np.asarray(X.chunks[0])
     blocks = X.to_delayed()[:, 0]
-    kw = {**compute_kw, "layer": None, "progress": False}
     store = _create_store(zarr_store, model, target.n_obs, var, X, kw) if zarr_store is not None else None
     results: list[Any] = [None] * len(blocks)
     t0 = time.perf_counter()
     with bar(len(blocks), "embed (blocks)", progress=progress) as pb:
-        if client is None:
+        if client is None:  # in order, in this process: a random stream simply continues
             for i, blk in enumerate(blocks):
                 results[i] = _embed_block(
-                    blk.compute(scheduler="synchronous"), model, var, kw, starts[i], store
+                    blk.compute(scheduler="synchronous"), model, var, kw, starts[i], store, None
                 )
                 pb.update(1)
             where = "in process"
@@ -114,14 +134,17 @@ def embed_blocks(
 
             model_f = client.scatter(model, broadcast=True, hash=False)  # shipped once per worker
             block_f = client.compute(list(blocks))  # each block is read on a worker, never gathered here
-            futures = [
-                client.submit(_embed_block, b, model_f, var, kw, int(starts[i]), store, pure=False)
-                for i, b in enumerate(block_f)
-            ]
+            futures = []
+            for i, b in enumerate(block_f):
+                fut = client.submit(
+                    _embed_block, b, model_f, var, kw, int(starts[i]), store, state, pure=False
+                )
+                futures.append(fut)
+                if state is not None:  # the next block continues this block's random stream
+                    state = client.submit(_state_of, fut, pure=False)
             index = {f.key: i for i, f in enumerate(futures)}
             for fut in as_completed(futures):
                 results[index[fut.key]] = fut.result()
-                fut.release()
                 pb.update(1)
             where = f"dask.distributed scheduler {client.scheduler.address}"
     elapsed = time.perf_counter() - t0
@@ -131,37 +154,37 @@ def embed_blocks(
             params[key] = int(sum(r[1].get(key, 0) for r in results))
     params.update({"execution": where, "n_blocks": len(blocks), "block_seconds": round(elapsed, 3)})
     if store is not None:
-        import dask.array as da
-
         params["zarr_store"] = str(zarr_store)
         return da.from_zarr(str(zarr_store)), params
     return np.concatenate([r[0] for r in results], axis=0), params
 
 
-def _embed_block(block, model, var: pd.DataFrame, kw: dict[str, Any], start: int, store: str | None):
-    """One block of cells -> (its embedding, or its shape when written to ``store``; params)."""
+def _embed_block(block, model, var: pd.DataFrame, kw: dict[str, Any], start: int, store: str | None, state):
+    """One block of cells -> (its embedding, or its shape when written to ``store``; params; random state)."""
     from anndata import AnnData
     from scipy import sparse
-
-    from ._embed import _compute
 
     _limit_threads()
     if sparse.issparse(block):
         block = sparse.csr_matrix(block)
     else:
         block = np.asarray(block)
-    sub = AnnData(X=block, var=var)
-    if isinstance(model, str) and model == "random":
-        msg = "internal: the random baseline is computed without the expression."
-        raise AssertionError(msg)
-    emb, params = _compute(sub, model, **kw)
+    recipe = model.recipe if kw.get("plan") is not None else None
+    if state is not None:
+        recipe.set_state(state)
+    emb, params = compute(AnnData(X=block, var=var), model, **kw)
+    after = recipe.get_state() if recipe is not None else None
     if store is not None:
         import zarr
 
         arr = zarr.open_array(store, mode="r+")
         arr[start : start + emb.shape[0]] = emb
-        return emb.shape, params
-    return emb, params
+        return emb.shape, params, after
+    return emb, params, after
+
+
+def _state_of(result):
+    return result[2]
 
 
 def write_zarr(emb: np.ndarray, path: str | Path):
@@ -200,11 +223,13 @@ def _create_store(path, model, n_obs: int, var, X, kw) -> str:
     from anndata import AnnData
     from scipy import sparse
 
-    from ._embed import _compute
-
     first = X[:1].compute(scheduler="synchronous")
     first = sparse.csr_matrix(first) if sparse.issparse(first) else np.asarray(first)
-    emb, _ = _compute(AnnData(X=first, var=var), model, **kw)
+    recipe = model.recipe if kw.get("plan") is not None else None
+    state = recipe.get_state() if recipe is not None else None
+    emb, _ = compute(AnnData(X=first, var=var), model, **kw)
+    if state is not None:
+        recipe.set_state(state)  # the width was measured; the run's random stream starts unchanged
     chunk = int(max(X.chunks[0]))
     zarr.open_array(
         str(path), mode="w", shape=(n_obs, emb.shape[1]), chunks=(chunk, emb.shape[1]), dtype="f4"

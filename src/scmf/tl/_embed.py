@@ -5,14 +5,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
 
-from .._expression import expression_source, get_expression, with_raw
+from .._expression import expression_source, is_dask, with_raw
 from .._keys import EMBED_KEY
 from .._uns import write_embedding_params
 from .._validate import check_anndata
-from ..models import BASELINES, EmbeddingModel, model_name
-from ._pca import pca_embedding, random_embedding
+from ..models import EmbeddingModel, resolve
+from ._compute import compute
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -140,11 +139,29 @@ def embed(
         msg = f"batch_size must be a positive integer, got {batch_size!r}."
         raise ValueError(msg)
     source, source_layer = with_raw(target, layer, use_raw)
-    emb, params = _compute(
-        source, model, layer=source_layer, batch_size=int(batch_size), device=device, gene_key=gene_key,
-        id_type=id_type, input_scale=input_scale, n_comps=n_comps, seed=seed, progress=progress,
-        client=client, zarr_store=zarr_store, block_size=block_size,
-    )  # fmt: skip
+    resolved = resolve(model, seed=seed)
+    kw = {
+        "layer": source_layer, "batch_size": int(batch_size), "device": device, "gene_key": gene_key,
+        "id_type": id_type, "input_scale": input_scale, "n_comps": n_comps, "seed": seed,
+    }  # fmt: skip
+    X = (
+        None
+        if isinstance(resolved, str) and resolved == "random"
+        else expression_source(source, source_layer)
+    )
+    if X is not None and (is_dask(X) or client is not None):
+        from ._dask import embed_blocks
+
+        emb, params = embed_blocks(
+            source, resolved, X=X, compute_kw=kw, client=client, zarr_store=zarr_store, block_size=block_size,
+            progress=progress,
+        )  # fmt: skip
+    else:
+        emb, params = compute(source, resolved, progress=progress, **kw)
+        if zarr_store is not None:  # computed in memory: written whole, handed back as a lazy reader
+            from ._dask import write_zarr
+
+            emb, params = write_zarr(emb, zarr_store), {**params, "zarr_store": str(zarr_store)}
 
     if use_raw:
         params["use_raw"] = True
@@ -156,144 +173,6 @@ def embed(
     write_embedding_params(target, key_added, params)
     logger.info("wrote adata.obsm[%r] (%d x %d) from model %r", key_added, *emb.shape, params["model"])
     return holder if copy else None
-
-
-def _compute(
-    target,
-    model,
-    *,
-    layer,
-    batch_size,
-    device,
-    gene_key,
-    id_type,
-    input_scale,
-    n_comps,
-    seed,
-    progress,
-    client=None,
-    zarr_store=None,
-    block_size=None,
-):
-    """The embedding of ``target`` by ``model`` and the parameters to record (nothing written)."""
-    if not (isinstance(model, str) and model == "random"):  # the random baseline reads no expression
-        from ._dask import active_client, embed_blocks, is_dask
-
-        X = expression_source(target, layer)
-        if client is not None and not is_dask(X):
-            import dask.array as da
-
-            X = get_expression(target, layer)
-            X = da.from_array(X, chunks=(block_size or 10_000, -1), asarray=False)
-        if is_dask(X):
-            kw = {
-                "batch_size": batch_size, "device": device, "gene_key": gene_key, "id_type": id_type,
-                "input_scale": input_scale, "n_comps": n_comps, "seed": seed,
-            }  # fmt: skip
-            return embed_blocks(
-                target,
-                model,
-                X=X,
-                compute_kw=kw,
-                client=active_client(client),
-                zarr_store=zarr_store,
-                block_size=block_size,
-                progress=progress,
-            )
-    if zarr_store is not None:  # computed in memory here: write it whole, hand back a lazy reader
-        emb, params = _compute(
-            target, model, layer=layer, batch_size=batch_size, device=device, gene_key=gene_key,
-            id_type=id_type, input_scale=input_scale, n_comps=n_comps, seed=seed, progress=progress,
-        )  # fmt: skip
-        from ._dask import write_zarr
-
-        return write_zarr(emb, zarr_store), {**params, "zarr_store": str(zarr_store)}
-    if isinstance(model, str) and model in BASELINES:
-        if model == "pca":
-            emb, params = pca_embedding(target, n_comps=n_comps, layer=layer, seed=seed)
-        else:
-            emb, params = random_embedding(target, n_comps=n_comps, seed=seed)
-    elif isinstance(model, str | Path):
-        if not Path(model).exists():
-            msg = (
-                f"Unknown model {str(model)!r}: pass one of {list(BASELINES)}, a checkpoint directory, or a model "
-                "object (see scmf.models)."
-            )
-            raise ValueError(msg)
-        from ..models import load
-
-        model = load(model)
-        tok = getattr(model, "tokenizer", None)
-        if tok is not None and hasattr(tok, "seed"):  # a recipe that samples (scGPT, UCE) takes this seed
-            tok.seed = int(seed)
-            model.info["seed"] = int(seed)
-    if callable(getattr(model, "embed_adata", None)):  # models that read the AnnData themselves (tokenised)
-        emb, params = model.embed_adata(
-            target,
-            layer=layer,
-            batch_size=batch_size,
-            device=device,
-            gene_key=gene_key,
-            id_type=id_type,
-            input_scale=input_scale,
-            progress=progress,
-        )
-    elif isinstance(model, str | Path):
-        pass  # baseline, done above
-    elif isinstance(model, EmbeddingModel):
-        emb = _embed_batches(target, model, layer=layer, batch_size=batch_size)
-        params = {"model": model_name(model), "layer": layer, "batch_size": batch_size}
-    else:
-        msg = (
-            f"model must be a baseline name {list(BASELINES)}, a checkpoint directory, a TokenizedModel or an "
-            f"object with an embed(X, var_names) method, got {type(model).__name__}."
-        )
-        raise TypeError(msg)
-
-    return emb, params
-
-
-def as_model(model: Any, tokenizer: Any = None) -> Any:
-    """``model`` as :func:`embed` takes it; a module with ``encode`` plus ``tokenizer`` -> TokenizedModel.
-
-    With a :class:`~scmf.models.TokenizedModel` (a loaded checkpoint) and a tokenizer, the
-    tokenizer replaces the checkpoint's own; it must use the same vocabulary, and its
-    ``max_len`` is capped (with a warning) at the checkpoint's.
-    """
-    if tokenizer is None:
-        return model
-    import warnings
-    from dataclasses import replace
-
-    from .._warnings import ScmfWarning
-    from ..models import TokenizedModel, Tokenizer
-
-    if not isinstance(tokenizer, Tokenizer):
-        msg = f"tokenizer must be a scmf.models.Tokenizer (see scmf.models.get_tokenizer), got {type(tokenizer).__name__}."
-        raise TypeError(msg)
-    if isinstance(model, str | Path):
-        if isinstance(model, str) and model in BASELINES:
-            return model  # baselines read expression, not tokens
-        from ..models import load
-
-        model = load(model)
-    if isinstance(model, TokenizedModel):
-        own = model.tokenizer
-        if len(own.vocab) != len(tokenizer.vocab) or not np.array_equal(
-            own.vocab.tokens, tokenizer.vocab.tokens
-        ):
-            msg = "the tokenizer's vocabulary is not the checkpoint's; build it from the vocabulary loaded with the model."
-            raise ValueError(msg)
-        if tokenizer.max_len > own.max_len:
-            warnings.warn(
-                f"the checkpoint reads at most {own.max_len} gene tokens per cell; tokenizer max_len "
-                f"{tokenizer.max_len} capped to {own.max_len}.",
-                ScmfWarning,
-                stacklevel=3,
-            )
-            tokenizer = replace(tokenizer, max_len=own.max_len)
-        return TokenizedModel(model.module, tokenizer, name=model.name, info=dict(model.info))
-    return TokenizedModel(model, tokenizer, name=model_name(model))
 
 
 def extract_embeddings(
@@ -334,8 +213,8 @@ def extract_embeddings(
     target, _ = _modality(adata, mod)
     check_anndata(target, "scmf.tl.extract_embeddings")
     source, source_layer = with_raw(target, layer, use_raw)
-    emb, _ = _compute(
-        source, as_model(model, tokenizer), layer=source_layer, batch_size=int(batch_size), device=device,
+    emb, _ = compute(
+        source, resolve(model, tokenizer=tokenizer), layer=source_layer, batch_size=int(batch_size), device=device,
         gene_key=gene_key, id_type=id_type, input_scale=input_scale, n_comps=50, seed=0, progress=progress,
     )  # fmt: skip
     return emb
@@ -363,34 +242,3 @@ def _modality(adata, mod: str | None):
         msg = "mod= is only for MuData input."
         raise ValueError(msg)
     return adata, adata
-
-
-def _embed_batches(
-    adata: AnnData, model: EmbeddingModel, *, layer: str | None, batch_size: int
-) -> np.ndarray:
-    X = get_expression(adata, layer)
-    var_names = np.asarray(adata.var_names, dtype=object)
-    out: np.ndarray | None = None
-    for start in range(0, adata.n_obs, batch_size):
-        stop = min(start + batch_size, adata.n_obs)
-        batch = X[start:stop]
-        if sparse.issparse(batch):
-            batch = sparse.csr_matrix(batch)
-        res = np.asarray(model.embed(batch, var_names))
-        if res.ndim != 2 or res.shape[0] != stop - start:
-            msg = (
-                f"model {model_name(model)!r} returned shape {res.shape} for a batch of {stop - start} cells; "
-                "embed() must return (n_cells, d)."
-            )
-            raise ValueError(msg)
-        if not np.isfinite(res).all():
-            msg = f"model {model_name(model)!r} returned NaN or inf for cells {start}..{stop - 1}."
-            raise ValueError(msg)
-        if out is None:
-            out = np.empty((adata.n_obs, res.shape[1]), dtype=np.float32)
-        elif res.shape[1] != out.shape[1]:
-            msg = f"model {model_name(model)!r} returned {res.shape[1]} dims for one batch and {out.shape[1]} for another."
-            raise ValueError(msg)
-        out[start:stop] = res
-    assert out is not None
-    return out

@@ -24,7 +24,7 @@ def pca_embedding(
         msg = f"scale must be 'auto', 'counts', 'log1p', 'unlogged' or 'scaled', got {scale!r}."
         raise ValueError(msg)
     if detected == "unlogged" and scale == "auto":
-        warn_unlogged(X, "PCA baseline", stacklevel=5)
+        warn_unlogged(X, "PCA baseline")
     if detected in ("counts", "unlogged"):
         X = normalise_log1p(X)
     n_max = min(adata.n_obs, adata.n_vars) - 1

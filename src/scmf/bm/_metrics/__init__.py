@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from ._kbet import isolated_labels, kbet_per_label
 from ._neighbors import knn
 from ._silhouette import bras, silhouette_batch, silhouette_label
 
-__all__ = ["bras", "knn", "silhouette_batch", "silhouette_label"]
+__all__ = ["bras", "isolated_labels", "kbet_per_label", "knn", "silhouette_batch", "silhouette_label"]

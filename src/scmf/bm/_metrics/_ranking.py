@@ -57,7 +57,7 @@ class WeightedRanking:
 
     def many(self, weights: Iterable[np.ndarray], *, chunk_bytes: int = 64 * 2**20) -> dict[str, np.ndarray]:
         """Each metric for each weight vector (a numba pass per vector, in parallel, in chunks)."""
-        from ..._kernels._ranking import weighted_ranking
+        from ..._kernels import weighted_ranking
 
         n = self.order.size
         per = max(1, chunk_bytes // (8 * max(n, 1)))
@@ -83,7 +83,7 @@ class WeightedRanking:
         :func:`scmf._kernels._ranking.bootstrap_counts` reproduces them), so no (B x pairs)
         weight matrix is made.
         """
-        from ..._kernels._ranking import bootstrap_ranking, bootstrap_seeds
+        from ..._kernels import bootstrap_ranking, bootstrap_seeds
 
         vals = bootstrap_ranking(self.y, self.last, self.order, bootstrap_seeds(n_bootstrap, seed))
         return {k: vals[:, i] for i, k in enumerate(RANKING_METRICS)}
