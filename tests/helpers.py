@@ -3,13 +3,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def assert_same(a, b, path="uns"):
-    """Strict equality of nested uns values: same types, same dtypes, same values (NaN == NaN)."""
+def assert_same(a, b, path="uns", *, ordered=False):
+    """Strict equality of nested uns values: same types, same dtypes, same values (NaN == NaN).
+
+    Dict keys are compared as sets (h5ad and zarr give them back sorted), or in order with
+    ``ordered=True``.
+    """
     assert type(a) is type(b), f"{path}: {type(a)} != {type(b)}"
     if isinstance(a, dict):
-        assert list(a.keys()) == list(b.keys()) or set(a) == set(b), f"{path}: keys differ"
+        if ordered:
+            assert list(a.keys()) == list(b.keys()), f"{path}: keys differ or are in another order"
+        else:
+            assert set(a) == set(b), f"{path}: keys differ"
         for k in a:
-            assert_same(a[k], b[k], f"{path}[{k!r}]")
+            assert_same(a[k], b[k], f"{path}[{k!r}]", ordered=ordered)
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype, f"{path}: dtype {a.dtype} != {b.dtype}"
         assert a.shape == b.shape, f"{path}: shape"

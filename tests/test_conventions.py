@@ -59,9 +59,19 @@ def test_every_benchmark_returns_a_table_or_none():
     for name, spec in scmf.bm.benchmarks().items():
         sig = inspect.signature(spec.func)
         assert sig.return_annotation == "pd.DataFrame | None", name
-        assert list(sig.parameters)[0] == "adata", name
+        assert next(iter(sig.parameters)) == "adata", name
 
 
 def test_the_exceptions_are_real():
     names = dict(_public_functions())
     assert set(NOT_DATA_FIRST) <= set(names)
+
+
+def test_every_plot_documents_its_parameters_and_return():
+    for name in scmf.pl.__all__:
+        f = getattr(scmf.pl, name)
+        doc = "\n" + inspect.cleandoc(f.__doc__) + "\n"
+        for p in inspect.signature(f).parameters.values():
+            entry = f"\n**{p.name}\n" if p.kind is p.VAR_KEYWORD else f"\n{p.name}\n"
+            assert entry in doc, f"pl.{name}: {p.name} undocumented"
+        assert "\nReturns\n-------\n" in doc, f"pl.{name}: no Returns section"

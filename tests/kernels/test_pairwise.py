@@ -6,7 +6,7 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import silhouette_samples
 
 from scmf._kernels import exact_knn, label_distance_sums
-from scmf.bm._metrics import silhouette_batch, silhouette_label
+from scmf.bm._metrics import silhouette_label
 from scmf.bm._metrics._silhouette import silhouette_from_sums
 
 
@@ -73,16 +73,6 @@ def test_silhouette_singletons_are_zero():
     s = silhouette_from_sums(label_distance_sums(X, labels, 2), labels)
     np.testing.assert_allclose(s, silhouette_samples(X, labels))
     assert s[2] == 0.0
-
-
-def test_silhouette_batch_equals_scib(data):
-    import scib_metrics
-
-    X, labels = data
-    batch = np.random.default_rng(0).integers(0, 3, X.shape[0])
-    assert silhouette_batch(X, labels, batch) == pytest.approx(
-        float(scib_metrics.silhouette_batch(X, labels, batch)), abs=1e-6
-    )
 
 
 def test_label_sums_for_query_rows_equal_full_rows(data, monkeypatch):

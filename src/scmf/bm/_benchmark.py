@@ -244,7 +244,8 @@ def _runner_doc(doc: str | None, own: inspect.Signature, aliases: Mapping[str, s
     elif block:
         lines += ["", "Parameters", "----------", *block.split("\n")]
     if "Returns" not in lines:
-        lines += ["", *inspect.cleandoc(_RETURNS).split("\n")]
+        at = lines.index("Examples") if "Examples" in lines else len(lines)
+        lines[at:at] = [*inspect.cleandoc(_RETURNS).split("\n"), ""]
     return "\n".join(lines)
 
 

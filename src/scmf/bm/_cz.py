@@ -172,6 +172,20 @@ _COMMON_DOC = """
         for clustering; folds and the smallest class kept for label prediction).
 """
 _ALIAS = {"label_key": "cell_type_key"}
+
+
+def _common_doc(baseline_rep: str):
+    """Insert the parameters the four cz tasks share before a task's Examples."""
+
+    def deco(f):
+        head, sep, examples = (f.__doc__ or "").partition("\n    Examples\n")
+        doc = _COMMON_DOC.replace("{baseline_rep}", baseline_rep)
+        f.__doc__ = head.rstrip() + "\n" + doc + ("\n    Examples\n" + examples if sep else "")
+        return f
+
+    return deco
+
+
 _ARI = Metric("ari", "bio", True, (-0.5, 1.0), "adjusted Rand index of cz's Leiden clusters and the labels")
 _NMI = Metric(
     "nmi", "bio", description="normalised mutual information of cz's Leiden clusters and the labels"
@@ -179,6 +193,7 @@ _NMI = Metric(
 
 
 @benchmark("cz_clustering", [_ARI, _NMI], aliases=_ALIAS, dtype=None)
+@_common_doc("'cz_pca_baseline'")
 def cz_clustering(
     adata: AnnData,
     cell_type_key: str = "cell_type",
@@ -228,6 +243,7 @@ def cz_clustering(
     aliases=_ALIAS,
     dtype=None,
 )
+@_common_doc("'cz_pca_baseline'")
 def cz_embedding(
     adata: AnnData,
     cell_type_key: str = "cell_type",
@@ -275,6 +291,7 @@ _PREDICTION = [
 
 
 @benchmark("cz_label_prediction", _PREDICTION, aliases=_ALIAS, dtype=None)
+@_common_doc("'cz_expression_baseline'")
 def cz_label_prediction(
     adata: AnnData,
     cell_type_key: str = "cell_type",
@@ -365,6 +382,7 @@ _BATCH = [
 
 
 @benchmark("cz_batch_integration", _BATCH, aliases=_ALIAS, dtype=None)
+@_common_doc("'cz_pca_baseline'")
 def cz_batch_integration(
     adata: AnnData,
     cell_type_key: str = "cell_type",
@@ -419,18 +437,3 @@ def _full(n: int, lab) -> np.ndarray:
     out = np.full(n, "", dtype=object)
     out[lab.mask] = lab.categories[lab.codes]
     return out
-
-
-for _f, _rep in (
-    (cz_clustering, "'cz_pca_baseline'"),
-    (cz_embedding, "'cz_pca_baseline'"),
-    (cz_label_prediction, "'cz_expression_baseline'"),
-    (cz_batch_integration, "'cz_pca_baseline'"),
-):
-    _head, _sep, _examples = (_f.__doc__ or "").partition("\n    Examples\n")
-    _f.__doc__ = (
-        _head.rstrip()
-        + "\n"
-        + _COMMON_DOC.replace("{baseline_rep}", _rep)
-        + ("\n    Examples\n" + _examples if _sep else "")
-    )

@@ -10,12 +10,13 @@ import pandas as pd
 
 from .._keys import DEFAULT_DATASET as DEFAULT
 from ..bm import comparison_table
-from ._utils import axes, finish, stored
+from ._utils import axes, finish, plot_docs, stored
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
 
+@plot_docs
 def benchmark_comparison(
     data: Any,
     benchmark: str,
@@ -36,6 +37,13 @@ def benchmark_comparison(
     whose difference from that representation is significant (Holm-adjusted, ``alpha``) are
     marked ``*``. Results with different parameters are separate bars (labelled with the
     parameter that differs).
+
+    Parameters
+    ----------
+    baseline
+        Mark (``*``) the bars that differ significantly from this representation.
+    alpha
+        Significance level of those marks (Holm-adjusted p-values).
 
     Examples
     --------
@@ -109,6 +117,7 @@ def _grouped_bars(a, t: pd.DataFrame, entries_: list[str], metrics: list[str], *
     a.spines[["top", "right"]].set_visible(False)
 
 
+@plot_docs
 def rank_summary(
     data: Any,
     *,
@@ -121,6 +130,11 @@ def rank_summary(
     """Mean rank of each representation over datasets (1 = best), with each benchmark's mean rank as dots.
 
     The table is :func:`scmf.bm.rank_summary`; the title names the datasets averaged over.
+
+    Parameters
+    ----------
+    benchmark
+        Rank over this benchmark's metrics only (default: every benchmark).
 
     Examples
     --------
@@ -152,6 +166,7 @@ def rank_summary(
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 
+@plot_docs
 def confusion_matrix(
     adata: AnnData,
     *,
@@ -163,6 +178,11 @@ def confusion_matrix(
     return_fig: bool = False,
 ):
     """The linear probe's test confusion matrix (rows: true class; normalised per row by default).
+
+    Parameters
+    ----------
+    normalize
+        Normalise each row (true class) to sum to 1; ``False``: counts.
 
     Examples
     --------
@@ -191,6 +211,7 @@ def confusion_matrix(
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 
+@plot_docs
 def f1_per_class(
     adata: AnnData,
     *,
@@ -227,6 +248,7 @@ def f1_per_class(
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 
+@plot_docs
 def embedding_quality(
     adata: AnnData, *, dataset: str | None = None, ax=None, show: bool | None = None, return_fig: bool = False
 ):
@@ -282,6 +304,7 @@ def embedding_quality(
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 
+@plot_docs
 def embedding(
     adata: AnnData,
     color: list[str] | str = ("cell_type", "batch"),
@@ -296,6 +319,15 @@ def embedding(
 
     ``basis`` is an ``obsm`` key; the first two dimensions are shown (use a 2-D ``X_umap``
     computed with ``sc.pp.neighbors(use_rep=...)`` + ``sc.tl.umap`` for a UMAP).
+
+    Parameters
+    ----------
+    color
+        ``obs`` column(s) to colour by, one panel each.
+    basis
+        ``obsm`` key of the representation (``"X_"`` prefix optional).
+    **kwargs
+        Passed to :func:`scanpy.pl.embedding`.
 
     Examples
     --------
@@ -331,6 +363,7 @@ def embedding(
     return finish(fig, axs, show=show, return_fig=return_fig)
 
 
+@plot_docs
 def perturbation(
     adata: AnnData,
     *,
@@ -344,6 +377,13 @@ def perturbation(
 ):
     """Predicted vs true expression deltas on the top genes of chosen test perturbations
     (model and mean-shift baseline), from the stored examples.
+
+    Parameters
+    ----------
+    perturbations
+        Test perturbations to draw (default: the first stored examples).
+    max_panels
+        At most this many perturbations, one panel each.
 
     Examples
     --------
@@ -381,6 +421,7 @@ def perturbation(
     return finish(fig, axs, show=show, return_fig=return_fig)
 
 
+@plot_docs
 def perturbation_vs_baseline(
     adata: AnnData,
     *,
@@ -416,6 +457,7 @@ def perturbation_vs_baseline(
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 
+@plot_docs
 def grn_curves(
     adata: AnnData,
     *,
@@ -426,6 +468,11 @@ def grn_curves(
     return_fig: bool = False,
 ):
     """ROC and precision-recall curves of ``grn_inference`` with their chance lines.
+
+    Parameters
+    ----------
+    rep
+        Representation(s) whose curves to draw (default: every stored one).
 
     Examples
     --------
@@ -465,6 +512,7 @@ def grn_curves(
     return finish(fig, [a_roc, a_pr], show=show, return_fig=return_fig)
 
 
+@plot_docs
 def training_history(
     data: Any,
     *,
@@ -475,6 +523,12 @@ def training_history(
 ):
     """Benchmark metrics against epoch, from :class:`scmf.callbacks.Assessment` (its
     ``history``, the object itself, or an AnnData it wrote the history into).
+
+    Parameters
+    ----------
+    data
+        An :class:`scmf.callbacks.Assessment`, its ``history`` table, or an AnnData it wrote the
+        history into (``Assessment.write_history``).
 
     Examples
     --------

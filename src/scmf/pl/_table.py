@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 
 from ..bm import comparison_table, declaration
-from ._utils import axes, finish
+from ._utils import axes, finish, plot_docs
 
 _NOT_AGGREGATED = ("baseline", "score")
 
 
+@plot_docs
 def results_table(
     data: Any,
     *,

@@ -55,3 +55,67 @@ def finish(fig, axs, *, show: bool | None, return_fig: bool):
         plt.show()
         return None
     return axs[0] if len(axs) == 1 else axs
+
+
+#: the parameters plots share, documented once (scanpy's ``_doc_params`` habit)
+SHARED_PARAMS = {
+    "data": "Results to draw: an evaluated AnnData, evaluated files (``.h5ad``, ``.zarr``, scmf JSON),\n"
+    "a mapping ``{source: item}``, or a table of :func:`scmf.bm.results` / :func:`scmf.bm.collect`.",
+    "adata": "An AnnData holding the results (``uns['scmf_bench']``) or the representations to draw.",
+    "rep": "Representation whose results to draw (needed when several are stored).",
+    "dataset": "Dataset whose results to draw (needed when several are stored).",
+    "source": "Source (file or mapping key) whose results to draw, with several sources.",
+    "metrics": "Metrics to draw (default: all stored).",
+    "benchmark": "Benchmark whose results to draw.",
+    "ax": "Matplotlib axes to draw on (a list of them for a plot with several panels); ``None``:\n"
+    "a new figure.",
+    "show": "Show the figure (``None``: unless the backend is non-interactive, as in scripts and tests).",
+    "return_fig": "Return the figure instead of the axes.",
+}
+_RETURNS = """Returns
+-------
+The axes drawn on (a list for several panels), the figure with ``return_fig=True``, or
+``None`` when the figure was shown."""
+
+
+def plot_docs(func):
+    """Complete a plot's docstring: its own parameters first, then the shared ones (above) in
+    signature order, and the Returns section every plot shares. A parameter documented
+    nowhere is an error at import time."""
+    import inspect
+
+    doc = inspect.cleandoc(func.__doc__ or "")
+    lines = doc.split("\n")
+    own: dict[str, list[str]] = {}
+    if "Parameters" in lines:  # the function's own entries, taken out to be put in order
+        i = lines.index("Parameters")
+        j = i + 2
+        while j < len(lines) and not (j + 1 < len(lines) and lines[j + 1].startswith("---")):
+            j += 1
+        name = None
+        for line in lines[i + 2 : j]:
+            if line and not line.startswith(" "):
+                name = line.split(",")[0].strip().lstrip("*")
+                own[name] = [line]
+            elif name is not None:
+                own[name].append(line)
+        del lines[i:j]
+    entries = []
+    for p in inspect.signature(func).parameters.values():
+        if p.name in own:
+            entries += [line for line in own[p.name] if line.strip()]
+        elif p.name in SHARED_PARAMS:
+            text = SHARED_PARAMS[p.name].split("\n")
+            entries += [p.name, *("    " + t for t in text)]
+        elif p.kind is p.VAR_KEYWORD:
+            continue
+        else:
+            msg = f"{func.__name__}: parameter {p.name!r} is documented nowhere."
+            raise TypeError(msg)
+    where = lines.index("Examples") if "Examples" in lines else len(lines)
+    block = ["Parameters", "----------", *entries, "", *_RETURNS.split("\n")]
+    while where > 0 and not lines[where - 1].strip():
+        where -= 1
+    lines[where:where] = ["", *block]
+    func.__doc__ = "\n".join(lines)
+    return func
