@@ -80,13 +80,14 @@ def test_benchmark_with_checkpoint_two_files(tmp_path, data_dir, kang_small, ref
     err = capsys.readouterr().err
     assert code == 3 and "2 benchmark run(s) failed" in err, err
     table = scmf.bm.read_json(out)
-    assert set(table["dataset"]) == {"a", "b"} and set(table["rep"]) == {"X_scmf"}
+    # the model's representation is named after its checkpoint folder ("reference")
+    assert set(table["dataset"]) == {"a", "b"} and set(table["rep"]) == {"X_reference"}
     assert set(table["benchmark"]) == {"linear_probe", "grn_inference"}
     records = json.loads(out.read_text())
     assert all(r["provenance"]["scmf"] for r in records if "error" not in r)
     assert sum("error" in r for r in records) == 2
     back = ad.read_h5ad(tmp_path / "ev" / "a.h5ad")
-    assert back.uns["scmf"]["params"]["X_scmf"]["checkpoint"] == str(ref_checkpoint)
+    assert back.uns["scmf"]["params"]["X_reference"]["checkpoint"] == str(ref_checkpoint)
     import pandas as pd
 
     pd.testing.assert_frame_equal(scmf.bm.results(back), table.query("dataset == 'a'").reset_index(drop=True))
@@ -115,7 +116,7 @@ def test_benchmark_baseline_model(tmp_path, pbmc, capsys):
         )
         == 0
     )
-    assert scmf.bm.read_json(out)["rep"].unique().tolist() == ["X_scmf"]
+    assert scmf.bm.read_json(out)["rep"].unique().tolist() == ["X_pca_baseline"]
 
 
 def test_benchmark_bad_input_one_line_no_output(tmp_path, pbmc, capsys):
@@ -203,7 +204,7 @@ def test_benchmark_geneformer_checkpoint_with_vocab(tmp_path, data_dir, kang_sma
         str(tmp_path / "ev"),
     ]
     assert main(args) == 0, capsys.readouterr().err
-    params = ad.read_h5ad(tmp_path / "ev" / "k.h5ad").uns["scmf"]["params"]["X_scmf"]
+    params = ad.read_h5ad(tmp_path / "ev" / "k.h5ad").uns["scmf"]["params"]["X_gf"]  # named after the checkpoint folder
     assert params["format"] == "geneformer" and params["pooling"] == "cls" and params["hidden_layer"] == -1
     assert params["tokenizer"]["max_len"] == 64
     assert (
@@ -335,7 +336,10 @@ def test_use_rep_instead_of_model(tmp_path, pbmc, capsys):
     assert t.query("rep == 'X_pca_baseline' and metric == 'accuracy'")["value"].item() == pytest.approx(want)
     # with a model, the obsm representation is benchmarked beside it
     assert main([*base, "--model", "pca", "--use-rep", "X_random_baseline"]) == 0
-    assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_scmf", "X_random_baseline"}
+    assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_pca_baseline", "X_random_baseline"}
+    # --name names it
+    assert main([*base, "--model", "pca", "--name", "my pca"]) == 0
+    assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_my_pca"}
 
 
 def test_dataset_settings_are_validated(tmp_path):

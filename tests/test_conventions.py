@@ -38,7 +38,9 @@ def _public_functions():
                 yield f"{room}.{name}", f
 
 
-@pytest.mark.parametrize(("name", "func"), list(_public_functions()), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    ("name", "func"), list(_public_functions()), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_signature_conventions(name, func):
     params = list(inspect.signature(func).parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

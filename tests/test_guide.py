@@ -89,6 +89,7 @@ def test_migration_page_maps_every_guide_import(guide):
     assert used and used <= set(imports), sorted(used - set(imports))
 
 
+@pytest.mark.slow
 def test_every_python_example_of_the_guide_runs(guide, guide_workspace, capsys):
     text = guide
     imports = _import_map()

@@ -87,6 +87,7 @@ def test_round_trip_h5ad_exact(evaluated, tmp_path):
     pd.testing.assert_frame_equal(scmf.bm.results(evaluated), scmf.bm.results(back))
 
 
+@pytest.mark.slow
 def test_round_trip_zarr(evaluated, tmp_path):
     path = tmp_path / "e.zarr"
     evaluated.write_zarr(path)

@@ -136,6 +136,7 @@ def _benchmark(args: argparse.Namespace) -> int:
             gene_key=args.gene_key,
             client=client,
             seed=seed,
+            key_added=_representation_key(args),
         )
     finally:
         if client is not None:
@@ -197,6 +198,25 @@ def _model_options(args: argparse.Namespace) -> dict:
         except yaml.YAMLError:
             kw[key] = value
     return kw
+
+
+def _representation_key(args: argparse.Namespace) -> str:
+    """The obsm key of the model's embedding: ``--name``, else named after the model, so that two
+    models evaluated into two files stay two models when their results are read together."""
+    import re
+
+    from scmf._keys import PCA_BASELINE_KEY, RANDOM_BASELINE_KEY
+
+    if args.name is not None:
+        name = args.name
+    elif args.model in ("pca", "random"):
+        return PCA_BASELINE_KEY if args.model == "pca" else RANDOM_BASELINE_KEY
+    elif args.model is not None:
+        name = Path(args.model).resolve().name
+    else:
+        return "X_scmf"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("_") or "model"
+    return name if name.startswith("X_") else f"X_{name}"
 
 
 def _format_of(path: str):
@@ -296,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="an option of the checkpoint's loader, e.g. seed=3 or max_length=600 (repeat; `scmf list` shows each format's)",
+    )
+    bench.add_argument(
+        "--name",
+        default=None,
+        help="name of the model's representation: obsm key X_NAME (default: the checkpoint folder's name; "
+        "X_pca_baseline / X_random_baseline for --model pca / random)",
     )
     bench.add_argument(
         "--seed",

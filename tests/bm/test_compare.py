@@ -5,7 +5,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
+import scanpy as sc
 
 import scmf
 from scmf import ScmfWarning
@@ -128,6 +130,7 @@ def _synthetic(seed, gap, n=400):
     return a
 
 
+@pytest.mark.slow
 def test_compare_finds_a_real_gap_and_keeps_the_null_rate():
     hits_gap, hits_null = 0, 0
     n_rep = 30
@@ -143,6 +146,7 @@ def test_compare_finds_a_real_gap_and_keeps_the_null_rate():
     assert hits_null <= 0.15 * n_rep  # nominal 5%; 4/30 would already be unusual
 
 
+@pytest.mark.slow
 def test_compare_bootstrap_embedding_quality(toy):
     toy.obsm["X_noise"] = np.random.default_rng(0).normal(size=toy.obsm["X_scmf"].shape)
     scmf.bm.embedding_quality(
@@ -186,6 +190,7 @@ def test_holm_matches_statsmodels():
     np.testing.assert_allclose(holm(with_nan), [0.04, 0.09, 0.09, np.nan, 0.2])
 
 
+@pytest.mark.slow
 def test_summary_fits_80_columns(pbmc):
     reps = ["X_pca_baseline", "X_random_baseline"]
     scmf.tl.embed(pbmc, "pca")
@@ -195,3 +200,91 @@ def test_summary_fits_80_columns(pbmc):
     )
     text = str(scmf.bm.summary(pbmc))
     assert max(len(line) for line in text.splitlines()) <= 80, text
+
+
+def test_reference_metrics_are_never_tested():
+    """The perturbation benchmark's baseline_* metrics are the same beside every representation:
+    testing them would only inflate the Holm correction of the real comparisons."""
+    adata = scmf.datasets.toy_perturbation(n_perturbations=12, seed=0)
+    scmf.tl.baselines(adata, n_comps=10)
+    scmf.bm.perturbation(adata, use_rep=REPS, n_top_genes=20, n_splits=3)
+    t = scmf.bm.results(adata)
+    refs = sorted(
+        m for m in set(t["metric"]) if scmf.bm.declaration("perturbation").metric(m).group == "baseline"
+    )
+    assert refs and all(m.startswith("baseline_") for m in refs)
+    c = scmf.bm.compare(adata, baseline="X_random_baseline")
+    assert not set(c["metric"]) & set(refs)
+    tested = set(t["metric"]) - set(refs)
+    assert set(c["metric"]) == tested  # every other metric is tested, and the correction counts only those
+    from scmf.bm._compare import holm
+
+    np.testing.assert_allclose(c["p_holm"], holm(c["p_value"].to_numpy(dtype=float)))
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["benchmark", "dataset", "rep", "metric", "value"])
+
+
+def test_aggregates_combine_only_comparable_metrics():
+    """GRN: AUROC (~0.5) and raw AUPRC (~0.001 at a 0.09% positive rate) are not on one scale;
+    averaged, every representation would look alike. No aggregate of them is shown."""
+    rows = []
+    for rep, auroc, auprc, ratio in (
+        ("A", 0.62, 0.0014, 1.55),
+        ("B", 0.58, 0.0012, 1.31),
+        ("C", 0.51, 0.0009, 1.06),
+    ):
+        rows += [("grn_inference", "kang", rep, "auroc", auroc), ("grn_inference", "kang", rep, "auprc", auprc),
+                 ("grn_inference", "kang", rep, "auprc_ratio", ratio)]  # fmt: skip
+    agg = scmf.bm.aggregate_table(_table(rows))
+    cols = [c[1] for c in agg.shown.columns]
+    assert cols == ["auroc", "auprc", "auprc_ratio"] and agg.scores == []
+    assert not scmf.bm.declaration("grn_inference").metric("auprc").aggregated
+    # linear probe metrics share one scale: their aggregate is their mean
+    lp = [("linear_probe", "d", "A", m, v) for m, v in (("accuracy", 0.8), ("f1_macro", 0.6))]
+    agg = scmf.bm.aggregate_table(_table(lp))
+    assert agg.scores == [("linear_probe", "aggregate")]
+    assert agg.shown[("linear_probe", "aggregate")].iloc[0] == pytest.approx(0.7)
+
+
+def test_min_max_scaling_stays_within_each_dataset():
+    """Two datasets whose values differ in level: each is scaled on its own (as scib_table does)."""
+    rows = []
+    for ds, base in (("hsmm", 0.2), ("kang", 0.7)):
+        for rep, bump in (("A", 0.0), ("B", 0.1), ("C", 0.05)):
+            rows += [
+                ("linear_probe", ds, rep, "accuracy", base + bump),
+                ("linear_probe", ds, rep, "f1_macro", base + 2 * bump),
+            ]
+    agg = scmf.bm.aggregate_table(_table(rows), min_max_scale=True)
+    acc = agg.shown[("linear_probe", "accuracy")]
+    for ds in ("hsmm", "kang"):
+        part = acc[[i for i in acc.index if i.startswith(ds)]]
+        assert part.min() == pytest.approx(0.0) and part.max() == pytest.approx(1.0)
+        assert part[f"{ds} · B"] == pytest.approx(1.0) and part[f"{ds} · A"] == pytest.approx(0.0)
+
+
+def test_two_models_in_two_files_are_ranked_against_each_other(tmp_path):
+    """Two CLI runs (one model each, the same two datasets) saved as two files: the models are
+    ranked against each other per dataset, over 2 datasets, never merged into one row."""
+    files = {}
+    for model, (a, b) in {"pca": ("pca", "pca"), "rnd": ("random", "random")}.items():
+        adatas = []
+        for name, key in (("types", "bulk_labels"), ("phase", "phase")):
+            ad = sc.datasets.pbmc68k_reduced()
+            scmf.tl.embed(ad, a if name == "types" else b, n_comps=20)  # stored under X_scmf in both files
+            scmf.bm.linear_probe(ad, key, n_splits=2, dataset_name=name)
+            adatas.append(ad)
+        path = tmp_path / f"{model}.json"
+        scmf.bm.to_json(adatas, path)
+        files[model] = path
+    with pytest.raises(ValueError, match="across_sources=True"):
+        scmf.bm.rank_summary(files)  # ambiguous: say which argument decides
+    r = scmf.bm.rank_summary(files, across_sources=True)
+    assert list(r.index) == ["pca · X_scmf", "rnd · X_scmf"]
+    assert (r["n_datasets"] == 2).all() and r.loc["pca · X_scmf", "mean_rank"] == 1.0
+    pooled = scmf.bm.rank_summary(files, across_sources=False)  # the same model twice: one row
+    assert list(pooled.index) == ["X_scmf"] and pooled["n_datasets"].iloc[0] == 2
+    ax = scmf.pl.rank_summary(files, across_sources=True, show=False)
+    assert ax.get_title() == "mean rank over 2 datasets"

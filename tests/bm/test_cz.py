@@ -52,6 +52,7 @@ def kang_cz(kang):
     return adata
 
 
+@pytest.mark.slow
 def test_label_prediction_equals_cz_and_keeps_every_classifier(kang_cz):
     scmf.bm.cz_label_prediction(kang_cz, "cell_type", use_rep="X_pca_baseline", seed=3)
     got = _store.get(kang_cz, "cz_label_prediction").metrics
@@ -111,6 +112,7 @@ def test_embedding_sparse_and_float64(pbmc):
     )
 
 
+@pytest.mark.slow
 def test_batch_integration_and_pca_baseline(kang_cz):
     X_before = kang_cz.X.copy()
     scmf.bm.cz_batch_integration(
@@ -140,6 +142,7 @@ def test_batch_integration_and_pca_baseline(kang_cz):
         )
 
 
+@pytest.mark.slow
 def test_harness_aliases_and_roundtrip(kang_cz, tmp_path):
     import anndata as ad
 
@@ -159,6 +162,7 @@ def test_harness_aliases_and_roundtrip(kang_cz, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_user_logging_is_left_alone(pbmc):
     import logging
     import subprocess
@@ -187,6 +191,7 @@ def test_missing_extra_message(monkeypatch, pbmc):
         scmf.bm.cz_embedding(pbmc, "bulk_labels", use_rep="X_pca_baseline")
 
 
+@pytest.mark.slow
 def test_label_prediction_one_class_and_small_classes(pbmc):
     a = pbmc.copy()
     a.obs["one"] = "T cell"

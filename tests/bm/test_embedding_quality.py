@@ -29,6 +29,7 @@ def _reference(X, labels, batch, k=15, seed=42):
 
 
 @pytest.mark.parametrize("with_batch", [True, False])
+@pytest.mark.slow
 def test_equals_scib_metrics(toy, with_batch):
     batch_key = "batch" if with_batch else None
     scmf.bm.embedding_quality(toy, batch_key=batch_key)
@@ -48,6 +49,7 @@ def test_equals_scib_metrics(toy, with_batch):
         assert "asw_batch" not in got
 
 
+@pytest.mark.slow
 def test_pbmc_equals_scib_metrics(pbmc):
     """Real data, overlapping classes: nmi/ari/asw against scib-metrics."""
     scmf.bm.embedding_quality(pbmc, "bulk_labels", batch_key="phase", use_rep="X_pca_baseline")
@@ -61,6 +63,7 @@ def test_pbmc_equals_scib_metrics(pbmc):
         assert got[m] == pytest.approx(float(v), abs=1e-6), m
 
 
+@pytest.mark.slow
 def test_kang_real_data(kang):
     """Kang PBMC, stimulated vs control as batches: PCA beats random on every bio metric."""
     adata = kang.copy()
@@ -173,6 +176,7 @@ def test_leiden_nmi_ari_equals_scib_per_resolution_grid(pbmc, n_jobs):
 # ---------------------------------------------------------------- approximate path (large data)
 
 
+@pytest.mark.slow
 def test_approximate_path_is_explicit_and_close(toy):
     scmf.bm.embedding_quality(toy, "cell_type", batch_key="batch", approximate=False, dataset_name="exact")
     scmf.bm.embedding_quality(
@@ -195,6 +199,7 @@ def test_approximate_path_is_explicit_and_close(toy):
     assert set(table["dataset"]) == {"exact", "approx"}
 
 
+@pytest.mark.slow
 def test_auto_switches_above_the_documented_size(toy, monkeypatch):
     import scmf.bm._embedding_quality as eq
 
@@ -209,6 +214,7 @@ def test_auto_switches_above_the_documented_size(toy, monkeypatch):
         scmf.bm.embedding_quality(toy, "cell_type", approximate=True, silhouette_sample=1)
 
 
+@pytest.mark.slow
 def test_sample_covering_every_cell_gives_exact_silhouettes(toy):
     scmf.bm.embedding_quality(toy, "cell_type", batch_key="batch", approximate=False, dataset_name="e")
     scmf.bm.embedding_quality(
@@ -283,3 +289,17 @@ def test_leiden_spawned_workers_give_the_same_clusters(pbmc, monkeypatch):
     spawned = leiden_nmi_ari(conn, labels, seed=3, n_jobs=2)
     assert (forked["nmi"], forked["ari"]) == (spawned["nmi"], spawned["ari"])
     np.testing.assert_array_equal(forked["clusters"], spawned["clusters"])
+
+
+def test_confounded_batches_give_no_batch_score(toy):
+    """Every cell type in its own batch: asw_batch cannot be computed, and graph connectivity
+    alone (it never reads the batch labels) must not be reported as batch correction."""
+    toy.obs["confounded"] = toy.obs["cell_type"].astype(str)
+    with pytest.warns(
+        ScmfWarning, match="no metric that reads the batch labels could be computed: no batch score"
+    ):
+        scmf.bm.embedding_quality(toy, batch_key="confounded")
+    m = _store.get(toy, "embedding_quality").metrics
+    assert not np.isfinite(m.get("asw_batch", np.nan))
+    assert "batch" not in m and m["overall"] == m["bio"]
+    assert np.isfinite(m["graph_connectivity"])  # still reported, as what it is

@@ -108,16 +108,20 @@ def test_tokenizer_and_checkpoint_with_vocabulary(ref_checkpoint, kang_small, sc
         )
 
 
-def test_default_dataset_name_is_the_data_own(tmp_path, pbmc):
-    p = scmf.datasets.pbmc68k()
-    scmf.tl.embed(p, "pca", n_comps=10)
-    scmf.bm.linear_probe(p, "bulk_labels", n_splits=1)
-    assert set(scmf.bm.results(p)["dataset"]) == {"pbmc68k"}
+def test_registered_dataset_is_named_by_its_loader(data_dir):
+    """A registered dataset (read from SCMF_DATA_DIR; skipped without it, never downloaded here)."""
     k = scmf.datasets.load("kang2018")
     scmf.tl.embed(k, "pca", n_comps=10)
     scmf.bm.linear_probe(k, "cell_type", n_splits=1)
     scmf.bm.linear_probe(k, "cell_type", n_splits=1, dataset_name="mine")  # an explicit name wins
     assert set(scmf.bm.results(k)["dataset"]) == {"kang2018", "mine"}
+
+
+def test_default_dataset_name_is_the_data_own(tmp_path, pbmc):
+    p = scmf.datasets.pbmc68k()
+    scmf.tl.embed(p, "pca", n_comps=10)
+    scmf.bm.linear_probe(p, "bulk_labels", n_splits=1)
+    assert set(scmf.bm.results(p)["dataset"]) == {"pbmc68k"}
     pbmc.write_h5ad(tmp_path / "donor7.h5ad")
     d = scmf.bm.read_dataset(tmp_path / "donor7.h5ad")
     scmf.bm.linear_probe(d, "bulk_labels", use_rep="X_pca_baseline", n_splits=1)

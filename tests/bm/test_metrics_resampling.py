@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 
+@pytest.mark.slow
 def test_bras_equals_scib_metrics(pbmc):
     import scib_metrics
 
@@ -18,6 +19,7 @@ def test_bras_equals_scib_metrics(pbmc):
         assert bras(X, labels, batch, metric=metric) == pytest.approx(float(ref), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_bras_in_embedding_quality_on_kang(kang):
     import scib_metrics
 
@@ -32,6 +34,7 @@ def test_bras_in_embedding_quality_on_kang(kang):
     assert got == pytest.approx(float(ref), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_silhouette_batch_equals_scib(pbmc):
     import scib_metrics
 

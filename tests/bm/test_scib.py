@@ -58,12 +58,14 @@ def _check(adata, label_key, batch_key, rep):
     return got
 
 
+@pytest.mark.slow
 def test_equals_scib_metrics_on_kang(kang):
     a = kang[::2].copy()
     got = _check(a, "cell_type", "condition", "X_pca")
     assert 0 < got["kbet"] < 1 and 0 < got["ilisi"] < 1  # informative values, not degenerate ones
 
 
+@pytest.mark.slow
 def test_equals_scib_metrics_on_norman(norman):
     # perturbations as labels: McFaline's are spread over three cell lines, Norman's in K562 only
     got = _check(norman[::2].copy(), "perturbation", "cell_type", "X_pca_baseline")
@@ -71,6 +73,7 @@ def test_equals_scib_metrics_on_norman(norman):
     _check(norman[::2].copy(), "perturbation", "dataset", "X_pca_baseline")  # only controls in both
 
 
+@pytest.mark.slow
 def test_equals_scib_metrics_on_synthetic():
     toy = scmf.datasets.toy(
         1500, 16, n_labels=5, n_batches=3, label_sep=0.6, batch_shift=0.8, n_genes=200, seed=3
@@ -90,6 +93,7 @@ def test_default_pre_integration_is_the_benchmarkers_pca(kang):
     np.testing.assert_allclose(np.abs(mine), np.abs(b.obsm["X_pca"]), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_reproduces_the_benchmarker_table(kang):
     from scib_metrics.benchmark import Benchmarker
 

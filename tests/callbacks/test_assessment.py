@@ -31,6 +31,7 @@ def _model(vocab):
     return ReferenceModel(cfg), Tokenizer(vocab, "rank_value", max_len=48)
 
 
+@pytest.mark.slow
 def test_core_in_a_plain_torch_loop(kang, gf_vocab):
     model, tok = _model(gf_vocab)
     train = TokenDataset(kang[::3], tok, input_scale="log1p")  # ~660 cells: a few seconds per epoch
@@ -79,6 +80,7 @@ def test_core_in_a_plain_torch_loop(kang, gf_vocab):
     assert list(check.uns["scmf"]["history"]["epoch"]) == list(h["epoch"])
 
 
+@pytest.mark.slow
 def test_lightning_callback_logs_per_epoch(kang, gf_vocab):
     pl = pytest.importorskip("lightning.pytorch")
     from lightning.pytorch.loggers import Logger
@@ -157,6 +159,7 @@ def _degrading_module(model, tok, vocab):
 
 
 @pytest.mark.parametrize("with_validation", [True, False])
+@pytest.mark.slow
 def test_lightning_monitors_see_assessment_metrics(kang, gf_vocab, tmp_path, with_validation):
     pl = pytest.importorskip("lightning.pytorch")
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -211,6 +214,7 @@ def test_assessment_tracks_best_and_patience(kang, gf_vocab):
         Assessment(cfg, kang[:50], tokenizer=tok, mode="best")
 
 
+@pytest.mark.slow
 def test_lightning_ddp_two_processes(data_dir, tmp_path):
     """Under DDP only rank zero computes; every rank logs the same values and stops together."""
     pytest.importorskip("lightning.pytorch")

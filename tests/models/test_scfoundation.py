@@ -89,6 +89,7 @@ def _authors_embedding(ref, d, adata, tmp_path, monkeypatch, argv):
         ("norman", {"pre_normalized": "T", "tgthighres": "a0.5"}),
     ],
 )
+@pytest.mark.slow
 def test_scfoundation_embedding_equals_authors(tmp_path, ref, kang, data_dir, dataset, options, monkeypatch):
     import anndata as ad
 

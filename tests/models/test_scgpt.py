@@ -120,6 +120,7 @@ def norman_cells(data_dir):
 
 
 @pytest.mark.parametrize(("dataset", "max_length"), [("kang", 1200), ("kang", 300), ("norman", 1200)])
+@pytest.mark.slow
 def test_scgpt_embedding_equals_authors(
     tmp_path, ref, vocab_json, kang_cells, norman_cells, dataset, max_length, monkeypatch
 ):
@@ -253,14 +254,14 @@ def test_scgpt_from_the_command_line(tmp_path, ref, vocab_json, kang_cells, caps
     ]
     assert main(args) == 0, capsys.readouterr().err
     got = ad.read_h5ad(tmp_path / "ev" / "k.h5ad")
-    params = got.uns["scmf"]["params"]["X_scmf"]
+    params = got.uns["scmf"]["params"]["X_scGPT_tiny"]  # named after the checkpoint folder
     assert (
         params["format"] == "scgpt"
         and params["tokenizer"]["seed"] == 5
         and params["tokenizer"]["max_length"] == 300
     )
     want = scmf.tl.embed(kang_cells[:120].copy(), scmf.models.load(path, seed=5, max_length=300), copy=True)
-    np.testing.assert_allclose(got.obsm["X_scmf"], want.obsm["X_scmf"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got.obsm["X_scGPT_tiny"], want.obsm["X_scmf"], rtol=0, atol=1e-6)
     capsys.readouterr()
     assert main([*base, "--hidden-layer", "3"]) == 1
     err = capsys.readouterr().err
@@ -271,6 +272,7 @@ def test_scgpt_from_the_command_line(tmp_path, ref, vocab_json, kang_cells, caps
     assert "KEY=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_scgpt_path_string_in_tl_embed(tmp_path, ref, vocab_json, kang_cells):
     path, _, _ = _release(tmp_path, ref, vocab_json)
     by_path = scmf.tl.embed(kang_cells[:40].copy(), str(path), copy=True, progress=False)

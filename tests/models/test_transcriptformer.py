@@ -115,6 +115,7 @@ def _authors_embedding(ref, d, adata, tmp_path, monkeypatch, model_type="transcr
 
 
 @pytest.mark.parametrize(("dataset", "aux"), [("kang", True), ("norman", False)])
+@pytest.mark.slow
 def test_transcriptformer_embedding_equals_authors(
     tmp_path, ref, kang, data_dir, gf_vocab, dataset, aux, monkeypatch
 ):

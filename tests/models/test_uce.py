@@ -130,6 +130,7 @@ def _authors_embedding(ref, model, d, adata, tmp_path, monkeypatch, *, n_protein
 
 
 @pytest.mark.parametrize("dataset", ["kang", "norman"])
+@pytest.mark.slow
 def test_uce_embedding_equals_authors(tmp_path, ref, kang_counts, norman_counts, dataset, monkeypatch):
     cells = kang_counts if dataset == "kang" else norman_counts
     d, model, n_protein = _release(tmp_path, ref, list(cells.var_names))

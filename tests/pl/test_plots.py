@@ -102,6 +102,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_image(name, evaluated, tmp_path):
     fig = CASES[name](evaluated)
     assert isinstance(fig, plt.Figure)

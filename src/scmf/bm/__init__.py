@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._store import Result
 from ._benchmark import Prepared, Score, benchmark, benchmarks, declaration, register_benchmark
-from ._compare import compare, comparison_table, rank_summary, summary
+from ._compare import AggregateTable, aggregate_table, compare, comparison_table, rank_summary, summary
 from ._config import BenchmarkConfig, EvalConfig, load_config
 from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
 from ._embedding_quality import embedding_quality
@@ -21,6 +21,7 @@ from ._results import collect, read_json, results, to_json
 from ._scib import pre_integration_pca, scib, scib_table
 
 __all__ = [
+    "AggregateTable",
     "Benchmark",
     "BenchmarkConfig",
     "BenchmarkSpec",
@@ -31,6 +32,7 @@ __all__ = [
     "Prepared",
     "Result",
     "Score",
+    "aggregate_table",
     "benchmark",
     "benchmarks",
     "collect",

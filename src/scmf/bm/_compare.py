@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,8 @@ from .._warnings import warn
 from ._benchmark import declaration
 
 KEYS = ["source", "dataset", "benchmark"]
+#: metric groups never averaged into group scores: references beside the model, and own aggregates
+_NOT_AGGREGATED = ("baseline", "score")
 
 
 def as_table(data: Any, *, replicates: bool = False) -> pd.DataFrame:
@@ -187,6 +190,10 @@ def compare(
       standard error of the paired differences (a count-based bootstrap p-value could never
       go below ``2 / (n_bootstrap + 1)``, too coarse to survive a multiple-testing correction).
 
+    Metrics a benchmark declares as references (group ``"baseline"``, e.g. the perturbation
+    benchmark's ``baseline_pearson``: the same value beside every representation) are never
+    tested, so they do not inflate the multiple-testing correction.
+
     The pairing needs the two representations to be scored with identical settings (same
     splits or resamples): rows whose parameters differ are refused. ``p_holm`` adjusts the
     p-values for the number of comparisons in the returned table (Holm's step-down method).
@@ -234,6 +241,8 @@ def compare(
         raise KeyError(msg)
     rows = []
     for (source, dataset, bench, metric), g in t.groupby([*KEYS, "metric"], sort=False):
+        if declaration(bench).metric(metric).group == "baseline":
+            continue  # a reference computed beside every representation, the same for all: never tested
         base = {row.params: row for row in g[g["rep"] == baseline].itertuples()}
         if not base:
             continue
@@ -328,19 +337,39 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 
 def rank_summary(
-    data: Any, *, benchmark: str | None = None, metrics: Sequence[str] | None = None
+    data: Any,
+    *,
+    benchmark: str | None = None,
+    metrics: Sequence[str] | None = None,
+    across_sources: bool | None = None,
 ) -> pd.DataFrame:
     """Mean rank of each representation over datasets, as benchmark papers report it.
 
-    Within every (source, dataset), representations are ranked on each metric (1 = best, by
-    the metric's declared direction; ties share the mean rank); the ranks are averaged over
+    Within every dataset, representations are ranked on each metric (1 = best, by the
+    metric's declared direction; ties share the mean rank); the ranks are averaged over
     metrics per benchmark and then over datasets. Baseline metrics (the mean-shift baseline of
     ``perturbation``) and aggregate scores are left out unless named in ``metrics``.
+
+    Parameters
+    ----------
+    data
+        What :func:`comparison_table` accepts (several files or objects: a mapping names them).
+    benchmark
+        Rank on this benchmark only.
+    metrics
+        Rank on these metrics only.
+    across_sources
+        With several sources (files, objects) that share a dataset: ``True`` treats each
+        source's representations as models of their own (``"source · rep"``) and ranks them
+        against each other per dataset, e.g. two models evaluated into two files; ``False``
+        ranks within each source and pools a representation name across sources (the same
+        model evaluated twice). Required exactly then (the two readings give different
+        answers); ignored otherwise.
 
     Returns
     -------
     DataFrame indexed by representation: ``mean_rank`` (over all benchmarks), one column per
-    benchmark, and ``n_datasets``; sorted best first.
+    benchmark, and ``n_datasets`` (distinct dataset names it was ranked on); sorted best first.
 
     Examples
     --------
@@ -365,18 +394,197 @@ def rank_summary(
     if t.empty:
         msg = "no results to rank."
         raise KeyError(msg)
+    shared = t.groupby("dataset")["source"].nunique()
+    shared = sorted(shared[shared > 1].index)
+    if shared and across_sources is None:
+        msg = (
+            f"datasets {shared} have results from several sources {sorted(set(t['source']))}: pass "
+            "across_sources=True to rank each source's representations as models of their own against each "
+            "other (e.g. two models evaluated into two files), or across_sources=False to rank within each "
+            "source and pool a representation name over sources (the same model evaluated twice)."
+        )
+        raise ValueError(msg)
+    within = ["dataset"] if shared and across_sources else ["source", "dataset"]
+    if shared and across_sources:
+        t["entry"] = t["source"].astype(str) + " · " + t["entry"].astype(str)
     up = np.array(
         [declaration(b).metric(m).higher_is_better for b, m in zip(t["benchmark"], t["metric"], strict=True)]
     )
     t["oriented"] = np.where(up, t["value"], -t["value"])
-    t["rank"] = t.groupby([*KEYS, "metric"], sort=False)["oriented"].rank(ascending=False, method="average")
-    per_bench = (
-        t.groupby(["source", "dataset", "benchmark", "entry"], sort=False)["rank"].mean().reset_index()
+    t["rank"] = t.groupby([*within, "benchmark", "metric"], sort=False)["oriented"].rank(
+        ascending=False, method="average"
     )
+    per_bench = t.groupby([*within, "benchmark", "entry"], sort=False)["rank"].mean().reset_index()
     table = per_bench.pivot_table(index="entry", columns="benchmark", values="rank", aggfunc="mean")
-    per_ds = per_bench.groupby(["source", "dataset", "entry"])["rank"].mean().reset_index()
+    per_ds = per_bench.groupby([*within, "entry"])["rank"].mean().reset_index()
     table.insert(0, "mean_rank", per_ds.groupby("entry")["rank"].mean())
-    table["n_datasets"] = per_ds.groupby("entry").size()
+    table["n_datasets"] = per_ds.groupby("entry")["dataset"].nunique()
     table.index.name = "rep"
     table.columns.name = None
     return table.sort_values("mean_rank", kind="stable")
+
+
+@dataclass
+class AggregateTable:
+    """What :func:`aggregate_table` returns: one row per entry, one column per (benchmark, column).
+
+    Attributes
+    ----------
+    shown
+        The values as a table shows them: each metric (min-max scaled with
+        ``min_max_scale``), then each benchmark's group scores and its ``aggregate``.
+    oriented
+        The same cells on [0, 1] with 1 the best end (the metric's declared bounds, or the
+        scaled range), NaN where a metric is unbounded: what colour scales read.
+    scores
+        The (benchmark, column) pairs that are aggregates (the benchmark's own ``score``
+        metrics, or the ``aggregate`` computed here).
+    title
+        What all rows share (dataset, source) and what was averaged over, as text.
+    """
+
+    shown: pd.DataFrame
+    oriented: pd.DataFrame
+    scores: list[tuple[str, str]]
+    title: list[str]
+
+
+def aggregate_table(
+    data: Any,
+    *,
+    benchmarks: list[str] | None = None,
+    min_max_scale: bool = False,
+    average_over: list[str] | None = None,
+) -> AggregateTable:
+    """Every metric of every entry side by side, with each benchmark's group scores and aggregate.
+
+    Group scores are the means of a benchmark's bounded metrics per declared group (``bio``,
+    ``batch``, ...), on the metric's own scale oriented so that 1 is best; the ``aggregate``
+    is their mean with the benchmark's declared weights (:attr:`BenchmarkSpec.weights`).
+    Only metrics declared comparable enter them (:attr:`Metric.aggregated`: not, e.g., a raw
+    average precision beside an AUROC), references beside the model (group ``"baseline"``)
+    never do, and a benchmark with fewer than two such metrics gets no aggregate.
+    Benchmarks that compute their own scores (group ``"score"``: ``embedding_quality``'s
+    ``overall``, ``scib``'s ``total``) keep those. Rows are never averaged across datasets,
+    sources or settings unless ``average_over`` names them. What :func:`scmf.pl.results_table`
+    draws.
+
+    Parameters
+    ----------
+    data
+        What :func:`comparison_table` accepts.
+    benchmarks
+        Benchmarks to include (default: all).
+    min_max_scale
+        Scale each metric across the rows of each dataset (scib-metrics' ``Benchmarker``
+        view; rows of different datasets or sources are never scaled together).
+    average_over
+        ``"dataset"`` and/or ``"source"``: average over them by name.
+
+    Returns
+    -------
+    An :class:`AggregateTable`.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep="X_pca", n_splits=2)
+    >>> table = scmf.bm.aggregate_table(adata)
+    >>> table.scores
+    [('linear_probe', 'aggregate')]
+    """
+    t = comparison_table(data)
+    if benchmarks is not None:
+        t = t[t["benchmark"].isin(benchmarks)]
+    if t.empty:
+        msg = "no results to show; run a scmf.bm benchmark first."
+        raise KeyError(msg)
+    keys = ["source", "dataset", "entry"]
+    title_bits: list[str] = []
+    if average_over:
+        bad = [k for k in average_over if k not in ("source", "dataset")]
+        if bad:
+            msg = f"average_over takes 'dataset' and/or 'source', got {bad}."
+            raise ValueError(msg)
+        for k in average_over:
+            vals = sorted(set(t[k]))
+            title_bits.append(f"mean over {k}s: {', '.join(map(str, vals))}")
+            t = t.assign(**{k: ""})
+    varying = [k for k in keys if t[k].nunique() > 1 or k == "entry"]
+    for k in ("source", "dataset"):
+        if k not in varying and t[k].iloc[0] != "":
+            title_bits.insert(0, f"{k}: {t[k].iloc[0]}")
+    t = t.assign(row=t[varying].astype(str).agg(" · ".join, axis=1))
+    wide = t.pivot_table(
+        index="row", columns=["benchmark", "metric"], values="value", aggfunc="mean", sort=False
+    )
+    wide = wide.reindex(list(dict.fromkeys(t["row"])))
+    context = dict(zip(t["row"], t["source"].astype(str) + "\x00" + t["dataset"].astype(str), strict=True))
+    columns, colors, shown, bold = _columns(wide, min_max_scale, np.array([context[r] for r in wide.index]))
+    index = pd.MultiIndex.from_tuples(columns, names=["benchmark", "column"]) if columns else None
+    shown_t = pd.DataFrame(
+        np.column_stack(shown) if shown else np.empty((len(wide), 0)), index=wide.index, columns=index
+    )
+    oriented = pd.DataFrame(
+        np.column_stack(colors) if colors else np.empty((len(wide), 0)), index=wide.index, columns=index
+    )
+    return AggregateTable(shown_t, oriented, [columns[i] for i in bold], title_bits)
+
+
+def _columns(wide: pd.DataFrame, min_max: bool, contexts: np.ndarray):
+    """(columns, colour arrays, printed arrays, indices of bold columns) in display order.
+
+    ``contexts`` names each row's (source, dataset): min-max scaling is done within each.
+    """
+    columns, colors, shown, bold = [], [], [], []
+    for bench in dict.fromkeys(wide.columns.get_level_values(0)):
+        decl = declaration(bench)
+        order = [m.name for m in decl.metrics]
+        mets = [c[1] for c in wide.columns if c[0] == bench]
+        mets.sort(key=lambda m: order.index(m) if m in order else len(order))
+        groups: dict[str, list[np.ndarray]] = {}
+        own_scores = False
+        for m in mets:
+            spec = decl.metric(m)
+            raw = wide[(bench, m)].to_numpy(dtype=float)
+            if min_max:
+                oriented = _minmax(raw if spec.higher_is_better else -raw, contexts)
+            else:
+                oriented = np.array([spec.oriented(v) for v in raw])
+            if spec.group == "score":
+                own_scores = True
+                bold.append(len(columns))
+            elif spec.group not in _NOT_AGGREGATED and spec.aggregated and np.isfinite(oriented).any():
+                groups.setdefault(spec.group, []).append(oriented)
+            columns.append((bench, m))
+            colors.append(oriented)
+            shown.append(oriented if min_max else raw)
+        if own_scores or sum(len(v) for v in groups.values()) < 2:
+            continue  # the benchmark's own scores, or nothing to combine: no aggregate
+        means = {g: np.nanmean(np.column_stack(v), axis=1) for g, v in groups.items()}
+        if len(means) > 1:
+            for g, v in means.items():
+                columns.append((bench, g))
+                colors.append(v)
+                shown.append(v)
+        w = decl.weights or {}
+        agg = sum(w.get(g, 1.0) * v for g, v in means.items()) / sum(w.get(g, 1.0) for g in means)
+        bold.append(len(columns))
+        columns.append((bench, "aggregate"))
+        colors.append(agg)
+        shown.append(agg)
+    return columns, colors, shown, bold
+
+
+def _minmax(x: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+    """``x`` min-max scaled within each context (rows of one dataset are never scaled against another's)."""
+    out = np.full(x.shape, np.nan)
+    for c in dict.fromkeys(contexts):
+        rows = contexts == c
+        v = x[rows]
+        if not np.isfinite(v).any():
+            continue
+        lo, hi = np.nanmin(v), np.nanmax(v)
+        out[rows] = np.where(np.isnan(v), np.nan, (v - lo) / (hi - lo) if hi > lo else 1.0)
+    return out

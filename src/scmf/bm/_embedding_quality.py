@@ -30,6 +30,8 @@ logger = logging.getLogger("scmf")
 
 BIO_METRICS = ("nmi", "ari", "asw_cell_type")
 BATCH_METRICS = ("asw_batch", "graph_connectivity")
+#: the batch metrics that read the batch labels: a batch score needs one of them
+READS_BATCHES = ("asw_batch",)
 Clustering = Literal["leiden_optimized", "leiden", "kmeans"]
 METRICS = (
     Metric("nmi", "bio", description="normalised mutual information of kNN-graph clusters and cell types"),
@@ -360,7 +362,8 @@ def _score(
         if all(k in m for k in BIO_METRICS):
             m["bio"] = float(np.mean([m[k] for k in BIO_METRICS]))
             batch_vals = [m[k] for k in BATCH_METRICS if k in m and np.isfinite(m[k])]
-            if with_batch and batch_vals:
+            reads_batches = [k for k in READS_BATCHES if k in m and np.isfinite(m[k])]
+            if with_batch and reads_batches:  # graph connectivity alone never reads the batch labels
                 m["batch"] = float(np.mean(batch_vals))
                 m["overall"] = weighted_score({"bio": m["bio"], "batch": m["batch"]}, SCIB_WEIGHTS)
             else:
@@ -368,9 +371,12 @@ def _score(
         return m
 
     metrics = metrics_of(None, None)
-    if with_batch and np.isnan(metrics["asw_batch"]):
+    if with_batch and "batch" not in metrics:
         warn(
-            "embedding_quality: every cell type lies in a single batch; asw_batch is NaN and left out of the batch score."
+            "embedding_quality: every cell type lies in a single batch (batches confounded with cell types), so "
+            "asw_batch is NaN and no metric that reads the batch labels could be computed: no batch score is "
+            "reported and overall is the bio score; graph_connectivity, which reads only the cell types, is "
+            "kept as it is."
         )
     replicates: dict[str, list[float]] = {}
     if n_bootstrap:

@@ -25,7 +25,12 @@ _TARGETS = ("gene2", "target")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
 METRICS = (
     Metric("auroc", "regulation", description="chance that an edge scores above a non-edge (0.5 = chance)"),
-    Metric("auprc", "regulation", description="average precision of the edges (chance = positive rate)"),
+    Metric(
+        "auprc",
+        "regulation",
+        description="average precision of the edges (chance = positive rate)",
+        aggregated=False,  # its scale is the positive rate (~0.001), not the AUROC's: never averaged with it
+    ),
     Metric(
         "auprc_ratio",
         "regulation",

@@ -190,6 +190,7 @@ def evaluate(
     reps = [key_added, *extra] if model is not None else (extra or [EMBED_KEY])
     if baselines:
         reps += [PCA_BASELINE_KEY, RANDOM_BASELINE_KEY]
+    reps = list(dict.fromkeys(reps))  # a model named like a baseline is scored once
     specs = [(b, lookup(b.name)) for b in cfg.benchmarks]
     failures: list[dict] = []
     out: dict[str, AnnData] = {}

@@ -47,6 +47,11 @@ class Metric:
         ``(low, high)`` where the metric is bounded (drawn on that fixed scale), else ``None``.
     description
         One line: what the number means.
+    aggregated
+        Whether it enters its group's score and the benchmark's aggregate in tables. Only
+        metrics on a common, comparable scale should (``False`` for, e.g., a raw average
+        precision whose chance level is the positive rate: averaged with an AUROC it would
+        hide its own signal).
     """
 
     name: str
@@ -54,6 +59,7 @@ class Metric:
     higher_is_better: bool = True
     bounds: tuple[float, float] | None = (0.0, 1.0)
     description: str = ""
+    aggregated: bool = True
 
     def oriented(self, value: float) -> float:
         """``value`` on [0, 1] with 1 the best end of its bounds (NaN when unbounded)."""
@@ -116,7 +122,7 @@ class BenchmarkSpec:
                 return m
         for m in self.metrics:
             if name.startswith(m.name + "_"):
-                return Metric(name, m.group, m.higher_is_better, m.bounds, m.description)
+                return Metric(name, m.group, m.higher_is_better, m.bounds, m.description, m.aggregated)
         return undeclared(name)
 
     @property

@@ -186,7 +186,21 @@ def hooks(tok) -> RecipeHooks:
 
 def plan_tokens(adata, model, X, *, gene_key=None, id_type="auto", input_scale="auto") -> TokenPlan:
     """Start a run of ``model``'s recipe over ``X`` (the expression of ``adata``): restart its
-    random stream, match the genes, apply its whole-data gene filter, detect the input scale."""
+    random stream, match the genes, apply its whole-data gene filter, detect the input scale.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, pandas as pd, anndata as ad, scmf
+    >>> from scmf.models import GeneVocab, ReferenceConfig, ReferenceModel, save_reference, plan_tokens
+    >>> vocab = GeneVocab(np.array(["<pad>", "<cls>", "A", "B"], dtype=object), np.array(["", "", "ENSG00000000001", "ENSG00000000002"], dtype=object),
+    ...                   np.array(["", "", "A", "B"], dtype=object), np.array([np.nan, np.nan, 1.0, 2.0]), {"<pad>": 0, "<cls>": 1})
+    >>> net = ReferenceModel(ReferenceConfig(vocab_size=4, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=4))
+    >>> model = scmf.models.load(save_reference(net, vocab, os.path.join(tempfile.mkdtemp(), "tiny")))
+    >>> cells = ad.AnnData(np.array([[1.0, 0.0], [2.0, 3.0]], dtype=np.float32), var=pd.DataFrame(index=["A", "C"]))
+    >>> plan = plan_tokens(cells, model, cells.X)
+    >>> plan.match.token_ids.tolist(), plan.input_scale  # gene C is not in the vocabulary
+    ([2, -1], 'counts')
+    """
     from .._expression import rows_csr
     from ._tokenizers import input_scale_of
 

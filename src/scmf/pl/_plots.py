@@ -123,6 +123,7 @@ def rank_summary(
     *,
     benchmark: str | None = None,
     metrics: list[str] | None = None,
+    across_sources: bool | None = None,
     ax=None,
     show: bool | None = None,
     return_fig: bool = False,
@@ -135,6 +136,9 @@ def rank_summary(
     ----------
     benchmark
         Rank over this benchmark's metrics only (default: every benchmark).
+    across_sources
+        As in :func:`scmf.bm.rank_summary`: with several sources sharing a dataset, rank each
+        source's representations as models of their own (``True``) or pool them (``False``).
 
     Examples
     --------
@@ -149,9 +153,11 @@ def rank_summary(
     """
     from ..bm import rank_summary as table_of_ranks
 
-    r = table_of_ranks(data, benchmark=benchmark, metrics=metrics)
+    r = table_of_ranks(data, benchmark=benchmark, metrics=metrics, across_sources=across_sources)
     t = comparison_table(data, warn_settings=False)  # rank_summary warned
-    n_ds = len(t[["source", "dataset"]].drop_duplicates())
+    if benchmark is not None:
+        t = t[t["benchmark"] == benchmark]
+    n_ds = t["dataset"].nunique()  # datasets, not (source, dataset) pairs
     benches = [c for c in r.columns if c not in ("mean_rank", "n_datasets")]
     fig, (a,) = axes(ax, 1, size=(4.2, 0.35 * len(r) + 1.3))
     y = np.arange(len(r))[::-1]
