@@ -6,6 +6,7 @@ import anndata as ad
 import pytest
 
 import scmf
+from scmf import ScmfWarning
 from scmf.cli import main
 
 
@@ -204,7 +205,9 @@ def test_benchmark_geneformer_checkpoint_with_vocab(tmp_path, data_dir, kang_sma
         str(tmp_path / "ev"),
     ]
     assert main(args) == 0, capsys.readouterr().err
-    params = ad.read_h5ad(tmp_path / "ev" / "k.h5ad").uns["scmf"]["params"]["X_gf"]  # named after the checkpoint folder
+    params = ad.read_h5ad(tmp_path / "ev" / "k.h5ad").uns["scmf"]["params"][
+        "X_gf"
+    ]  # named after the checkpoint folder
     assert params["format"] == "geneformer" and params["pooling"] == "cls" and params["hidden_layer"] == -1
     assert params["tokenizer"]["max_len"] == 64
     assert (
@@ -356,3 +359,23 @@ def test_dataset_settings_are_validated(tmp_path):
         "label_key": "y",
         "n_splits": 2,
     }
+
+
+def test_embedding_only_file_gets_the_baselines_it_can(tmp_path, pbmc, capsys):
+    """A file with an embedding in obsm and no genes: --baselines computes the random baseline
+    (the PCA one needs the expression) instead of failing the whole dataset."""
+    import anndata as ad
+
+    emb = ad.AnnData(obs=pbmc.obs[["bulk_labels"]].copy(), obsm={"X_mine": pbmc.obsm["X_pca"].copy()})
+    emb.write_h5ad(tmp_path / "emb.h5ad")
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {cell_type_key: bulk_labels, n_splits: 2}\n"
+    )
+    args = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--use-rep", "X_mine", "--baselines",
+            "--data", str(tmp_path / "emb.h5ad"), "--output", str(tmp_path / "r.json")]  # fmt: skip
+    with pytest.warns(ScmfWarning, match="only the random baseline"):
+        assert main(args) == 0, capsys.readouterr().err
+    t = scmf.bm.read_json(tmp_path / "r.json")
+    assert set(t["rep"]) == {"X_mine", "X_random_baseline"}
+    acc = t.query("metric == 'accuracy'").set_index("rep")["value"]
+    assert acc["X_mine"] > acc["X_random_baseline"]

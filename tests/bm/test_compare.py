@@ -70,7 +70,9 @@ def test_two_datasets_and_two_files_stay_apart(pbmc, tmp_path):
     table = scmf.bm.collect([tmp_path / "model_a" / "eval.h5ad", tmp_path / "model_b" / "eval.h5ad"])
     assert sorted(set(table["source"])) == ["model_a/eval", "model_b/eval"]
     wide = scmf.bm.summary(table)
-    assert wide.shape[1] == 2  # one column per file, nothing merged
+    blocks = wide.index.get_level_values("dataset")
+    assert sorted(set(blocks)) == ["model_a/eval · dataset", "model_b/eval · dataset"]  # nothing merged
+    assert not wide.xs("model_a/eval · dataset").equals(wide.xs("model_b/eval · dataset"))
     ax = scmf.pl.results_table(table, show=False)
     assert len(ax.get_yticklabels()) == 2
 
@@ -288,3 +290,27 @@ def test_two_models_in_two_files_are_ranked_against_each_other(tmp_path):
     assert list(pooled.index) == ["X_scmf"] and pooled["n_datasets"].iloc[0] == 2
     ax = scmf.pl.rank_summary(files, across_sources=True, show=False)
     assert ax.get_title() == "mean rank over 2 datasets"
+
+
+def test_summary_of_several_datasets_fits_80_columns():
+    """Three datasets x three representations: one block per dataset, not nine columns."""
+    a = sc.datasets.pbmc68k_reduced()
+    scmf.tl.baselines(a, n_comps=20)
+    scmf.tl.embed(a, "pca", n_comps=10)
+    reps = ["X_scmf", *REPS]
+    for name, key in (
+        ("bulk_types", "bulk_labels"),
+        ("cell_cycle_phase", "phase"),
+        ("louvain_clusters", "louvain"),
+    ):
+        scmf.bm.linear_probe(a, key, use_rep=reps, n_splits=2, dataset_name=name)
+    wide = scmf.bm.summary(a)
+    text = str(wide)
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    assert sorted(wide.columns) == sorted(reps)
+    assert wide.loc[("cell_cycle_phase", "linear_probe", "accuracy"), "X_scmf"] == pytest.approx(
+        scmf.bm.results(a)
+        .query("dataset == 'cell_cycle_phase' and rep == 'X_scmf' and metric == 'accuracy'")["value"]
+        .item(),
+        abs=1e-3,
+    )

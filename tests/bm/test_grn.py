@@ -56,7 +56,7 @@ def test_equals_per_gene_reference_on_kang_dorothea(kang_pca, dorothea):
     r = _store.get(kang_pca, "grn_inference")
     y, score, n_genes = _reference_scores(kang_pca, "X_pca_baseline", net, 10)
     assert r.metadata["n_genes_evaluated"] == n_genes
-    assert r.metadata["n_edges_evaluated"] == y.size and r.metadata["n_positive"] == y.sum()
+    assert r.metadata["n_pairs_scored"] == y.size and r.metadata["n_positive"] == y.sum()
     assert r.metrics["auroc"] == pytest.approx(roc_auc_score(y, score), abs=1e-9)
     ap = average_precision_score(y, score)
     assert r.metrics["auprc"] == pytest.approx(ap, abs=1e-9)
@@ -94,7 +94,7 @@ def test_guide_tsv_with_negatives_and_sampling(kang_pca, tmp_path):
     r = _store.get(kang_pca, "grn_inference", dataset="listed")
     net = read_network(df)
     assert r.metadata["negatives"] == "network"
-    assert r.metadata["n_edges_evaluated"] == len(net)
+    assert r.metadata["n_pairs_scored"] == len(net)
     assert r.metadata["n_positive"] == int(net["positive"].sum())
     # sampled negatives: reproducible with the seed, different with another
     kw = {"use_rep": "X_pca_baseline", "negatives": "sampled", "n_negatives": 5}

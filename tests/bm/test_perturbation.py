@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 
 import anndata as ad
 import numpy as np
@@ -127,12 +128,30 @@ def test_small_perturbations_dropped_and_combinations_kept():
     assert r.metadata["n_perturbations"] == 10  # P0..P9 without P3, plus P1+P2 as its own
 
 
-def test_counts_warn():
-    adata = scmf.datasets.toy_perturbation(n_perturbations=6, seed=2)
-    adata.layers["counts"] = np.round(adata.X * 3)
-    scmf.tl.embed(adata, "random", n_comps=4)
+def test_counts_are_normalised_as_the_baselines_are():
+    """Raw counts: deltas on normalised + log1p'd values (as tl.baselines does for PCA), recorded;
+    the same numbers as passing the log-normalised layer; normalize='none' keeps the counts, warned."""
+    from scmf._expression import normalise_log1p
+
+    adata = scmf.datasets.toy_perturbation(n_perturbations=8, seed=2)
+    adata.layers["counts"] = np.round(np.expm1(adata.X) * 3)
+    adata.layers["lognorm"] = normalise_log1p(adata.layers["counts"])
+    before = adata.layers["counts"].copy()
+    scmf.tl.baselines(adata, n_comps=6)
+    kw = {"use_rep": "X_pca_baseline", "n_top_genes": 10, "inplace": False}
+    auto = scmf.bm.perturbation(adata, layer="counts", **kw)
+    ref = scmf.bm.perturbation(adata, layer="lognorm", **kw)
+    forced = scmf.bm.perturbation(adata, layer="counts", normalize="log1p", **kw)
+    pd.testing.assert_series_equal(auto["value"], ref["value"])
+    pd.testing.assert_series_equal(forced["value"], ref["value"])
+    assert json.loads(auto["params"].iloc[0])["normalize"] == "log1p"
+    assert json.loads(ref["params"].iloc[0])["normalize"] == "none"
+    np.testing.assert_array_equal(adata.layers["counts"], before)  # the user's matrix is untouched
     with pytest.warns(ScmfWarning, match="raw counts"):
-        scmf.bm.perturbation(adata, layer="counts")
+        kept = scmf.bm.perturbation(adata, layer="counts", normalize="none", **kw)
+    assert not np.allclose(kept["value"], auto["value"])
+    with pytest.raises(ValueError, match="normalize must be"):
+        scmf.bm.perturbation(adata, normalize="yes", **kw)
 
 
 def test_context_key_uses_each_contexts_own_controls(norman):

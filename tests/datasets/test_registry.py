@@ -113,3 +113,15 @@ def test_offline_download_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in msg and len(msg) < 500
     assert "SCMF_DATA_DIR" in msg and "SCMF_DATA_URL" in msg and str(tmp_path) in msg
     assert e.value.__cause__ is None and e.value.__suppress_context__
+
+
+def test_loading_a_registered_dataset_is_quiet(data_dir):
+    """anndata's FutureWarning about the published file's old .uns layout is not the user's concern."""
+    import warnings
+
+    import scmf
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        scmf.datasets.load("kang2018")
+    assert not [x for x in w if "Moving element" in str(x.message)]

@@ -154,3 +154,24 @@ def test_geneformer_bad_settings(geneformer_dir, gf_vocab, tmp_path):
     (broken / "model.safetensors").write_bytes(data[:1000])
     with pytest.raises(ValueError, match="truncated"):
         load(broken, vocab=gf_vocab)
+
+
+def test_geneformer_with_mlm_head_loads_quietly(geneformer_dir, gf_vocab, capsys, caplog):
+    """A released Geneformer (BertForMaskedLM) loads without transformers' key table; its MLM head is
+    a training part the embedding does not use. A checkpoint missing encoder weights is refused."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        scmf.models.load(geneformer_dir, vocab=gf_vocab)
+    out = capsys.readouterr()
+    assert "UNEXPECTED" not in out.out + out.err + caplog.text
+    broken = geneformer_dir.parent / "broken"
+    broken.mkdir(exist_ok=True)
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(geneformer_dir / "model.safetensors")
+    state = {k: v for k, v in state.items() if "encoder.layer.0.attention.self.query" not in k}
+    save_file({k: v.contiguous() for k, v in state.items()}, broken / "model.safetensors")
+    (broken / "config.json").write_text((geneformer_dir / "config.json").read_text())
+    with pytest.raises(ValueError, match="do not fit a BERT encoder: missing"):
+        scmf.models.load(broken, vocab=gf_vocab)

@@ -171,3 +171,12 @@ def test_plots_emit_no_deprecation_warnings(pbmc):
         scmf.pl.benchmark_comparison(pbmc, "linear_probe", show=False)
         scmf.pl.confusion_matrix(pbmc, rep="X_pca_baseline", show=False)
     plt.close("all")
+
+
+def test_training_history_ticks_whole_epochs():
+    history = pd.DataFrame({"epoch": [0, 1, 2], "step": [10, 20, 30], "benchmark": "linear_probe",
+                            "dataset": "val", "metric": "accuracy", "value": [0.5, 0.6, 0.7]})  # fmt: skip
+    ax = scmf.pl.training_history(history, show=False)
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    plt.close(ax.figure)

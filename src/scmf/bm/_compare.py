@@ -121,8 +121,9 @@ def comparison_table(data: Any, *, replicates: bool = False, warn_settings: bool
 def summary(data: Any, *, benchmark: str | None = None, digits: int = 3) -> pd.DataFrame:
     """A compact wide view: one row per (benchmark, metric), one column per representation.
 
-    Where the results span several datasets or sources, columns are labelled
-    ``"dataset | rep"`` (``"source · dataset | rep"``); nothing is averaged.
+    Where the results span several datasets or sources, each (source, dataset) is a block of
+    rows of its own (a first index level ``dataset``, ``"source · dataset"`` with several
+    sources), so the table stays as narrow as one dataset's; nothing is averaged or merged.
 
     Parameters
     ----------
@@ -149,18 +150,14 @@ def summary(data: Any, *, benchmark: str | None = None, digits: int = 3) -> pd.D
     if t.empty:
         msg = "no results to summarise; run a scmf.bm benchmark first."
         raise KeyError(msg)
-    contexts = t[["source", "dataset"]].drop_duplicates()
-    if len(contexts) > 1:
-        t = t.assign(
-            entry=[
-                f"{context_label(s, d)} | {e}"
-                for s, d, e in zip(t["source"], t["dataset"], t["entry"], strict=True)
-            ]
-        )
+    index = ["benchmark", "metric"]
+    if t["context"].nunique() > 1:  # one block of rows per dataset: as narrow as one dataset's table
+        t = t.rename(columns={"context": "dataset_"})
+        index = ["dataset_", *index]
     order = list(dict.fromkeys(t["entry"]))
-    wide = t.pivot_table(
-        index=["benchmark", "metric"], columns="entry", values="value", sort=False, aggfunc="first"
-    )
+    wide = t.pivot_table(index=index, columns="entry", values="value", sort=False, aggfunc="first")
+    if "dataset_" in index:
+        wide.index = wide.index.rename({"dataset_": "dataset"})
     wide = wide.reindex(columns=order).round(digits)
     wide.columns.name = None
     return wide

@@ -244,7 +244,7 @@ def grn_inference(
         above 0.5 / 1 on these (genes expressed in similar cells get similar
         representations): compare with one run beside the model.
     ``metadata``
-        ``n_genes_evaluated``, ``n_edges_evaluated`` (pairs scored), ``n_positive``,
+        ``n_genes_evaluated``, ``n_pairs_scored`` (gene pairs scored: network edges and non-edges), ``n_positive``,
         ``positive_rate``, ``n_regulators``, ``n_network_edges``, ``n_network_genes``,
         ``n_genes_shared``, ``negatives``.
     ``artifacts``
@@ -390,7 +390,7 @@ def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, se
         metrics=metrics,
         replicates=replicates,
         replicate_kind="bootstrap",
-        metadata={"n_edges_evaluated": int(y.size), "n_positive": n_pos, "positive_rate": float(rate)},
+        metadata={"n_pairs_scored": int(y.size), "n_positive": n_pos, "positive_rate": float(rate)},
         artifacts={
             "roc": {"fpr": _thin(fpr), "tpr": _thin(tpr)},
             "pr": {"recall": _thin(rec), "precision": _thin(prec)},

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .._keys import EMBED_KEY, PCA_BASELINE_KEY, RANDOM_BASELINE_KEY
+from .._warnings import warn
 from ._config import EvalConfig, load_config
 
 if TYPE_CHECKING:
@@ -210,7 +211,15 @@ def evaluate(
                         _embed_on_cluster(item, adata, model, client, kw)
                     else:
                         tl.embed(adata, model, client=client, **kw)
-                if baselines:
+                ds_reps = reps
+                if baselines and (adata.X is None or adata.n_vars == 0):  # an embedding-only file
+                    warn(
+                        f"dataset {name!r} holds no expression (no genes): only the random baseline is computed; "
+                        "the PCA baseline needs the expression matrix."
+                    )
+                    tl.embed(adata, "random", seed=seed, key_added=RANDOM_BASELINE_KEY, n_comps=50)
+                    ds_reps = [r for r in reps if r != PCA_BASELINE_KEY]
+                elif baselines:
                     tl.baselines(adata, seed=seed)
             except Exception as e:
                 logger.warning("dataset %r could not be prepared: %s", name, e)
@@ -229,7 +238,7 @@ def evaluate(
                     continue
                 try:
                     params = ds.params_for(spec, b.params) if ds is not None else b.params
-                    spec.run(adata, use_rep=reps, dataset_name=name, params=params)
+                    spec.run(adata, use_rep=ds_reps, dataset_name=name, params=params)
                 except Exception as e:  # recorded; the other benchmarks still run
                     logger.warning("benchmark %r on %r failed: %s", b.name, name, e)
                     failures.append(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
-from .._expression import detect_scale, get_expression, with_raw
+from .._expression import detect_scale, get_expression, normalise_log1p, with_raw
 from .._validate import get_labels
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark, check_splits
@@ -103,6 +103,7 @@ def perturbation(
     alpha: float = 1.0,
     layer: str | None = None,
     use_raw: bool = False,
+    normalize: str = "auto",
     min_cells: int = 5,
     seed: int = 42,
     n_examples: int = 12,
@@ -148,8 +149,15 @@ def perturbation(
     alpha
         Ridge regularisation.
     layer
-        Expression layer (``None``: ``X``). Deltas are meant on log-normalised values; raw
-        counts get a warning.
+        Expression layer (``None``: ``X``). Deltas are computed on log-normalised values (see
+        ``normalize``).
+    normalize
+        ``"auto"``: raw counts (non-negative integers) and unlogged values (TPM, FPKM) are
+        normalised to 10,000 per cell and log1p'd first, as ``scmf.tl.baselines`` does for PCA
+        (a copy; the data are not modified); log-normalised or scaled values are used as
+        they are. ``"log1p"``: always normalise + log1p. ``"none"``: use the values as they
+        are (a warning for counts). The action taken is recorded in ``params["normalize"]``
+        (``"log1p"`` or ``"none"``) and the detected scale in ``metadata["input_scale"]``.
     use_raw
         Read the expression of ``adata.raw`` (scanpy's meaning), e.g. when ``X`` holds scaled
         values and ``.raw`` the log-normalised ones.
@@ -283,12 +291,20 @@ def perturbation(
     n_ctrl_rows = ctrl_used.size
     dropped = [unit_name(u) for u in np.flatnonzero(small | no_ctrl)]
 
+    if normalize not in ("auto", "log1p", "none"):
+        msg = f"normalize must be 'auto', 'log1p' or 'none', got {normalize!r}."
+        raise ValueError(msg)
     src, src_layer = with_raw(adata, layer, use_raw)
     X = get_expression(src, src_layer)
-    if detect_scale(X) in ("counts", "unlogged"):
+    scale = detect_scale(X)
+    raw = scale in ("counts", "unlogged")
+    action = "log1p" if normalize == "log1p" or (normalize == "auto" and raw) else "none"
+    if action == "log1p":
+        X = normalise_log1p(X)  # a copy: the user's matrix is left as it is
+    elif raw:
         warn(
-            "perturbation: the expression looks like raw counts or unlogged values (TPM/FPKM); deltas are meant "
-            "on log-normalised values (normalise + log1p, or pass layer= naming such a layer)."
+            "perturbation: the expression looks like raw counts or unlogged values (TPM/FPKM) and normalize='none'; "
+            "deltas are meant on log-normalised values (normalize='auto' normalises + log1p's them)."
         )
     means = M @ X
     means = means.toarray() if sparse.issparse(means) else np.asarray(means)
@@ -319,8 +335,10 @@ def perturbation(
             "perturbation_key": perturbation_key,
             "control_label": str(control_label),
             "dropped_perturbations": dropped,
+            "input_scale": scale,
         },
         params={
+            "normalize": action,
             "test_size": float(test_size),
             "control_label": str(control_label),
             "alpha": float(alpha),

@@ -198,11 +198,15 @@ def load(name: str, **kwargs: Any):
         return pbmc68k()
     path = fetch(name, **kwargs)
     if path.suffix == ".h5ad":
+        import warnings
+
         import anndata as ad
 
         from .._uns import write_dataset_name
 
-        adata = ad.read_h5ad(path)
+        with warnings.catch_warnings():  # the published files' layout, not the user's doing: said once here
+            warnings.filterwarnings("ignore", message="Moving element from .uns", category=FutureWarning)
+            adata = ad.read_h5ad(path)
         write_dataset_name(adata, name)  # results are stored under this name by default
         return adata
     if name == "dorothea_hs":

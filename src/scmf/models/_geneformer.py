@@ -142,11 +142,29 @@ def load_geneformer(
     if pooling == "cls" and not has_cls:
         msg = "pooling='cls' needs a vocabulary with a <cls> token (Geneformer 95M-cell models); use pooling='mean'."
         raise ValueError(msg)
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # scmf checks the keys itself (below): no load report table
+    hf_logging.disable_progress_bar()
     try:
-        bert = BertModel.from_pretrained(str(path), add_pooling_layer=False)
+        bert, info = BertModel.from_pretrained(str(path), add_pooling_layer=False, output_loading_info=True)
     except Exception as e:  # OSError, safetensors' header errors, torch unpickling errors
         msg = f"could not read the weights in {path} (missing or truncated model.safetensors / pytorch_model.bin): {e}"
         raise ValueError(msg) from e
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    # the masked-language-model head (cls.*) and a pooler are training parts the embedding does not use
+    missing = [k for k in info["missing_keys"] if not k.endswith("position_ids")]
+    unknown = [k for k in info["unexpected_keys"] if not k.startswith(("cls.", "bert.pooler.", "pooler."))]
+    if missing or unknown or info["mismatched_keys"]:
+        msg = (
+            f"the weights in {path} do not fit a BERT encoder: missing {missing[:5]}, unknown {unknown[:5]}, "
+            f"of another shape {[k[0] if isinstance(k, tuple) else k for k in info['mismatched_keys']][:5]}."
+        )
+        raise ValueError(msg)
     if bert.config.vocab_size < len(v):
         msg = f"the vocabulary has {len(v)} tokens but the model only {bert.config.vocab_size}: wrong vocabulary for this checkpoint."
         raise ValueError(msg)

@@ -571,6 +571,9 @@ def training_history(
         a.plot(
             g["epoch"].to_numpy(), g["value"].to_numpy(dtype=float), marker="o", ms=3, label=f"{name} ({ds})"
         )
+    from matplotlib.ticker import MaxNLocator
+
+    a.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     a.set_xlabel("epoch")
     a.set_ylabel("value")
     a.legend(fontsize=6, frameon=False)
