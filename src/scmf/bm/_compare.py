@@ -294,7 +294,7 @@ def _paired(a, b, kind, ratio, diff, stats) -> dict[str, Any]:
     d = d[np.isfinite(d)]
     n = d.size
     if kind == "bootstrap":
-        lo, hi = np.quantile(d, [0.025, 0.975])
+        lo, hi = diff + np.quantile(d - d.mean(), [0.025, 0.975])  # centred on the estimate (see _store.interval)
         se = float(d.std(ddof=1))
         p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
         return {
