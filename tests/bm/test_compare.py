@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -314,3 +315,31 @@ def test_summary_of_several_datasets_fits_80_columns():
         .item(),
         abs=1e-3,
     )
+
+
+@pytest.mark.slow
+def test_clustering_seed_variation_reaches_the_test(pbmc):
+    """NMI/ARI depend on Leiden's seed: with one clustering run compare does not test them; with
+    several, the replicates carry the seed-to-seed variation (wider than one seed's)."""
+    scmf.tl.embed(pbmc, "pca", n_comps=10, key_added="X_pca10")
+    reps = ["X_pca_baseline", "X_pca10"]
+    kw = {"batch_key": "phase", "use_rep": reps, "n_bootstrap": 60, "clustering": "leiden"}
+    one = pbmc.copy()
+    scmf.bm.embedding_quality(one, "bulk_labels", cluster_seeds=1, **kw)
+    c1 = scmf.bm.compare(one, baseline="X_pca10").set_index("metric")
+    for m in ("nmi", "ari", "bio", "overall"):
+        assert np.isnan(c1.loc[m, "p_value"]) and "clustering seed" in c1.loc[m, "test"], m
+    assert np.isfinite(c1.loc["asw_cell_type", "p_value"])  # no clustering in it: tested as before
+    many = pbmc.copy()
+    scmf.bm.embedding_quality(many, "bulk_labels", cluster_seeds=4, **kw)
+    c4 = scmf.bm.compare(many, baseline="X_pca10").set_index("metric")
+    assert np.isfinite(c4.loc["ari", "p_value"]) and c4.loc["ari", "test"] == "paired bootstrap"
+    # the stored values are the first run's, as with one seed; the replicates spread more
+    r1, r4 = (
+        scmf.bm.results(a, replicates=True).query("metric == 'ari'").set_index("rep") for a in (one, many)
+    )
+    assert r4.loc["X_pca10", "value"] == r1.loc["X_pca10", "value"]
+    d1 = np.asarray(r1.loc["X_pca_baseline", "replicates"]) - np.asarray(r1.loc["X_pca10", "replicates"])
+    d4 = np.asarray(r4.loc["X_pca_baseline", "replicates"]) - np.asarray(r4.loc["X_pca10", "replicates"])
+    assert d4.std() > d1.std()
+    assert json.loads(r4.loc["X_pca10", "params"])["cluster_seeds"] == 4

@@ -187,6 +187,11 @@ def compare(
       standard error of the paired differences (a count-based bootstrap p-value could never
       go below ``2 / (n_bootstrap + 1)``, too coarse to survive a multiple-testing correction).
 
+    Metrics that depend on a random clustering run (``nmi``, ``ari`` and the scores built on
+    them: :attr:`Metric.seed_dependent`) are tested only when their replicates carry the
+    seed-to-seed variation (``embedding_quality``'s ``cluster_seeds >= 2``, the default on the
+    exact path); otherwise a gap one Leiden seed happens to show would look significant.
+
     Metrics a benchmark declares as references (group ``"baseline"``, e.g. the perturbation
     benchmark's ``baseline_pearson``: the same value beside every representation) are never
     tested, so they do not inflate the multiple-testing correction.
@@ -255,6 +260,13 @@ def compare(
             row = _paired(
                 r.replicates, b.replicates, r.replicate_kind, r.test_train_ratio, r.value - b.value, stats
             )
+            seeds = json.loads(r.params).get("cluster_seeds", 1) if r.params else 1
+            if declaration(bench).metric(metric).seed_dependent and (seeds or 1) < 2:
+                row.update(
+                    p_value=float("nan"),
+                    test="not tested: depends on the clustering seed and one clustering was run "
+                    "(re-run with cluster_seeds >= 2)",
+                )
             rows.append(
                 {
                     "source": source,
@@ -294,7 +306,9 @@ def _paired(a, b, kind, ratio, diff, stats) -> dict[str, Any]:
     d = d[np.isfinite(d)]
     n = d.size
     if kind == "bootstrap":
-        lo, hi = diff + np.quantile(d - d.mean(), [0.025, 0.975])  # centred on the estimate (see _store.interval)
+        lo, hi = diff + np.quantile(
+            d - d.mean(), [0.025, 0.975]
+        )  # centred on the estimate (see _store.interval)
         se = float(d.std(ddof=1))
         p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
         return {

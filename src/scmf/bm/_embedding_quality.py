@@ -34,13 +34,19 @@ BATCH_METRICS = ("asw_batch", "graph_connectivity")
 READS_BATCHES = ("asw_batch",)
 Clustering = Literal["leiden_optimized", "leiden", "kmeans"]
 METRICS = (
-    Metric("nmi", "bio", description="normalised mutual information of kNN-graph clusters and cell types"),
+    Metric(
+        "nmi",
+        "bio",
+        description="normalised mutual information of kNN-graph clusters and cell types",
+        seed_dependent=True,
+    ),
     Metric(
         "ari",
         "bio",
         True,
         (-0.5, 1.0),
         "adjusted Rand index of kNN-graph clusters and cell types (0 = chance)",
+        seed_dependent=True,
     ),
     Metric("asw_cell_type", "bio", description="(silhouette of the cell types + 1) / 2"),
     Metric("asw_batch", "batch", description="1 - |silhouette of the batches| within cell types (1 = mixed)"),
@@ -52,9 +58,14 @@ METRICS = (
         "batch",
         description="batch-removal adapted silhouette (the Benchmarker's batch score, cosine)",
     ),
-    Metric("bio", "score", description="mean of nmi, ari, asw_cell_type"),
+    Metric("bio", "score", description="mean of nmi, ari, asw_cell_type", seed_dependent=True),
     Metric("batch", "score", description="mean of asw_batch, graph_connectivity"),
-    Metric("overall", "score", description="0.6 * bio + 0.4 * batch (bio alone without batches)"),
+    Metric(
+        "overall",
+        "score",
+        description="0.6 * bio + 0.4 * batch (bio alone without batches)",
+        seed_dependent=True,
+    ),
 )
 
 
@@ -78,6 +89,7 @@ def embedding_quality(
     n_bootstrap: int = 100,
     approximate: bool | Literal["auto"] = "auto",
     silhouette_sample: int = 10_000,
+    cluster_seeds: int | Literal["auto"] = "auto",
 ) -> Prepared:
     """Biological conservation and batch mixing of an embedding (scIB-style metrics).
 
@@ -130,6 +142,14 @@ def embedding_quality(
         cell types) for the confidence intervals and :func:`scmf.bm.compare`. Every
         representation of one call gets the same resamples (a paired bootstrap). ``0``: none.
         With ``clustering="kmeans"`` ``nmi``/``ari`` are not resampled.
+    cluster_seeds
+        Leiden runs with seeds ``seed``, ``seed + 1``, ...: the stored ``nmi``/``ari`` are those
+        of the first run; bootstrap resample ``i`` scores the clusters of run ``i mod
+        cluster_seeds``, so the intervals and :func:`scmf.bm.compare` carry the seed-to-seed
+        variation of the clustering (a gap that one seed shows and another does not is not
+        declared significant). ``"auto"``: 3 on the exact path, 1 above the approximate switch
+        (each run is a full Leiden search there). With 1, ``compare`` does not test ``nmi``,
+        ``ari`` and the scores built on them. Not used by ``clustering="kmeans"``.
     approximate
         ``"auto"`` (default): ``True`` above 200,000 cells. ``True``: the kNN graph comes from
         pynndescent (:func:`scmf.bm.neighbors` with ``method="pynndescent"``: the
@@ -217,6 +237,16 @@ def embedding_quality(
         msg = f"silhouette_sample must be an integer >= 2, got {silhouette_sample!r}."
         raise ValueError(msg)
     sample = stratified_sample(y, int(silhouette_sample), seed) if approximate else None
+    if cluster_seeds == "auto":
+        cluster_seeds = 1 if approximate else 3
+    if (
+        not isinstance(cluster_seeds, int | np.integer)
+        or isinstance(cluster_seeds, bool)
+        or cluster_seeds < 1
+    ):
+        msg = f"cluster_seeds must be a positive integer or 'auto', got {cluster_seeds!r}."
+        raise ValueError(msg)
+    runs = 1 if clustering == "kmeans" or not n_bootstrap else int(cluster_seeds)
 
     def score(X: np.ndarray) -> Score:
         return _score(
@@ -234,11 +264,12 @@ def embedding_quality(
             n_jobs=jobs,
             n_bootstrap=n_bootstrap,
             sample=sample,
+            runs=runs,
         )
 
     return Prepared(
         score,
-        steps=1 + (len(RESOLUTIONS) if clustering == "leiden_optimized" else 1),
+        steps=1 + (len(RESOLUTIONS) if clustering == "leiden_optimized" else 1) * runs,
         cells=keep,
         metadata={
             "n_cells": n_keep,
@@ -260,6 +291,7 @@ def embedding_quality(
             "n_bootstrap": n_bootstrap,
             "approximate": approximate,
             "silhouette_sample": int(silhouette_sample) if approximate else None,
+            "cluster_seeds": int(cluster_seeds),
         },
     )
 
@@ -280,6 +312,7 @@ def _score(
     n_jobs,
     n_bootstrap,
     sample=None,
+    runs=1,
 ):
     import scib_metrics
     from scib_metrics.nearest_neighbors import NeighborsResults
@@ -327,18 +360,25 @@ def _score(
 
     t0 = time.perf_counter()
     clusters = None
+    runs_clusters: list[np.ndarray] = []
     if clustering == "kmeans":
         na = scib_metrics.nmi_ari_cluster_labels_kmeans(X, y)
     else:
-        na = leiden_nmi_ari(
-            neighbors.knn_graph_connectivities,
-            y,
-            optimize_resolution=clustering == "leiden_optimized",
-            resolution=resolution,
-            n_jobs=n_jobs,
-            seed=seed,
-        )
-        clusters = np.unique(na["clusters"], return_inverse=True)[1].ravel()
+        for k in range(
+            runs
+        ):  # run 0 gives the stored values; the others the seed variation of the replicates
+            out = leiden_nmi_ari(
+                neighbors.knn_graph_connectivities,
+                y,
+                optimize_resolution=clustering == "leiden_optimized",
+                resolution=resolution,
+                n_jobs=n_jobs,
+                seed=seed + k,
+            )
+            runs_clusters.append(np.unique(out["clusters"], return_inverse=True)[1].ravel())
+            if k == 0:
+                na = out
+        clusters = runs_clusters[0]
     timings["clustering_nmi_ari"] = time.perf_counter() - t0
     gc_labels = None
     if with_batch:
@@ -346,12 +386,12 @@ def _score(
         gc_labels = graph_connectivity_per_label(neighbors.knn_graph_distances, y_names)
         timings["graph_connectivity"] = time.perf_counter() - t0
 
-    def metrics_of(w: np.ndarray | None, gc_pick: np.ndarray | None) -> dict[str, float]:
+    def metrics_of(w: np.ndarray | None, gc_pick: np.ndarray | None, run: int = 0) -> dict[str, float]:
         m: dict[str, float] = {}
         if w is None:
             m["nmi"], m["ari"] = float(na["nmi"]), float(na["ari"])
         elif clusters is not None:
-            m["nmi"], m["ari"] = nmi_ari(contingency(y, clusters, w))
+            m["nmi"], m["ari"] = nmi_ari(contingency(y, runs_clusters[run], w))
         ws = w if sample is None or w is None else w[sample]  # weights of the silhouette cells
         w_all = ws if ipw is None else ipw * (1.0 if ws is None else ws)
         m["asw_cell_type"] = (float(np.average(cells["asw_cell_type"], weights=w_all)) + 1.0) / 2.0
@@ -382,9 +422,9 @@ def _score(
     if n_bootstrap:
         t0 = time.perf_counter()
         gc_rng = np.random.default_rng([int(seed), 0x6C])
-        for w in bootstrap_weights(y.size, n_bootstrap, seed):
+        for i, w in enumerate(bootstrap_weights(y.size, n_bootstrap, seed)):
             gc_pick = gc_rng.integers(0, n_labels, n_labels) if with_batch else None
-            for k, v in metrics_of(w, gc_pick).items():
+            for k, v in metrics_of(w, gc_pick, i % max(len(runs_clusters), 1)).items():
                 replicates.setdefault(k, []).append(v)
         timings["bootstrap"] = time.perf_counter() - t0
     ordered = [*BIO_METRICS, *BATCH_METRICS, "bras", "bio", "batch", "overall"]

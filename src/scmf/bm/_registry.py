@@ -52,6 +52,10 @@ class Metric:
         metrics on a common, comparable scale should (``False`` for, e.g., a raw average
         precision whose chance level is the positive rate: averaged with an AUROC it would
         hide its own signal).
+    seed_dependent
+        Its value depends on a random clustering run (Leiden's seed). :func:`scmf.bm.compare`
+        tests it only when the replicates carry that variation (several clustering seeds:
+        ``params["cluster_seeds"] >= 2``); otherwise its ``test`` says why not.
     """
 
     name: str
@@ -60,6 +64,7 @@ class Metric:
     bounds: tuple[float, float] | None = (0.0, 1.0)
     description: str = ""
     aggregated: bool = True
+    seed_dependent: bool = False
 
     def oriented(self, value: float) -> float:
         """``value`` on [0, 1] with 1 the best end of its bounds (NaN when unbounded)."""
@@ -122,7 +127,9 @@ class BenchmarkSpec:
                 return m
         for m in self.metrics:
             if name.startswith(m.name + "_"):
-                return Metric(name, m.group, m.higher_is_better, m.bounds, m.description, m.aggregated)
+                return Metric(
+                    name, m.group, m.higher_is_better, m.bounds, m.description, m.aggregated, m.seed_dependent
+                )
         return undeclared(name)
 
     @property
