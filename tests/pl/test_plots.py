@@ -180,3 +180,13 @@ def test_training_history_ticks_whole_epochs():
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks)
     plt.close(ax.figure)
+
+
+def test_table_title_never_names_the_default_dataset(pbmc):
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", n_splits=2)  # default name "dataset"
+    ax = scmf.pl.results_table(pbmc, show=False)
+    assert "dataset: dataset" not in ax.get_title()
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", n_splits=2, dataset_name="pbmc")
+    ax = scmf.pl.results_table(scmf.bm.results(pbmc).query("dataset == 'pbmc'"), show=False)
+    assert ax.get_title() == "dataset: pbmc"
+    plt.close("all")

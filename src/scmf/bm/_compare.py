@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._keys import DEFAULT_DATASET
 from .._warnings import warn
 from ._benchmark import declaration
 
@@ -524,7 +525,7 @@ def aggregate_table(
             t = t.assign(**{k: ""})
     varying = [k for k in keys if t[k].nunique() > 1 or k == "entry"]
     for k in ("source", "dataset"):
-        if k not in varying and t[k].iloc[0] != "":
+        if k not in varying and t[k].iloc[0] not in ("", DEFAULT_DATASET):  # never "dataset: dataset"
             title_bits.insert(0, f"{k}: {t[k].iloc[0]}")
     t = t.assign(row=t[varying].astype(str).agg(" · ".join, axis=1))
     wide = t.pivot_table(
