@@ -268,6 +268,7 @@ def test_min_max_scaling_stays_within_each_dataset():
         assert part[f"{ds} · B"] == pytest.approx(1.0) and part[f"{ds} · A"] == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_two_models_in_two_files_are_ranked_against_each_other(tmp_path):
     """Two CLI runs (one model each, the same two datasets) saved as two files: the models are
     ranked against each other per dataset, over 2 datasets, never merged into one row."""
@@ -293,6 +294,7 @@ def test_two_models_in_two_files_are_ranked_against_each_other(tmp_path):
     assert ax.get_title() == "mean rank over 2 datasets"
 
 
+@pytest.mark.slow
 def test_summary_of_several_datasets_fits_80_columns():
     """Three datasets x three representations: one block per dataset, not nine columns."""
     a = sc.datasets.pbmc68k_reduced()

@@ -74,6 +74,7 @@ def test_label_prediction_equals_cz_and_keeps_every_classifier(kang_cz):
     )  # the seed is passed through
 
 
+@pytest.mark.slow
 def test_clustering_with_categorical_unused_and_missing_labels(pbmc):
     adata = pbmc.copy()
     labels = adata.obs["bulk_labels"].cat.add_categories(["unused_type"]).astype(object)

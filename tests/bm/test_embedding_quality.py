@@ -291,6 +291,7 @@ def test_leiden_spawned_workers_give_the_same_clusters(pbmc, monkeypatch):
     np.testing.assert_array_equal(forked["clusters"], spawned["clusters"])
 
 
+@pytest.mark.slow
 def test_confounded_batches_give_no_batch_score(toy):
     """Every cell type in its own batch: asw_batch cannot be computed, and graph connectivity
     alone (it never reads the batch labels) must not be reported as batch correction."""

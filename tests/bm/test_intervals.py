@@ -61,6 +61,7 @@ def test_interval_contains_its_estimate_near_chance():
     assert excluded_before >= 3  # the failure this guards against is real on this data
 
 
+@pytest.mark.slow
 def test_embedding_quality_intervals_contain_their_estimates(pbmc):
     import scmf
 

@@ -123,6 +123,7 @@ def test_image(name, evaluated, tmp_path):
     assert err is None, err
 
 
+@pytest.mark.slow
 def test_return_types_and_ax(evaluated):
     _, axs = plt.subplots(1, 2)
     out = scmf.pl.grn_curves(evaluated["kang"], ax=list(axs), show=False)
@@ -133,6 +134,7 @@ def test_return_types_and_ax(evaluated):
     plt.close("all")
 
 
+@pytest.mark.slow
 def test_history_from_anndata(evaluated):
     adata = evaluated["pbmc"].copy()
     with pytest.raises(KeyError, match="write_history"):
