@@ -192,3 +192,18 @@ def test_table_title_never_names_the_default_dataset(pbmc):
     ax = scmf.pl.results_table(scmf.bm.results(pbmc).query("dataset == 'pbmc'"), show=False)
     assert ax.get_title() == "dataset: pbmc"
     plt.close("all")
+
+
+def test_legends_never_cover_the_data(pbmc):
+    """Bar plots put their legend beside the axes (the last panel only), not over the bars."""
+    for name, key in (("types", "bulk_labels"), ("phase", "phase")):
+        scmf.bm.linear_probe(pbmc, key, use_rep=["X_pca_baseline", "X_random_baseline"], n_splits=2, dataset_name=name)
+    fig = scmf.pl.benchmark_comparison(pbmc, "linear_probe", return_fig=True)
+    axs = fig.axes
+    assert len(axs) == 2 and axs[0].get_legend() is None and axs[1].get_legend() is not None
+    fig.canvas.draw()
+    for ax in (axs[1], scmf.pl.rank_summary(pbmc, show=False)):
+        ax.figure.canvas.draw()
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1 - 1, "the legend overlaps the axes"
+    plt.close("all")

@@ -87,7 +87,7 @@ def benchmark_comparison(
     fig, axs = axes(ax, n_ax, size=(max(3.5, 0.9 * len(mets) * n_e * 0.45 + 1.5), 3.0))
     for a, (src, ds) in zip(axs, contexts, strict=True):
         sub = t[(t["source"] == src) & (t["dataset"] == ds)]
-        _grouped_bars(a, sub, list(dict.fromkeys(sub["entry"])), mets, marks=marks)
+        _grouped_bars(a, sub, list(dict.fromkeys(sub["entry"])), mets, marks=marks, legend=a is axs[-1])
         a.set_title(
             benchmark if n_ax == 1 and contexts == [("", DEFAULT)] else f"{benchmark}: {label[(src, ds)]}",
             fontsize=9,
@@ -95,7 +95,9 @@ def benchmark_comparison(
     return finish(fig, axs, show=show, return_fig=return_fig)
 
 
-def _grouped_bars(a, t: pd.DataFrame, entries_: list[str], metrics: list[str], *, marks=None) -> None:
+def _grouped_bars(
+    a, t: pd.DataFrame, entries_: list[str], metrics: list[str], *, marks=None, legend: bool = True
+) -> None:
     """One group of bars per metric, one bar per entry; error bars from the confidence interval."""
     width = 0.8 / max(len(entries_), 1)
     for k, e in enumerate(entries_):
@@ -113,7 +115,8 @@ def _grouped_bars(a, t: pd.DataFrame, entries_: list[str], metrics: list[str], *
                     top = hi[i] if np.isfinite(hi[i]) else v[i]
                     a.text(x[i], top, "*", ha="center", va="bottom", fontsize=9)
     a.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right", fontsize=8)
-    a.legend(fontsize=7, frameon=False)
+    if legend:  # beside the axes, never over the bars
+        a.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     a.spines[["top", "right"]].set_visible(False)
 
 
@@ -167,7 +170,7 @@ def rank_summary(
     a.set_yticks(y, list(r.index), fontsize=8)
     a.set_xlabel("mean rank (1 = best)")
     a.set_title(f"mean rank over {n_ds} dataset{'s' if n_ds != 1 else ''}", fontsize=9)
-    a.legend(fontsize=6, frameon=False, loc="lower right")
+    a.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars
     a.spines[["top", "right"]].set_visible(False)
     return finish(fig, [a], show=show, return_fig=return_fig)
 
