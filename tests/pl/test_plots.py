@@ -197,7 +197,9 @@ def test_table_title_never_names_the_default_dataset(pbmc):
 def test_legends_never_cover_the_data(pbmc):
     """Bar plots put their legend beside the axes (the last panel only), not over the bars."""
     for name, key in (("types", "bulk_labels"), ("phase", "phase")):
-        scmf.bm.linear_probe(pbmc, key, use_rep=["X_pca_baseline", "X_random_baseline"], n_splits=2, dataset_name=name)
+        scmf.bm.linear_probe(
+            pbmc, key, use_rep=["X_pca_baseline", "X_random_baseline"], n_splits=2, dataset_name=name
+        )
     fig = scmf.pl.benchmark_comparison(pbmc, "linear_probe", return_fig=True)
     axs = fig.axes
     assert len(axs) == 2 and axs[0].get_legend() is None and axs[1].get_legend() is not None
@@ -206,4 +208,24 @@ def test_legends_never_cover_the_data(pbmc):
         ax.figure.canvas.draw()
         legend = ax.get_legend().get_window_extent()
         assert legend.x0 >= ax.get_window_extent().x1 - 1, "the legend overlaps the axes"
+    plt.close("all")
+
+
+@pytest.mark.slow
+def test_embedding_umap_of_the_representation(pbmc):
+    before = (set(pbmc.obsm), set(pbmc.uns), set(pbmc.obsp))
+    axs = scmf.pl.embedding(pbmc, ["bulk_labels", "phase"], basis="X_pca_baseline", umap=True, show=False)
+    assert [a.get_xlabel() for a in axs] == ["UMAP 1 (X_pca_baseline)"] * 2
+    assert axs[0].get_ylabel() == "UMAP 2 (X_pca_baseline)"
+    assert (set(pbmc.obsm), set(pbmc.uns), set(pbmc.obsp)) == before  # computed on a copy
+    # the drawn points are scanpy's UMAP of that representation with the same settings
+    import scanpy as sc
+
+    ref = sc.AnnData(obs=pbmc.obs.copy(), obsm={"rep": pbmc.obsm["X_pca_baseline"]})
+    sc.pp.neighbors(ref, n_neighbors=15, use_rep="rep", random_state=0)
+    sc.tl.umap(ref, random_state=0)
+    drawn = axs[0].collections[0].get_offsets()
+    np.testing.assert_allclose(np.sort(np.asarray(drawn)[:, 0]), np.sort(ref.obsm["X_umap"][:, 0]), atol=1e-4)
+    ax = scmf.pl.embedding(pbmc, "bulk_labels", basis="X_pca_baseline", show=False)
+    assert ax.get_xlabel() == "X_pca_baseline 1"
     plt.close("all")

@@ -319,6 +319,9 @@ def embedding(
     color: list[str] | str = ("cell_type", "batch"),
     *,
     basis: str = "X_scmf",
+    umap: bool = False,
+    n_neighbors: int = 15,
+    seed: int = 0,
     ax=None,
     show: bool | None = None,
     return_fig: bool = False,
@@ -326,8 +329,10 @@ def embedding(
 ):
     """An embedding coloured by cell type and batch side by side, drawn by ``scanpy.pl.embedding``.
 
-    ``basis`` is an ``obsm`` key; the first two dimensions are shown (use a 2-D ``X_umap``
-    computed with ``sc.pp.neighbors(use_rep=...)`` + ``sc.tl.umap`` for a UMAP).
+    ``basis`` is an ``obsm`` key: its first two dimensions are shown, or with ``umap=True`` a
+    UMAP of it (scanpy's ``pp.neighbors(use_rep=basis)`` + ``tl.umap``, computed on a copy
+    holding only the cell annotations and that representation: ``adata`` is not modified).
+    The axes are labelled with what they show.
 
     Parameters
     ----------
@@ -335,6 +340,12 @@ def embedding(
         ``obs`` column(s) to colour by, one panel each.
     basis
         ``obsm`` key of the representation (``"X_"`` prefix optional).
+    umap
+        Draw a UMAP of the representation instead of its first two dimensions.
+    n_neighbors
+        Neighbours of the kNN graph behind the UMAP.
+    seed
+        Seed of the UMAP layout.
     **kwargs
         Passed to :func:`scanpy.pl.embedding`.
 
@@ -361,6 +372,19 @@ def embedding(
     key = basis[2:] if basis.startswith("X_") else basis
     if key not in adata.obsm and basis in adata.obsm:
         key = basis
+    data, names = adata, (f"{basis} 1", f"{basis} 2")
+    if umap:
+        from anndata import AnnData
+
+        data = AnnData(obs=adata.obs.copy(), obsm={"rep": np.asarray(adata.obsm[basis])})
+        for c in colors:
+            if c not in data.obs.columns:  # a gene: its expression as an annotation of the copy
+                data.obs[c] = np.asarray(
+                    adata[:, c].X.todense() if hasattr(adata.X, "todense") else adata[:, c].X
+                ).ravel()
+        sc.pp.neighbors(data, n_neighbors=int(n_neighbors), use_rep="rep", random_state=int(seed))
+        sc.tl.umap(data, random_state=int(seed))
+        key, names = "umap", (f"UMAP 1 ({basis})", f"UMAP 2 ({basis})")
     import warnings
 
     for a, c in zip(axs, colors, strict=True):
@@ -368,7 +392,13 @@ def embedding(
             warnings.filterwarnings(
                 "ignore", message="The set_bad function", category=PendingDeprecationWarning
             )
-            sc.pl.embedding(adata, basis=key, color=c, ax=a, show=False, frameon=False, **kwargs)
+            sc.pl.embedding(data, basis=key, color=c, ax=a, show=False, frameon=False, **kwargs)
+        a.axis("on")  # scanpy's frameon=False turns the axis off, labels included
+        a.set_frame_on(False)
+        a.set_xticks([])
+        a.set_yticks([])
+        a.set_xlabel(names[0], fontsize=8)
+        a.set_ylabel(names[1], fontsize=8)
     return finish(fig, axs, show=show, return_fig=return_fig)
 
 
