@@ -136,7 +136,7 @@ def _benchmark(args: argparse.Namespace) -> int:
             gene_key=args.gene_key,
             client=client,
             seed=seed,
-            key_added=_representation_key(args),
+            key_added=_representation_key(args, cfg),
         )
     finally:
         if client is not None:
@@ -200,15 +200,18 @@ def _model_options(args: argparse.Namespace) -> dict:
     return kw
 
 
-def _representation_key(args: argparse.Namespace) -> str:
-    """The obsm key of the model's embedding: ``--name``, else named after the model, so that two
-    models evaluated into two files stay two models when their results are read together."""
+def _representation_key(args: argparse.Namespace, cfg) -> str:
+    """The obsm key of the model's embedding: ``--name``, else the config's ``model_name:``, else
+    named after the model, so that two models evaluated into two files stay two models when
+    their results are read together."""
     import re
 
     from scmf._keys import PCA_BASELINE_KEY, RANDOM_BASELINE_KEY
 
     if args.name is not None:
         name = args.name
+    elif cfg.model_name is not None:
+        name = cfg.model_name
     elif args.model in ("pca", "random"):
         return PCA_BASELINE_KEY if args.model == "pca" else RANDOM_BASELINE_KEY
     elif args.model is not None:

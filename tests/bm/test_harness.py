@@ -174,3 +174,34 @@ def test_yaml_dump_of_config_reloads(tmp_path):
     cfg = scmf.bm.load_config(yaml.safe_load(GUIDE_YAML))
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"eval": cfg.to_dict()}))
     assert scmf.bm.load_config(tmp_path / "c.yaml") == cfg
+
+
+def test_config_names_the_models_representation(pbmc, tmp_path):
+    """``model_name:`` in the config names the model's obsm key (X_<name>) for evaluate and the CLI;
+    an explicit key_added / --name wins; a bad name is refused when the config loads."""
+    from scmf.cli import main
+
+    cfg = {
+        "eval": {
+            "model_name": "pca20",
+            "benchmarks": [
+                {"name": "linear_probe", "params": {"cell_type_key": "bulk_labels", "n_splits": 2}}
+            ],
+        }
+    }
+    report = scmf.bm.evaluate({"pbmc": pbmc.copy()}, cfg, model="pca", progress=False)
+    assert set(report.results()["rep"]) == {"X_pca20"} and "X_pca20" in report.datasets["pbmc"].obsm
+    report = scmf.bm.evaluate({"pbmc": pbmc.copy()}, cfg, model="pca", key_added="X_mine", progress=False)
+    assert set(report.results()["rep"]) == {"X_mine"}
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    pbmc.write_h5ad(tmp_path / "p.h5ad")
+    args = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--model", "pca", "--data", str(tmp_path / "p.h5ad"),
+            "--output", str(tmp_path / "r.json")]  # fmt: skip
+    assert main(args) == 0
+    assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_pca20"}
+    assert main([*args, "--name", "other"]) == 0
+    assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_other"}
+    with pytest.raises(ValueError, match="model_name must be"):
+        scmf.bm.load_config({"eval": {"model_name": "a/b", "benchmarks": ["linear_probe"]}})

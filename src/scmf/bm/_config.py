@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_EVAL_KEYS = {"batch_size", "every_n_epochs", "benchmarks", "device", "datasets"}
+_EVAL_KEYS = {"batch_size", "every_n_epochs", "benchmarks", "device", "datasets", "model_name"}
 _DATASET_KEYS = {"path", "benchmarks"}
 
 
@@ -64,6 +64,14 @@ class EvalConfig:
     every_n_epochs: int = 1
     device: str = "auto"
     datasets: dict[str, DatasetConfig] = field(default_factory=dict)
+    model_name: str | None = None  # the model's representation: obsm["X_<model_name>"]
+
+    @property
+    def model_key(self) -> str | None:
+        """``obsm`` key of the model's embedding named by ``model_name`` (``None``: not named)."""
+        if self.model_name is None:
+            return None
+        return self.model_name if self.model_name.startswith("X_") else f"X_{self.model_name}"
 
     @property
     def eval(self) -> EvalConfig:
@@ -79,6 +87,8 @@ class EvalConfig:
         }
         if self.datasets:
             d["datasets"] = {name: ds.to_dict() for name, ds in self.datasets.items()}
+        if self.model_name is not None:
+            d["model_name"] = self.model_name
         return d
 
 
@@ -195,12 +205,17 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
         if not isinstance(val, int) or isinstance(val, bool) or val < 1:
             msg = f"{where}: {key} must be a positive integer, got {val!r}."
             raise ValueError(msg)
+    model_name = raw.get("model_name")
+    if model_name is not None and (not isinstance(model_name, str) or not model_name or "/" in model_name):
+        msg = f"{where}: model_name must be a non-empty name without '/', got {model_name!r}."
+        raise ValueError(msg)
     return EvalConfig(
         benches,
         batch_size=batch_size,
         every_n_epochs=every,
         device=str(raw.get("device", "auto")),
         datasets=datasets,
+        model_name=model_name,
     )
 
 

@@ -106,7 +106,7 @@ def evaluate(
     baselines: bool = False,
     batch_size: int | None = None,
     device: str | None = None,
-    key_added: str = EMBED_KEY,
+    key_added: str | None = None,
     input_scale: str = "auto",
     gene_key: str | None = None,
     client: Any = None,
@@ -142,7 +142,8 @@ def evaluate(
     batch_size, device
         Embedding settings; default from the config (``batch_size``, ``device``).
     key_added
-        ``obsm`` key for the model's embedding.
+        ``obsm`` key for the model's embedding (default: ``X_<model_name>`` of the config's
+        ``model_name:``, else ``"X_scmf"``).
     input_scale, gene_key
         Passed to :func:`scmf.tl.embed` for tokenised models.
     client
@@ -187,6 +188,7 @@ def evaluate(
         from ..models import resolve
 
         model = resolve(model, seed=seed)  # once, for every dataset
+    key_added = key_added or cfg.model_key or EMBED_KEY
     extra = [] if use_rep is None else [use_rep] if isinstance(use_rep, str) else list(use_rep)
     reps = [key_added, *extra] if model is not None else (extra or [EMBED_KEY])
     if baselines:
