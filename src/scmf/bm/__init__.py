@@ -19,6 +19,7 @@ from ._perturbation import perturbation
 from ._registry import BenchmarkSpec, Metric
 from ._results import collect, read_json, results, to_json
 from ._scib import pre_integration_pca, scib, scib_table
+from ._trajectory import trajectory_conservation
 
 __all__ = [
     "AggregateTable",
@@ -60,4 +61,5 @@ __all__ = [
     "scib_table",
     "summary",
     "to_json",
+    "trajectory_conservation",
 ]
