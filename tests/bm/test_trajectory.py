@@ -20,7 +20,10 @@ def with_pseudotime(pbmc):
 
 @pytest.mark.parametrize("batch_key", [None, "phase"])
 def test_equals_scib(with_pseudotime, batch_key):
-    scib = pytest.importorskip("scib")
+    import matplotlib as mpl
+
+    with mpl.rc_context():  # importing scib restyles matplotlib globally (other tests draw images)
+        scib = pytest.importorskip("scib")
     a = with_pseudotime
     reps = ["X_pca_baseline", "X_random_baseline", "X_pca"]
     scmf.bm.trajectory_conservation(a, "dpt_pseudotime", "bulk_labels", use_rep=reps, batch_key=batch_key)
