@@ -145,6 +145,7 @@ def embed_blocks(
             index = {f.key: i for i, f in enumerate(futures)}
             for fut in as_completed(futures):
                 results[index[fut.key]] = fut.result()
+                fut.release()  # the block's embedding leaves the cluster's memory once it is here
                 pb.update(1)
             where = f"dask.distributed scheduler {client.scheduler.address}"
     elapsed = time.perf_counter() - t0
