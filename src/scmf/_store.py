@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("scmf")
 
 TABLE_COLUMNS = ["benchmark", "dataset", "rep", "metric", "value", "std", "ci_low", "ci_high", "params"]
-REPLICATE_COLUMNS = ["replicate_kind", "replicates", "test_train_ratio"]
+REPLICATE_COLUMNS = ["replicate_kind", "replicates", "test_train_ratio", "n_cells"]
 CI_LEVEL = 0.95
 _PROVENANCE_PACKAGES = (
     "scmf",
@@ -402,7 +402,8 @@ def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataF
     splits or resamples), ``ci_low``/``ci_high`` (95% interval, NaN without replicates) and
     ``params`` (the settings, as canonical JSON: rows with different text were computed
     differently). With ``replicates``, also ``replicate_kind``, ``replicates`` (array per row)
-    and ``test_train_ratio``.
+    ``test_train_ratio`` and ``n_cells`` (the cells it was scored on, where recorded: what
+    pairing results across files checks).
     """
     rows = []
     for r in results:
@@ -422,7 +423,13 @@ def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataF
                 setting,
             ]
             if replicates:
-                row += [kind if m in reps else None, reps.get(m), ratio]
+                n = r.metadata.get("n_cells")
+                row += [
+                    kind if m in reps else None,
+                    reps.get(m),
+                    ratio,
+                    float(n) if n is not None else np.nan,
+                ]
             rows.append(row)
     columns = TABLE_COLUMNS + (REPLICATE_COLUMNS if replicates else [])
     df = pd.DataFrame(rows, columns=columns).astype(

@@ -293,6 +293,41 @@ def test_two_models_in_two_files_are_ranked_against_each_other(tmp_path):
     ax = scmf.pl.rank_summary(files, across_sources=True, show=False)
     assert ax.get_title() == "mean rank over 2 datasets"
 
+    # compare, the table and the bars read the two files the same way
+    with pytest.raises(ValueError, match="across_sources"):
+        scmf.bm.compare(files, baseline="X_scmf")
+    with pytest.raises(KeyError, match="several sources"):
+        scmf.bm.compare(files, baseline="X_scmf", across_sources=True)
+    c = scmf.bm.compare(files, baseline="rnd · X_scmf", across_sources=True)
+    assert set(c["rep"]) == {"pca · X_scmf"} and set(c["dataset"]) == {"types", "phase"}
+    acc = c.set_index(["dataset", "metric"]).loc[("types", "accuracy")]
+    one = scmf.bm.collect(files, replicates=True)
+    sel = one[(one.dataset == "types") & (one.metric == "accuracy")].set_index("source")["value"]
+    assert acc["difference"] == pytest.approx(sel["pca"] - sel["rnd"])
+    assert acc["difference"] > 0 and acc["n"] == 2
+    t = scmf.bm.aggregate_table(files, min_max_scale=True, across_sources=True)
+    col = t.shown[("linear_probe", "accuracy")]
+    assert col["types · pca · X_scmf"] == 1.0 and col["types · rnd · X_scmf"] == 0.0  # scaled together
+    apart = scmf.bm.aggregate_table(files, min_max_scale=True).shown[("linear_probe", "accuracy")]
+    assert (apart == 1.0).all()  # one row per (source, dataset): nothing to scale against
+    axs = scmf.pl.benchmark_comparison(
+        files, "linear_probe", across_sources=True, baseline="rnd · X_scmf", show=False
+    )
+    assert len(axs) == 2  # one panel per dataset, both models in each
+    assert [x.get_text() for x in axs[-1].get_legend().get_texts()] == ["pca · X_scmf", "rnd · X_scmf"]
+    assert len(scmf.pl.benchmark_comparison(files, "linear_probe", show=False)) == 4
+
+
+def test_pairing_across_files_needs_the_same_cells(tmp_path, pbmc):
+    """Two files of one dataset scored on different cells are never paired in a test."""
+    files = {}
+    for name, ad in (("all", pbmc.copy()), ("half", pbmc[: pbmc.n_obs // 2].copy())):
+        ad.uns.pop("scmf_bench", None)
+        scmf.bm.linear_probe(ad, "bulk_labels", use_rep="X_pca_baseline", n_splits=2)
+        files[name] = ad
+    with pytest.raises(ValueError, match="same cells"):
+        scmf.bm.compare(files, baseline="all · X_pca_baseline", across_sources=True)
+
 
 @pytest.mark.slow
 def test_summary_of_several_datasets_fits_80_columns():

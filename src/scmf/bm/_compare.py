@@ -37,6 +37,8 @@ def as_table(data: Any, *, replicates: bool = False) -> pd.DataFrame:
             )
             raise ValueError(msg)
         t = data.copy()
+        if replicates and "n_cells" not in t.columns:
+            t["n_cells"] = np.nan
         if "source" not in t.columns:
             t.insert(0, "source", "")
         if "params" not in t.columns:
@@ -85,7 +87,45 @@ def context_label(source: str, dataset: str) -> str:
     return f"{source} · {dataset}" if source else str(dataset)
 
 
-def comparison_table(data: Any, *, replicates: bool = False, warn_settings: bool = True) -> pd.DataFrame:
+def shared_datasets(t: pd.DataFrame) -> list[str]:
+    """Dataset names that have results from more than one source."""
+    n = t.groupby("dataset")["source"].nunique()
+    return sorted(n[n > 1].index)
+
+
+def _pool_sources(t: pd.DataFrame, across_sources: bool | None, what: str) -> pd.DataFrame:
+    """Decide how several sources that share a dataset are read (the one place that decides it).
+
+    ``True``: each source's representations are models of their own: ``rep`` becomes
+    ``"source · rep"`` and the source moves into it, so representations of all sources are set
+    against each other per dataset. ``False``: sources stay apart. ``None``: refuse when the
+    two readings would differ (some dataset has several sources), naming the argument.
+    """
+    shared = shared_datasets(t)
+    if not shared or across_sources is False:
+        return t
+    if across_sources is None:
+        msg = (
+            f"{what}: datasets {shared} have results from several sources {sorted(set(t['source']))}. Pass "
+            "across_sources=True to set each source's representations against each other as models of "
+            "their own (e.g. two models evaluated into two files; names become 'source · rep'), or "
+            "across_sources=False to keep each source apart (e.g. the same models evaluated twice)."
+        )
+        raise ValueError(msg)
+    t = t.copy()
+    named = t["source"].astype(str) != ""
+    t.loc[named, "rep"] = t.loc[named, "source"].astype(str) + " · " + t.loc[named, "rep"].astype(str)
+    t["source"] = ""
+    return t
+
+
+def comparison_table(
+    data: Any,
+    *,
+    replicates: bool = False,
+    warn_settings: bool = True,
+    across_sources: bool | None = False,
+) -> pd.DataFrame:
     """The results as every table, figure and comparison of scmf reads them.
 
     Parameters
@@ -97,6 +137,14 @@ def comparison_table(data: Any, *, replicates: bool = False, warn_settings: bool
         Keep each metric's replicates (what :func:`scmf.bm.compare` tests).
     warn_settings
         Warn where rows of one benchmark on one dataset were computed with different settings.
+    across_sources
+        How several sources (files, objects) holding the same dataset are read. ``False``
+        (default): each source stays apart (its own ``context``). ``True``: each source's
+        representations are models of their own, named ``"source · rep"``, all in the
+        dataset's context (the source column is emptied), so they are compared, ranked and
+        scaled against each other; settings that differ between sources are then flagged like
+        any others. ``None``: refuse where some dataset has several sources (the caller must
+        choose).
 
     Returns
     -------
@@ -114,7 +162,12 @@ def comparison_table(data: Any, *, replicates: bool = False, warn_settings: bool
     >>> t[["context", "entry"]].drop_duplicates().values.tolist()
     [['pbmc', 'X_pca']]
     """
-    t = entries(as_table(data, replicates=replicates), warn_settings=warn_settings)
+    return _comparison(data, replicates, warn_settings, across_sources, "comparison_table")
+
+
+def _comparison(data, replicates, warn_settings, across_sources, what: str) -> pd.DataFrame:
+    t = _pool_sources(as_table(data, replicates=replicates), across_sources, what)
+    t = entries(t, warn_settings=warn_settings)
     t["context"] = [context_label(s, d) for s, d in zip(t["source"], t["dataset"], strict=True)]
     return t
 
@@ -171,6 +224,7 @@ def compare(
     reps: Sequence[str] | None = None,
     benchmark: str | None = None,
     alpha: float = 0.05,
+    across_sources: bool | None = None,
 ) -> pd.DataFrame:
     """Differences from a baseline representation, with confidence intervals and paired tests.
 
@@ -214,6 +268,14 @@ def compare(
         Only this benchmark.
     alpha
         Level of ``significant`` (on ``p_holm``).
+    across_sources
+        With several sources (files, objects) sharing a dataset: ``True`` compares every
+        source's representations (named ``"source · rep"``) with the baseline, e.g. a model in
+        ``model.h5ad`` against ``X_pca_baseline`` in ``baselines.h5ad`` (``baseline`` may then be
+        a representation name that only one source holds). The pairing assumes each source
+        scored the same cells of the dataset with the same settings (identical parameters are
+        required, and a differing stored cell count is refused). ``False`` compares within each
+        source. Required exactly then.
 
     Returns
     -------
@@ -236,12 +298,12 @@ def compare(
     """
     from scipy import stats
 
-    t = as_table(data, replicates=True)
+    t = _comparison(data, True, False, across_sources, "compare")
     if benchmark is not None:
         t = t[t["benchmark"] == benchmark]
-    if baseline not in set(t["rep"]):
-        msg = f"baseline {baseline!r} is not among the stored representations {sorted(set(t['rep']))}."
-        raise KeyError(msg)
+    baseline = _resolve_rep(baseline, set(t["rep"]), "baseline")
+    if reps is not None:
+        reps = [_resolve_rep(r, set(t["rep"]), "reps") for r in reps]
     rows = []
     for (source, dataset, bench, metric), g in t.groupby([*KEYS, "metric"], sort=False):
         if declaration(bench).metric(metric).group == "baseline":
@@ -256,6 +318,12 @@ def compare(
                 msg = (
                     f"{bench} on {dataset!r}: {r.rep!r} and {baseline!r} were computed with different "
                     "parameters, so they were not scored on the same splits or resamples; re-run them in one call."
+                )
+                raise ValueError(msg)
+            if np.isfinite(r.n_cells) and np.isfinite(b.n_cells) and r.n_cells != b.n_cells:
+                msg = (
+                    f"{bench} on {dataset!r}: {r.rep!r} was scored on {int(r.n_cells)} cells and {baseline!r} on "
+                    f"{int(b.n_cells)}; paired tests need the same cells. Evaluate both on the same object."
                 )
                 raise ValueError(msg)
             row = _paired(
@@ -296,6 +364,20 @@ def compare(
     )
     out["better"] = out["significant"] & np.where(up, out["difference"] > 0, out["difference"] < 0)
     return out[cols]
+
+
+def _resolve_rep(name: str, reps: set[str], what: str) -> str:
+    """``name`` among the (possibly ``"source · rep"``-named) representations; ambiguity refused."""
+    if name in reps:
+        return name
+    hits = sorted(r for r in reps if r.endswith(f" · {name}"))
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        msg = f"{what} {name!r} is held by several sources: name one of {hits}."
+    else:
+        msg = f"{what} {name!r} is not among the stored representations {sorted(reps)}."
+    raise KeyError(msg)
 
 
 def _paired(a, b, kind, ratio, diff, stats) -> dict[str, Any]:
@@ -394,7 +476,7 @@ def rank_summary(
     >>> scmf.bm.rank_summary({"a": a, "b": b}).index[0]
     'X_pca_baseline'
     """
-    t = comparison_table(data)
+    t = _comparison(data, False, True, across_sources, "rank_summary")
     if benchmark is not None:
         t = t[t["benchmark"] == benchmark]
     info = [declaration(b).metric(m) for b, m in zip(t["benchmark"], t["metric"], strict=True)]
@@ -406,19 +488,7 @@ def rank_summary(
     if t.empty:
         msg = "no results to rank."
         raise KeyError(msg)
-    shared = t.groupby("dataset")["source"].nunique()
-    shared = sorted(shared[shared > 1].index)
-    if shared and across_sources is None:
-        msg = (
-            f"datasets {shared} have results from several sources {sorted(set(t['source']))}: pass "
-            "across_sources=True to rank each source's representations as models of their own against each "
-            "other (e.g. two models evaluated into two files), or across_sources=False to rank within each "
-            "source and pool a representation name over sources (the same model evaluated twice)."
-        )
-        raise ValueError(msg)
-    within = ["dataset"] if shared and across_sources else ["source", "dataset"]
-    if shared and across_sources:
-        t["entry"] = t["source"].astype(str) + " · " + t["entry"].astype(str)
+    within = ["source", "dataset"]
     up = np.array(
         [declaration(b).metric(m).higher_is_better for b, m in zip(t["benchmark"], t["metric"], strict=True)]
     )
@@ -467,6 +537,7 @@ def aggregate_table(
     benchmarks: list[str] | None = None,
     min_max_scale: bool = False,
     average_over: list[str] | None = None,
+    across_sources: bool = False,
 ) -> AggregateTable:
     """Every metric of every entry side by side, with each benchmark's group scores and aggregate.
 
@@ -492,6 +563,10 @@ def aggregate_table(
         view; rows of different datasets or sources are never scaled together).
     average_over
         ``"dataset"`` and/or ``"source"``: average over them by name.
+    across_sources
+        Set the representations of several sources that share a dataset against each other
+        (rows ``"dataset · source · rep"``, min-max scaled together per dataset) instead of
+        keeping each source apart (see :func:`comparison_table`).
 
     Returns
     -------
@@ -506,7 +581,7 @@ def aggregate_table(
     >>> table.scores
     [('linear_probe', 'aggregate')]
     """
-    t = comparison_table(data)
+    t = _comparison(data, False, True, across_sources, "aggregate_table")
     if benchmarks is not None:
         t = t[t["benchmark"].isin(benchmarks)]
     if t.empty:

@@ -39,7 +39,8 @@ def results(
         ``uns`` key of the results store.
     replicates
         Add the columns ``replicate_kind``, ``replicates`` (each metric's value per split or
-        bootstrap resample) and ``test_train_ratio``, which :func:`scmf.bm.compare` needs.
+        bootstrap resample), ``test_train_ratio`` and ``n_cells`` (where recorded), which
+        :func:`scmf.bm.compare` needs.
 
     Returns
     -------

@@ -26,6 +26,7 @@ def benchmark_comparison(
     source: str | None = None,
     baseline: str | None = None,
     alpha: float = 0.05,
+    across_sources: bool = False,
     ax=None,
     show: bool | None = None,
     return_fig: bool = False,
@@ -44,6 +45,11 @@ def benchmark_comparison(
         Mark (``*``) the bars that differ significantly from this representation.
     alpha
         Significance level of those marks (Holm-adjusted p-values).
+    across_sources
+        Several sources (files) sharing a dataset: one panel per dataset with every source's
+        representations as bars of their own (``"source · rep"``), compared with each other
+        (``baseline`` may name a representation only one source holds). Default: one panel
+        per (source, dataset).
 
     Examples
     --------
@@ -55,7 +61,7 @@ def benchmark_comparison(
     >>> ax.get_title()
     'linear_probe'
     """
-    t = comparison_table(data)
+    t = comparison_table(data, across_sources=across_sources)
     t = t[t["benchmark"] == benchmark]
     if t.empty:
         msg = f"no {benchmark} results; run scmf.bm.{benchmark} first."
@@ -73,7 +79,7 @@ def benchmark_comparison(
     if baseline is not None:
         from ..bm import compare
 
-        c = compare(data, baseline=baseline, benchmark=benchmark, alpha=alpha)
+        c = compare(data, baseline=baseline, benchmark=benchmark, alpha=alpha, across_sources=across_sources)
         marks = {(r.source, r.dataset, r.rep, r.metric) for r in c.itertuples() if r.significant}
     contexts = list(dict.fromkeys(zip(t["source"], t["dataset"], strict=True)))
     label = dict(zip(zip(t["source"], t["dataset"], strict=True), t["context"], strict=True))
@@ -157,7 +163,7 @@ def rank_summary(
     from ..bm import rank_summary as table_of_ranks
 
     r = table_of_ranks(data, benchmark=benchmark, metrics=metrics, across_sources=across_sources)
-    t = comparison_table(data, warn_settings=False)  # rank_summary warned
+    t = comparison_table(data, warn_settings=False, across_sources=across_sources)  # rank_summary warned
     if benchmark is not None:
         t = t[t["benchmark"] == benchmark]
     n_ds = t["dataset"].nunique()  # datasets, not (source, dataset) pairs

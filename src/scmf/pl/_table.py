@@ -17,6 +17,7 @@ def results_table(
     benchmarks: list[str] | None = None,
     min_max_scale: bool = False,
     average_over: list[str] | None = None,
+    across_sources: bool = False,
     ax=None,
     show: bool | None = None,
     return_fig: bool = False,
@@ -52,6 +53,10 @@ def results_table(
     average_over
         Average over these row keys by name (``["dataset"]``, ``["source"]``): the title
         then says over what the values are means. Default: never.
+    across_sources
+        Several sources (files) sharing a dataset: set their representations against each
+        other as models of their own (rows ``"dataset · source · rep"``, scaled together per
+        dataset with ``min_max_scale``) instead of keeping each source apart.
 
     Examples
     --------
@@ -66,7 +71,11 @@ def results_table(
     import matplotlib.pyplot as plt
 
     table = aggregate_table(
-        data, benchmarks=benchmarks, min_max_scale=min_max_scale, average_over=average_over
+        data,
+        benchmarks=benchmarks,
+        min_max_scale=min_max_scale,
+        average_over=average_over,
+        across_sources=across_sources,
     )
     wide, title_bits = table.shown, list(table.title)
     columns = list(wide.columns)
