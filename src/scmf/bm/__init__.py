@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .._store import Result
 from ._benchmark import Prepared, Score, benchmark, benchmarks, declaration, register_benchmark
+from ._cell_cycle import cell_cycle_conservation
 from ._compare import AggregateTable, aggregate_table, compare, comparison_table, rank_summary, summary
 from ._config import BenchmarkConfig, EvalConfig, load_config
 from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
@@ -36,6 +37,7 @@ __all__ = [
     "aggregate_table",
     "benchmark",
     "benchmarks",
+    "cell_cycle_conservation",
     "collect",
     "compare",
     "comparison_table",
