@@ -379,3 +379,26 @@ def test_embedding_only_file_gets_the_baselines_it_can(tmp_path, pbmc, capsys):
     assert set(t["rep"]) == {"X_mine", "X_random_baseline"}
     acc = t.query("metric == 'accuracy'").set_index("rep")["value"]
     assert acc["X_mine"] > acc["X_random_baseline"]
+
+
+def test_write_h5ad_keeps_nullable_strings(tmp_path, pbmc, capsys):
+    """obs text in pandas' nullable string dtype (pandas 3's default) is written back, not refused
+    after all the work."""
+    import pandas as pd
+
+    from scmf._io import write_h5ad
+
+    pbmc.obs["barcode"] = pd.array(
+        [f"cell{i}" for i in range(pbmc.n_obs)], dtype="string"
+    )  # unique: not categorical
+    write_h5ad(tmp_path / "p.h5ad", pbmc)
+    assert isinstance(ad.read_h5ad(tmp_path / "p.h5ad").obs["barcode"].dtype, pd.StringDtype)
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: bulk_labels, n_splits: 2}\n"
+    )
+    args = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--model", "pca", "--data", str(tmp_path / "p.h5ad"),
+            "--output", str(tmp_path / "r.json"), "--write-h5ad", str(tmp_path / "ev")]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    back = ad.read_h5ad(tmp_path / "ev" / "p.h5ad")
+    assert list(back.obs["barcode"]) == list(pbmc.obs["barcode"])
+    assert set(scmf.bm.results(back)["rep"]) == {"X_pca_baseline"}

@@ -71,3 +71,23 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def write_h5ad(path: str | os.PathLike, adata) -> Path:
+    """Write ``adata`` to ``path`` as ``.h5ad``, atomically (see :func:`write_atomic`).
+
+    Pandas' nullable string columns (``"string"`` dtype, the default for text in pandas 3) are
+    written, not refused: anndata asks for an opt-in (``allow_write_nullable_strings``) because
+    anndata < 0.11 cannot read them back; scmf requires a newer anndata, so it opts in.
+    """
+    import anndata
+
+    def write(tmp: str) -> None:
+        settings = anndata.settings
+        if hasattr(settings, "allow_write_nullable_strings"):
+            with settings.override(allow_write_nullable_strings=True):
+                adata.write_h5ad(tmp)
+        else:  # pragma: no cover - older anndata writes them unasked
+            adata.write_h5ad(tmp)
+
+    return write_atomic(path, write, suffix=".h5ad.tmp")

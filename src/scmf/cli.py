@@ -12,6 +12,7 @@ def _demo(args: argparse.Namespace) -> int:
     import pandas as pd
 
     import scmf
+    from scmf._io import write_h5ad
 
     out = Path(args.output)
     adata = scmf.datasets.pbmc68k()
@@ -28,7 +29,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(wide.to_string())
     out.mkdir(parents=True, exist_ok=True)
     h5 = out / "pbmc68k_evaluated.h5ad"
-    adata.write_h5ad(h5)
+    write_h5ad(h5, adata)
     scmf.bm.to_json(adata, out / "results.json")
     import matplotlib
 
@@ -49,7 +50,7 @@ class CliError(Exception):
 
 def _benchmark(args: argparse.Namespace) -> int:
     import scmf
-    from scmf._io import write_atomic
+    from scmf._io import write_h5ad
     from scmf.bm import as_datasets, read_dataset
 
     # everything is checked before any data is read or any model runs
@@ -151,7 +152,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         for name, adata in report.datasets.items():
             target = folder / f"{name}.h5ad"
-            write_atomic(target, adata.write_h5ad, suffix=".h5ad.tmp")
+            write_h5ad(target, adata)
             print(f"wrote {target}")
     if len(report.failures):
         n = len(report.failures)
