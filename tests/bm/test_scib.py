@@ -141,6 +141,18 @@ def test_bad_input(pbmc):
     with pytest.raises(ValueError, match="different settings"):
         scmf.bm.scib_table(pbmc)
 
+    import anndata as ad
+
+    only = ad.AnnData(
+        obs=pbmc.obs, obsm={"X_emb": pbmc.obsm["X_pca_baseline"], "X_unint": pbmc.obsm["X_pca"]}
+    )
+    with pytest.raises(ValueError, match="Pass pre_integrated='<obsm key>'"):
+        scmf.bm.scib(only, "bulk_labels", "phase", use_rep="X_emb", metrics=["pcr_comparison"])
+    scmf.bm.scib(
+        only, "bulk_labels", "phase", use_rep="X_emb", metrics=["pcr_comparison"], pre_integrated="X_unint"
+    )
+    assert 0 <= scmf.bm.results(only)["value"].iloc[0] <= 1
+
 
 def test_table_keeps_files_and_datasets_apart(pbmc):
     kw = {

@@ -229,6 +229,15 @@ def scib(
     X_pre = None
     if "pcr_comparison" in chosen:
         if pre_integrated is None:
+            if (adata.X is None or adata.n_vars == 0) and layer is None and not use_raw:
+                msg = (
+                    "scib's pcr_comparison compares each embedding with the unintegrated data, by default a PCA of "
+                    "the expression, and this AnnData holds no expression (no genes in X). Pass "
+                    "pre_integrated='<obsm key>' naming an unintegrated representation (e.g. the PCA of the raw "
+                    "data, made before integration), layer= naming the expression, or leave pcr_comparison out "
+                    "(metrics=[...])."
+                )
+                raise ValueError(msg)
             X_pre = pre_integration_pca(adata, layer=layer, use_raw=use_raw)
         else:
             X_pre = get_rep(adata, pre_integrated, dtype=None)
