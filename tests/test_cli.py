@@ -6,7 +6,6 @@ import anndata as ad
 import pytest
 
 import scmf
-from scmf import ScmfWarning
 from scmf.cli import main
 
 
@@ -361,6 +360,7 @@ def test_dataset_settings_are_validated(tmp_path):
     }
 
 
+@pytest.mark.filterwarnings("always::scmf.ScmfWarning")
 def test_embedding_only_file_gets_the_baselines_it_can(tmp_path, pbmc, capsys):
     """A file with an embedding in obsm and no genes: --baselines computes the random baseline
     (the PCA one needs the expression) instead of failing the whole dataset."""
@@ -373,8 +373,9 @@ def test_embedding_only_file_gets_the_baselines_it_can(tmp_path, pbmc, capsys):
     )
     args = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--use-rep", "X_mine", "--baselines",
             "--data", str(tmp_path / "emb.h5ad"), "--output", str(tmp_path / "r.json")]  # fmt: skip
-    with pytest.warns(ScmfWarning, match="only the random baseline"):
-        assert main(args) == 0, capsys.readouterr().err
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "scmf benchmark: warning:" in err and "only the random baseline" in err, err
     t = scmf.bm.read_json(tmp_path / "r.json")
     assert set(t["rep"]) == {"X_mine", "X_random_baseline"}
     acc = t.query("metric == 'accuracy'").set_index("rep")["value"]
@@ -402,3 +403,19 @@ def test_write_h5ad_keeps_nullable_strings(tmp_path, pbmc, capsys):
     back = ad.read_h5ad(tmp_path / "ev" / "p.h5ad")
     assert list(back.obs["barcode"]) == list(pbmc.obs["barcode"])
     assert set(scmf.bm.results(back)["rep"]) == {"X_pca_baseline"}
+
+
+@pytest.mark.filterwarnings("always::scmf.ScmfWarning")
+def test_warnings_are_one_line_each_once(tmp_path, pbmc, capsys):
+    pbmc.obs["tiny"] = pbmc.obs["bulk_labels"].astype(str)
+    pbmc.obs.loc[pbmc.obs_names[:1], "tiny"] = "single"
+    pbmc.write_h5ad(tmp_path / "p.h5ad")
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: tiny, n_splits: 2}\n"
+    )
+    args = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--model", "pca", "--baselines",
+            "--data", str(tmp_path / "p.h5ad"), "--output", str(tmp_path / "r.json")]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    line = "scmf benchmark: warning: linear_probe: dropping 1 classes with fewer than 2 cells: single (1)."
+    assert err.count("dropping 1 classes") == 1 and line in err.splitlines(), err

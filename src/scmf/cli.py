@@ -354,8 +354,24 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    import warnings
+
+    shown: set[str] = set()
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        """A warning as the command's own line, each text once (not a source path and line)."""
+        text = str(message)
+        if text in shown:
+            return
+        shown.add(text)
+        kind = "warning" if category.__name__ in ("ScmfWarning", "UserWarning") else category.__name__
+        print(f"scmf {args.command}: {kind}: {text}", file=sys.stderr if file is None else file)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            if not args.verbose:
+                warnings.showwarning = one_line
+            return args.func(args)
     except Exception as e:  # one clear line unless asked for the traceback
         if args.verbose:
             raise

@@ -238,3 +238,27 @@ def test_lightning_ddp_two_processes(data_dir, tmp_path):
     assert key in r0["metrics"] and r0["metrics"] == r1["metrics"]
     assert r0["stopped_epoch"] == r1["stopped_epoch"] == 1  # lr=0: no improvement, patience 1
     assert r0["n_assessed"] > 0 and r1["n_assessed"] == 0  # computed on rank zero only
+
+
+def test_a_warning_is_shown_once_not_every_epoch(kang, gf_vocab):
+    """The same warning (here: the scale of the input, and a benchmark's own) is shown at the first
+    assessment only."""
+    import warnings
+
+    model, tok = _model(gf_vocab)
+    val = kang[::10].copy()
+    val.X = val.X * 1000.0  # unlogged values: the tokenizer warns about the scale
+    config = {
+        "eval": {
+            "benchmarks": [{"name": "linear_probe", "params": {"cell_type_key": "cell_type", "n_splits": 2}}]
+        }
+    }
+    assess = Assessment(config, val, tokenizer=tok)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for epoch in range(3):
+            assess.run(model, epoch)
+    texts = [str(w.message) for w in caught if issubclass(w.category, scmf.ScmfWarning)]
+    assert any("TPM/FPKM/CPM" in t for t in texts), texts
+    assert len(texts) == len(set(texts))  # each once
+    assert len(assess.history["epoch"].unique()) == 3

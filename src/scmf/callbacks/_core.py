@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,7 @@ class Assessment:
         self._work = {name: a.copy() for name, a in named.items()}
         self._rows: list[dict] = []
         self.failures: list[dict] = []
+        self._warned: set[tuple[type, str]] = set()
         if mode not in ("max", "min"):
             msg = f"mode must be 'max' or 'min', got {mode!r}."
             raise ValueError(msg)
@@ -142,13 +144,28 @@ class Assessment:
         ``{"assessment/{benchmark}/{dataset}/{metric}": value}`` (finite values only),
         appends them to :attr:`history` and updates :attr:`best`, :attr:`best_epoch` and
         :attr:`should_stop`.
+        The same warning (e.g. about the input's scale) is shown once, not at every epoch.
         """
-        from .. import tl
-        from ..bm import benchmarks, results
         from ..models import TokenizedModel, device_of
 
         device = self.device or (str(device_of(module)) if device_of(module) is not None else "cpu")
         model = TokenizedModel(module, self.tokenizer, name=f"{type(module).__name__}@epoch{epoch}")
+        out: dict[str, float] = {}
+        with warnings.catch_warnings(record=True) as caught:  # the same warning every epoch: once
+            warnings.simplefilter("always")
+            out = self._assess(model, device, epoch, step)
+        for w in caught:
+            key = (w.category, str(w.message))
+            if key not in self._warned:
+                self._warned.add(key)
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self._track(out, epoch)
+        return out
+
+    def _assess(self, model, device, epoch: int, step: int | None) -> dict[str, float]:
+        from .. import tl
+        from ..bm import benchmarks, results
+
         out: dict[str, float] = {}
         for name, adata in self._work.items():
             adata.uns.pop(BENCH_KEY, None)
@@ -188,7 +205,6 @@ class Assessment:
                         "value": float(r.value),
                     }
                 )
-        self._track(out, epoch)
         return out
 
     @property
