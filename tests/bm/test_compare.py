@@ -380,3 +380,9 @@ def test_clustering_seed_variation_reaches_the_test(pbmc):
     d4 = np.asarray(r4.loc["X_pca_baseline", "replicates"]) - np.asarray(r4.loc["X_pca10", "replicates"])
     assert d4.std() > d1.std()
     assert json.loads(r4.loc["X_pca10", "params"])["cluster_seeds"] == 4
+    km = pbmc.copy()
+    scmf.bm.embedding_quality(
+        km, "bulk_labels", cluster_seeds=4, **{**kw, "clustering": "kmeans", "n_bootstrap": 5}
+    )
+    params = json.loads(scmf.bm.results(km)["params"].iloc[0])
+    assert params["cluster_seeds"] == 1  # what was run: KMeans clusters once

@@ -149,7 +149,7 @@ def embedding_quality(
         variation of the clustering (a gap that one seed shows and another does not is not
         declared significant). ``"auto"``: 3 on the exact path, 1 above the approximate switch
         (each run is a full Leiden search there). With 1, ``compare`` does not test ``nmi``,
-        ``ari`` and the scores built on them. Not used by ``clustering="kmeans"``.
+        ``ari`` and the scores built on them. Not used by ``clustering="kmeans"`` (recorded as 1).
     approximate
         ``"auto"`` (default): ``True`` above 200,000 cells. ``True``: the kNN graph comes from
         pynndescent (:func:`scmf.bm.neighbors` with ``method="pynndescent"``: the
@@ -291,7 +291,7 @@ def embedding_quality(
             "n_bootstrap": n_bootstrap,
             "approximate": approximate,
             "silhouette_sample": int(silhouette_sample) if approximate else None,
-            "cluster_seeds": int(cluster_seeds),
+            "cluster_seeds": int(runs),  # what was run: 1 with kmeans or without resamples
         },
     )
 
