@@ -30,9 +30,41 @@ class _Tmp:
         return p
 
 
+#: tutorial pages whose own figures are drawn, and the names of those figures in drawing order
+TUTORIALS = {
+    "cell_types.md": ["kang_results_table", "kang_confusion_matrix", "kang_embedding_quality", "kang_embedding"],
+}
+
+
+def tutorial_figures(page: str, names: list[str], out: Path) -> None:
+    """Run a tutorial page's python blocks as written and save the figures it draws."""
+    import re
+
+    plt.close("all")
+    text = (ROOT / "docs" / "tutorials" / page).read_text()
+    namespace: dict = {"__name__": "__docs__"}
+    cwd = os.getcwd()
+    os.chdir(tempfile.mkdtemp())
+    try:
+        for code in re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL):
+            exec(compile(code, page, "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    figs = [plt.figure(n) for n in plt.get_fignums()]
+    if len(figs) != len(names):
+        msg = f"{page} drew {len(figs)} figures; TUTORIALS names {len(names)}."
+        raise RuntimeError(msg)
+    for name, fig in zip(names, figs, strict=True):
+        fig.savefig(out / f"{name}.png", dpi=80, bbox_inches="tight")
+        print("wrote", out / f"{name}.png")
+    plt.close("all")
+
+
 def main() -> None:
     out = ROOT / "docs" / "_static" / "gallery"
     out.mkdir(parents=True, exist_ok=True)
+    for page, names in TUTORIALS.items():
+        tutorial_figures(page, names, out)
     evaluated = test_plots.evaluated.__wrapped__(_Tmp(), Path(os.environ["SCMF_DATA_DIR"]))
     for name, draw in test_plots.CASES.items():
         fig = draw(evaluated)
