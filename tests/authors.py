@@ -156,3 +156,30 @@ def transcriptformer(dest: Path) -> types.SimpleNamespace:
         load_vocabs_and_embeddings=vocab.load_vocabs_and_embeddings,
         inference_yaml=root / "transcriptformer" / "cli" / "conf" / "inference_config.yaml",
     )
+
+
+def scgpt_model(ref: types.SimpleNamespace, vocab: dict, args: dict):
+    """scGPT's ``TransformerModel`` as its embedding task builds it from a release's ``args.json``."""
+    return ref.TransformerModel(
+        ntoken=len(vocab),
+        d_model=args["embsize"],
+        nhead=args["nheads"],
+        d_hid=args["d_hid"],
+        nlayers=args["nlayers"],
+        nlayers_cls=args["n_layers_cls"],
+        n_cls=1,
+        vocab=vocab,
+        dropout=args["dropout"],
+        pad_token=args["pad_token"],
+        pad_value=args["pad_value"],
+        do_mvc=True,
+        do_dab=False,
+        use_batch_labels=False,
+        domain_spec_batchnorm=False,
+        input_emb_style=args["input_emb_style"],
+        n_input_bins=args["n_bins"] + 2,
+        explicit_zero_prob=False,
+        use_fast_transformer=True,  # flash-attn is absent: scGPT falls back to torch's layers
+        fast_transformer_backend="flash",
+        pre_norm=False,
+    )

@@ -48,6 +48,21 @@ class CliError(Exception):
         self.code = code
 
 
+def _random_model(args: argparse.Namespace) -> int:
+    import scmf
+
+    genes = None
+    if args.genes_from is not None:
+        import anndata as ad
+
+        genes = ad.read_h5ad(args.genes_from, backed="r").var_names
+    path = scmf.models.random_release(args.format, args.folder, genes=genes, seed=args.seed)
+    print(
+        f"wrote a random-weight {args.format} release to {path} (meaningless embeddings: for testing a pipeline)"
+    )
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     import scmf
     from scmf._io import write_h5ad
@@ -344,6 +359,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--hidden-layer", type=int, default=None, help="hidden state to pool (formats that take hidden_layer)"
     )
     bench.set_defaults(func=_benchmark)
+
+    rnd = sub.add_parser(
+        "random-model",
+        help="write a tiny random-weight model in a published checkpoint layout (to test a pipeline)",
+    )
+    rnd.add_argument("format", help="checkpoint format (scmf list shows them)")
+    rnd.add_argument("folder", help="folder to create")
+    rnd.add_argument(
+        "--genes-from",
+        metavar="H5AD",
+        default=None,
+        help="use the var_names of this .h5ad as the model's genes (default: scanpy's pbmc68k_reduced)",
+    )
+    rnd.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    rnd.set_defaults(func=_random_model)
 
     lst = sub.add_parser("list", help="show benchmarks, model formats and datasets")
     lst.set_defaults(func=_list)

@@ -43,29 +43,7 @@ def vocab_json(data_dir):
 
 def _authors_model(ref, vocab: dict, args: dict, seed: int = 0):
     torch.manual_seed(seed)
-    model = ref.TransformerModel(
-        ntoken=len(vocab),
-        d_model=args["embsize"],
-        nhead=args["nheads"],
-        d_hid=args["d_hid"],
-        nlayers=args["nlayers"],
-        nlayers_cls=args["n_layers_cls"],
-        n_cls=1,
-        vocab=vocab,
-        dropout=args["dropout"],
-        pad_token=args["pad_token"],
-        pad_value=args["pad_value"],
-        do_mvc=True,
-        do_dab=False,
-        use_batch_labels=False,
-        domain_spec_batchnorm=False,
-        input_emb_style=args["input_emb_style"],
-        n_input_bins=args["n_bins"] + 2,
-        explicit_zero_prob=False,
-        use_fast_transformer=True,  # flash-attn is absent: scGPT falls back to torch's layers
-        fast_transformer_backend="flash",
-        pre_norm=False,
-    )
+    model = authors.scgpt_model(ref, vocab, args)
     with torch.no_grad():  # every weight random, layer norms included
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))

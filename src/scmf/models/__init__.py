@@ -34,6 +34,7 @@ _LAZY = {
     "TokenDataset": "._training",
     "masked_gene_loss": "._training",
     "lit_module": "._training",
+    "random_release": "._random",
 }
 
 
@@ -79,6 +80,7 @@ __all__ = [
     "match_genes",
     "model_name",
     "plan_tokens",
+    "random_release",
     "register_format",
     "resolve",
     "save_reference",

@@ -26,12 +26,17 @@ class CheckpointFormat:
     options: str = ""
     paper: str = ""
     weights: str = ""
+    random: Callable[[Path, list[str], int], None] | str | None = None
 
     def detector(self) -> Callable[[Path], bool]:
         return _resolve_ref(self.detect)
 
     def loader(self) -> Callable[..., object]:
         return _resolve_ref(self.load)
+
+    def random_writer(self) -> Callable[[Path, list[str], int], None] | None:
+        """``write(path, genes, seed)``: a tiny random-weight release (see :func:`random_release`)."""
+        return None if self.random is None else _resolve_ref(self.random)
 
     @property
     def takes_seed(self) -> bool:
@@ -62,6 +67,7 @@ def register_format(
     options: str = "",
     paper: str = "",
     weights: str = "",
+    random: Callable[[Path, list[str], int], None] | str | None = None,
 ) -> None:
     """Teach :func:`load` (and so ``tl.embed`` and the CLI) a checkpoint format.
 
@@ -71,7 +77,8 @@ def register_format(
     replaces it. ``files``, ``options``, ``paper`` and ``weights`` (where the authors publish
     them) are text shown by :func:`format_info` and ``scmf list``. ``detect`` and ``load`` may be
     ``"module:function"`` references, imported on first use. A loader with a ``seed`` parameter
-    receives the seed of :func:`scmf.tl.embed` (its recipe samples).
+    receives the seed of :func:`scmf.tl.embed` (its recipe samples). ``random(path, genes, seed)``,
+    when given, writes a tiny random-weight release for :func:`random_release`.
 
     Examples
     --------
@@ -79,7 +86,7 @@ def register_format(
     >>> "reference" in scmf.models.formats() and "geneformer" in scmf.models.formats()
     True
     """
-    _FORMATS[name] = CheckpointFormat(name, detect, load, files, options, paper, weights)
+    _FORMATS[name] = CheckpointFormat(name, detect, load, files, options, paper, weights, random)
 
 
 def formats() -> list[str]:
@@ -196,6 +203,7 @@ register_format(
     options="device",
     paper="scmf's own small transformer (scmf.models.ReferenceModel)",
     weights="written by scmf.models.save_reference",
+    random="scmf.models._random:write_reference",
 )
 register_format(
     "geneformer",
@@ -205,6 +213,7 @@ register_format(
     options="vocab, hidden_layer, pooling, max_len",
     paper="Theodoris et al., Nature 2023 (Geneformer)",
     weights="huggingface.co/ctheodoris/Geneformer",
+    random="scmf.models._random:write_geneformer",
 )
 register_format(
     "scgpt",
@@ -214,6 +223,7 @@ register_format(
     options="vocab, max_length, pooling, seed",
     paper="Cui et al., Nature Methods 2024 (scGPT)",
     weights="github.com/bowang-lab/scGPT (README: pretrained scGPT model zoo, Google Drive folders)",
+    random="scmf.models._random:write_scgpt",
 )
 register_format(
     "uce",
@@ -226,6 +236,7 @@ register_format(
     options="species, weights, nhead, sample_size, pad_length, batch_size, min_cells, seed",
     paper="Rosen et al., bioRxiv 2023 (Universal Cell Embeddings)",
     weights="github.com/snap-stanford/UCE (README: model files on figshare / Google Drive)",
+    random="scmf.models._random:write_uce",
 )
 register_format(
     "scfoundation",
@@ -235,6 +246,7 @@ register_format(
     options="gene_index, version, pool_type, pre_normalized, tgthighres, weights_only",
     paper="Hao et al., Nature Methods 2024 (scFoundation)",
     weights="github.com/biomap-research/scFoundation (README: models.ckpt from the authors' download page)",
+    random="scmf.models._random:write_scfoundation",
 )
 register_format(
     "transcriptformer",
@@ -244,4 +256,5 @@ register_format(
     options="model_type, clip_counts",
     paper="Pearce et al., bioRxiv 2025 (TranscriptFormer)",
     weights="github.com/czi-ai/transcriptformer (README: `transcriptformer download tf-sapiens` etc.)",
+    random="scmf.models._random:write_transcriptformer",
 )
