@@ -419,3 +419,19 @@ def test_warnings_are_one_line_each_once(tmp_path, pbmc, capsys):
     err = capsys.readouterr().err
     line = "scmf benchmark: warning: linear_probe: dropping 1 classes with fewer than 2 cells: single (1)."
     assert err.count("dropping 1 classes") == 1 and line in err.splitlines(), err
+
+
+def test_published_baselines_from_the_command_line(tmp_path, kang_small, capsys):
+    kang_small.write_h5ad(tmp_path / "k.h5ad")
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: cell_type, n_splits: 2}\n"
+    )
+    base = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--use-rep", "X_pca", "--data",
+            str(tmp_path / "k.h5ad"), "--output", str(tmp_path / "r.json")]  # fmt: skip
+    assert main([*base, "--baselines", "pca,harmony"]) == 1  # harmony needs the batches
+    assert "--batch-key" in capsys.readouterr().err
+    assert main([*base, "--baselines", "hvg,harmony", "--batch-key", "condition"]) == 0, capsys.readouterr().err
+    t = scmf.bm.read_json(tmp_path / "r.json")
+    assert set(t["rep"]) == {"X_pca", "X_hvg_baseline", "X_harmony_baseline"}
+    assert main([*base, "--baselines", "umap"]) == 1
+    assert "unknown baseline" in capsys.readouterr().err

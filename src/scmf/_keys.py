@@ -16,3 +16,22 @@ RANDOM_BASELINE_KEY = "X_random_baseline"
 
 DEFAULT_DATASET = "dataset"
 """Dataset name used when a benchmark is called without ``dataset_name``."""
+
+BASELINES = ("pca", "random", "hvg", "harmony", "scvi")
+"""The baselines :func:`scmf.tl.embed` knows by name (``"random"`` reads no data)."""
+
+USES_BATCH = ("harmony", "scvi")
+"""Baselines that read batch labels: integration methods, never zero-shot references."""
+
+
+def baseline_key(name: str) -> str:
+    """The ``obsm`` key :func:`scmf.tl.baselines` writes baseline ``name`` to: ``X_<name>_baseline``."""
+    return f"X_{name}_baseline"
+
+
+def baseline_of(rep: str) -> str | None:
+    """The baseline a representation key names (``"X_harmony_baseline"`` -> ``"harmony"``), else None."""
+    for name in BASELINES:
+        if str(rep).endswith(baseline_key(name)):
+            return name
+    return None

@@ -145,7 +145,10 @@ def _benchmark(args: argparse.Namespace) -> int:
             cfg,
             model=model,
             use_rep=args.use_rep or None,
-            baselines=args.baselines,
+            baselines=[b.strip() for b in args.baselines.split(",") if b.strip()]
+            if args.baselines
+            else False,
+            batch_key=args.batch_key,
             batch_size=args.batch_size,
             device=args.device,
             input_scale=args.input_scale,
@@ -222,14 +225,14 @@ def _representation_key(args: argparse.Namespace, cfg) -> str:
     their results are read together."""
     import re
 
-    from scmf._keys import PCA_BASELINE_KEY, RANDOM_BASELINE_KEY
+    from scmf._keys import BASELINES, baseline_key
 
     if args.name is not None:
         name = args.name
     elif cfg.model_name is not None:
         name = cfg.model_name
-    elif args.model in ("pca", "random"):
-        return PCA_BASELINE_KEY if args.model == "pca" else RANDOM_BASELINE_KEY
+    elif args.model in BASELINES:
+        return baseline_key(args.model)
     elif args.model is not None:
         name = Path(args.model).resolve().name
     else:
@@ -314,7 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--batch-size", type=int, default=None, help="cells per forward pass (default: config)"
     )
-    bench.add_argument("--baselines", action="store_true", help="also benchmark PCA and random baselines")
+    bench.add_argument(
+        "--baselines",
+        nargs="?",
+        const="pca,random",
+        default=None,
+        metavar="NAMES",
+        help="also benchmark baselines: alone, PCA and random; or a comma list of pca, random, hvg, harmony, scvi",
+    )
+    bench.add_argument(
+        "--batch-key",
+        default=None,
+        help="obs column of the batches for the harmony and scvi baselines (default: the config's datasets: batch_key)",
+    )
     bench.add_argument(
         "--input-scale",
         default="auto",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._keys import EMBED_KEY, PCA_BASELINE_KEY, RANDOM_BASELINE_KEY
+from .._keys import BASELINES, EMBED_KEY, USES_BATCH, baseline_key
 from .._warnings import warn
 from ._config import EvalConfig, load_config
 
@@ -103,7 +103,8 @@ def evaluate(
     *,
     model: Any = None,
     use_rep: str | Sequence[str] | None = None,
-    baselines: bool = False,
+    baselines: bool | Sequence[str] = False,
+    batch_key: str | None = None,
     batch_size: int | None = None,
     device: str | None = None,
     key_added: str | None = None,
@@ -138,7 +139,12 @@ def evaluate(
         Representation(s) in ``obsm`` to benchmark: alone when ``model`` is ``None``
         (default ``"X_scmf"``), beside the model's embedding otherwise.
     baselines
-        Also compute and benchmark ``X_pca_baseline`` and ``X_random_baseline``.
+        Also compute and benchmark baselines (:func:`scmf.tl.baselines`): ``True`` for
+        ``X_pca_baseline`` and ``X_random_baseline``, or the names to compute (``["pca",
+        "random", "hvg", "harmony", "scvi"]``).
+    batch_key
+        ``obs`` column of the batches for the ``harmony`` and ``scvi`` baselines (default: the
+        dataset's ``batch_key`` in the config's ``datasets:`` block).
     batch_size, device
         Embedding settings; default from the config (``batch_size``, ``device``).
     key_added
@@ -191,8 +197,21 @@ def evaluate(
     key_added = key_added or cfg.model_key or EMBED_KEY
     extra = [] if use_rep is None else [use_rep] if isinstance(use_rep, str) else list(use_rep)
     reps = [key_added, *extra] if model is not None else (extra or [EMBED_KEY])
-    if baselines:
-        reps += [PCA_BASELINE_KEY, RANDOM_BASELINE_KEY]
+    methods = _baseline_methods(baselines)
+    reps += [baseline_key(m) for m in methods]
+    batch_of = {
+        n: batch_key or (cfg.datasets[n].params.get("batch_key") if n in cfg.datasets else None)
+        for n in named
+    }
+    model_uses_batch = isinstance(model, str) and model in USES_BATCH
+    if model_uses_batch or any(m in USES_BATCH for m in methods):
+        missing = [n for n, b in batch_of.items() if b is None]
+        if missing:
+            msg = (
+                f"the {[m for m in [model, *methods] if m in USES_BATCH]} baselines correct for batches, and datasets {missing} "
+                "have no batch_key: pass batch_key= (CLI: --batch-key) or set it in the config's datasets: block."
+            )
+            raise ValueError(msg)
     reps = list(dict.fromkeys(reps))  # a model named like a baseline is scored once
     specs = [(b, lookup(b.name)) for b in cfg.benchmarks]
     failures: list[dict] = []
@@ -209,20 +228,25 @@ def evaluate(
                 if model is not None:
                     kw = {"input_scale": input_scale, "gene_key": gene_key} if _tokenised(model) else {}
                     kw.update(batch_size=bs, device=dev, key_added=key_added, seed=seed, progress=False)
+                    if model_uses_batch:
+                        kw["batch_key"] = batch_of[name]
                     if client is not None and isinstance(item, str | os.PathLike):
                         _embed_on_cluster(item, adata, model, client, kw)
                     else:
                         tl.embed(adata, model, client=client, **kw)
                 ds_reps = reps
-                if baselines and (adata.X is None or adata.n_vars == 0):  # an embedding-only file
+                if methods and (adata.X is None or adata.n_vars == 0):  # an embedding-only file
+                    skipped = [m for m in methods if m != "random"]
                     warn(
                         f"dataset {name!r} holds no expression (no genes): only the random baseline is computed; "
-                        "the PCA baseline needs the expression matrix."
+                        f"the {', '.join(skipped)} baseline(s) need the expression matrix."
                     )
-                    tl.embed(adata, "random", seed=seed, key_added=RANDOM_BASELINE_KEY, n_comps=50)
-                    ds_reps = [r for r in reps if r != PCA_BASELINE_KEY]
-                elif baselines:
-                    tl.baselines(adata, seed=seed)
+                    if "random" in methods:
+                        tl.baselines(adata, ["random"], seed=seed)
+                    ds_reps = [r for r in reps if r not in {baseline_key(m) for m in skipped}]
+                elif methods:
+                    uses = any(m in USES_BATCH for m in methods)
+                    tl.baselines(adata, methods, seed=seed, batch_key=batch_of[name] if uses else None)
             except Exception as e:
                 logger.warning("dataset %r could not be prepared: %s", name, e)
                 failures.append(
@@ -256,3 +280,17 @@ def _tokenised(model) -> bool:
     from ..models import TokenizedModel
 
     return isinstance(model, TokenizedModel)
+
+
+def _baseline_methods(baselines: bool | Sequence[str]) -> list[str]:
+    """The baselines ``evaluate(baselines=...)`` computes: ``True`` -> PCA and random."""
+    if baselines is True:
+        return ["pca", "random"]
+    if not baselines:
+        return []
+    names = [baselines] if isinstance(baselines, str) else list(baselines)
+    unknown = [m for m in names if m not in BASELINES]
+    if unknown:
+        msg = f"unknown baseline(s) {unknown}; scmf computes {list(BASELINES)}."
+        raise ValueError(msg)
+    return list(dict.fromkeys(names))

@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+#: names of the embeddings scmf computes itself from the expression
+from .._keys import BASELINES
 from .._warnings import warn
 from ._protocol import model_name
 
-#: names of the embeddings scmf computes itself from the expression
-BASELINES = ("pca", "random")
+__all__ = ["BASELINES", "resolve"]
 
 
 def resolve(model: Any, *, tokenizer: Any = None, seed: int | None = None, **options: Any) -> Any:

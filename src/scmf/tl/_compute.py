@@ -12,8 +12,9 @@ import numpy as np
 from scipy import sparse
 
 from .._expression import get_expression
+from .._keys import USES_BATCH
 from ..models import EmbeddingModel, model_name
-from ._pca import pca_embedding, random_embedding
+from ._methods import METHODS
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -33,16 +34,20 @@ def compute(
     seed: int,
     progress: bool | None,
     plan: Any = None,
+    batch_key: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The embedding of ``target`` by ``model`` (already :func:`scmf.models.resolve`-d) and its params.
 
     ``plan`` (a :class:`scmf.models.TokenPlan`) is given for a block of a larger run: the
     genes are matched once for the whole run and a sampling recipe's random stream continues.
+    ``batch_key`` and ``options`` are read by the baselines (see :data:`tl._methods.METHODS`).
     """
     if isinstance(model, str):  # resolve() leaves only the baselines as names
-        if model == "pca":
-            return pca_embedding(target, n_comps=n_comps, layer=layer, seed=seed)
-        return random_embedding(target, n_comps=n_comps, seed=seed)
+        emb, params = METHODS[model](
+            target, n_comps=n_comps, layer=layer, seed=seed, batch_key=batch_key, options=dict(options or {})
+        )
+        return emb, {**params, "baseline": True, "uses_batch_labels": model in USES_BATCH}
     if callable(getattr(model, "embed_adata", None)):  # models that read the AnnData themselves (tokenised)
         kw = {"plan": plan} if plan is not None else {}
         return model.embed_adata(

@@ -78,10 +78,10 @@ def embed_blocks(
     from ..models import TokenizedModel, plan_tokens
 
     client = active_client(client)
-    if isinstance(model, str) and model == "pca":
+    if isinstance(model, str) and model != "random":
         msg = (
-            "the PCA baseline is fitted on all cells at once, which a block-by-block pass over a Dask array "
-            "cannot do; load the expression (adata.to_memory()) or embed a subset in memory for the PCA baseline."
+            f"the {model} baseline is fitted on all cells at once, which a block-by-block pass over a Dask array "
+            f"cannot do; load the expression (adata.to_memory()) or embed a subset in memory for it."
         )
         raise ValueError(msg)
     if not is_dask(X):

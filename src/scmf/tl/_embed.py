@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._expression import expression_source, is_dask, with_raw
-from .._keys import EMBED_KEY
+from .._keys import BASELINES, EMBED_KEY, USES_BATCH
 from .._uns import write_embedding_params
 from .._validate import check_anndata
-from ..models import EmbeddingModel, resolve
+from ..models import EmbeddingModel, model_name, resolve
 from ._compute import compute
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ def embed(
     mod: str | None = None,
     n_comps: int = 50,
     seed: int = 0,
+    batch_key: str | None = None,
+    options: dict[str, Any] | None = None,
     client: Any = None,
     zarr_store: str | Path | None = None,
     block_size: int | None = None,
@@ -51,7 +53,9 @@ def embed(
         ``MuData`` (the modality ``mod`` is embedded and written to). Never modified except
         for the outputs below.
     model
-        ``"pca"`` or ``"random"`` for the baselines; a checkpoint directory (scmf reference
+        A baseline: ``"pca"``, ``"random"``, ``"hvg"`` (log-normalised expression of the
+        highly variable genes), ``"harmony"`` or ``"scvi"`` (batch-corrected: need
+        ``batch_key``; see :func:`scmf.tl.baselines`); a checkpoint directory (scmf reference
         model, Geneformer, or a registered format; see :func:`scmf.models.load`); a
         :class:`scmf.models.TokenizedModel` (a PyTorch module with ``encode`` plus a
         tokenizer); or any object following :class:`scmf.models.EmbeddingModel`.
@@ -77,10 +81,19 @@ def embed(
     mod
         Modality of a ``MuData`` (default ``"rna"`` when present, or the only one).
     n_comps
-        Dimensions of the ``"pca"`` and ``"random"`` baselines.
+        Dimensions of the ``"pca"``, ``"random"`` and ``"harmony"`` baselines.
     seed
         Seed of the baselines, and of the random draws of a checkpoint given as a path whose
         recipe samples (scGPT, UCE); a model object keeps the seed it was loaded with.
+    batch_key
+        ``obs`` column of the batches, for the ``"harmony"`` and ``"scvi"`` baselines (which
+        then use batch labels: integration methods, not zero-shot references).
+    options
+        Settings of a baseline (``hvg``: ``n_top_genes`` = 2000, ``flavor`` = ``"auto"``,
+        ``scale`` = False; ``harmony``: ``theta`` = 2, ``max_iter_harmony`` = 10; ``scvi``:
+        ``n_latent`` = 10, ``max_epochs`` = 100, ``early_stopping`` = True, ``n_layers`` = 1,
+        ``batch_size`` = 128), or the loader options of a checkpoint directory (see
+        :func:`scmf.models.format_info`).
     client
         A ``dask.distributed.Client`` to embed on. Default: when the expression is a Dask
         array (``anndata.experimental.read_elem_lazy``, :func:`scmf.datasets.read_lazy`),
@@ -139,11 +152,17 @@ def embed(
         msg = f"batch_size must be a positive integer, got {batch_size!r}."
         raise ValueError(msg)
     source, source_layer = with_raw(target, layer, use_raw)
-    resolved = resolve(model, seed=seed)
+    baseline = isinstance(model, str) and model in BASELINES
+    resolved = resolve(model, seed=seed, **({} if baseline else dict(options or {})))
+    if batch_key is not None and not (baseline and model in USES_BATCH):
+        msg = f"batch_key is read by the {' and '.join(USES_BATCH)} baselines only, not by {model_name(resolved)!r}."
+        raise ValueError(msg)
     kw = {
         "layer": source_layer, "batch_size": int(batch_size), "device": device, "gene_key": gene_key,
         "id_type": id_type, "input_scale": input_scale, "n_comps": n_comps, "seed": seed,
     }  # fmt: skip
+    if baseline:
+        kw.update(batch_key=batch_key, options=dict(options or {}))
     X = (
         None
         if isinstance(resolved, str) and resolved == "random"
