@@ -430,7 +430,9 @@ def test_published_baselines_from_the_command_line(tmp_path, kang_small, capsys)
             str(tmp_path / "k.h5ad"), "--output", str(tmp_path / "r.json")]  # fmt: skip
     assert main([*base, "--baselines", "pca,harmony"]) == 1  # harmony needs the batches
     assert "--batch-key" in capsys.readouterr().err
-    assert main([*base, "--baselines", "hvg,harmony", "--batch-key", "condition"]) == 0, capsys.readouterr().err
+    assert main([*base, "--baselines", "hvg,harmony", "--batch-key", "condition"]) == 0, (
+        capsys.readouterr().err
+    )
     t = scmf.bm.read_json(tmp_path / "r.json")
     assert set(t["rep"]) == {"X_pca", "X_hvg_baseline", "X_harmony_baseline"}
     assert main([*base, "--baselines", "umap"]) == 1

@@ -35,3 +35,16 @@ def baseline_of(rep: str) -> str | None:
         if str(rep).endswith(baseline_key(name)):
             return name
     return None
+
+
+def rep_kind(rep: str) -> str:
+    """How tables label a representation: ``"model"``, ``"baseline"``, or ``"baseline (batch labels)"``.
+
+    Read from the key (``X_<name>_baseline``, as :func:`scmf.tl.baselines` writes it; a
+    ``"source · rep"`` name too): batch-aware baselines are integration methods, never
+    zero-shot references.
+    """
+    name = baseline_of(rep)
+    if name is None:
+        return "model"
+    return "baseline (batch labels)" if name in USES_BATCH else "baseline"

@@ -49,12 +49,15 @@ def test_harmony_equals_harmonypy(kang):
     a = kang.copy()
     scmf.tl.baselines(a, ["pca", "harmony"], batch_key="condition", n_comps=20, seed=3)
     pcs = a.obsm["X_pca_baseline"].astype(np.float64)
-    ho = harmonypy.run_harmony(pcs, a.obs[["condition"]].astype(str), ["condition"], random_state=3, verbose=False)
+    ho = harmonypy.run_harmony(
+        pcs, a.obs[["condition"]].astype(str), ["condition"], random_state=3, verbose=False
+    )
     Z = np.asarray(ho.Z_corr)
     Z = Z if Z.shape[0] == a.n_obs else Z.T
     np.testing.assert_allclose(a.obsm["X_harmony_baseline"], Z, rtol=1e-5, atol=1e-5)
     p = a.uns["scmf"]["params"]["X_harmony_baseline"]
     assert p["uses_batch_labels"] and p["baseline"] and p["batch_key"] == "condition"
+
     # Harmony moves the conditions together: their centroids are closer than in the PCA
     def gap(E):
         c = a.obs["condition"].to_numpy()
@@ -97,7 +100,28 @@ def test_scvi_equals_scvi_tools(kang_counts):
     scvi.settings.seed = 5
     scvi.model.SCVI.setup_anndata(ref, batch_key="batch")
     model = scvi.model.SCVI(ref, n_latent=8)
-    model.train(max_epochs=3, early_stopping=False, batch_size=128, accelerator="cpu", enable_progress_bar=False)
+    model.train(
+        max_epochs=3, early_stopping=False, batch_size=128, accelerator="cpu", enable_progress_bar=False
+    )
     np.testing.assert_allclose(a.obsm["X_scvi"], model.get_latent_representation(), rtol=1e-4, atol=1e-5)
     p = a.uns["scmf"]["params"]["X_scvi"]
     assert p["uses_batch_labels"] and p["epochs_trained"] == 3 and p["seed"] == 5
+
+
+def test_tables_label_baselines_and_batch_aware_ones(kang):
+    a = kang[::2].copy()
+    a.obsm["X_model"] = a.obsm["X_pca"][:, :20]  # stands in for a model's embedding
+    scmf.tl.baselines(a, ["pca", "random", "harmony"], batch_key="condition", n_comps=20)
+    reps = ["X_model", "X_pca_baseline", "X_random_baseline", "X_harmony_baseline"]
+    scmf.bm.linear_probe(a, "cell_type", use_rep=reps, n_splits=3)
+    kinds = scmf.bm.rank_summary(a)["kind"]
+    assert kinds.to_dict() == {"X_model": "model", "X_pca_baseline": "baseline", "X_random_baseline": "baseline",
+                               "X_harmony_baseline": "baseline (batch labels)"}  # fmt: skip
+    c = scmf.bm.compare(a, baseline="X_pca_baseline").drop_duplicates("rep").set_index("rep")["kind"]
+    assert c["X_harmony_baseline"] == "baseline (batch labels)" and c["X_model"] == "model"
+    ax = scmf.pl.results_table(a, show=False)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "X_harmony_baseline †" in labels and "X_model" in labels
+    assert "uses batch labels" in ax.get_title()
+    ax = scmf.pl.rank_summary(a, show=False)
+    assert "X_harmony_baseline †" in [t.get_text() for t in ax.get_yticklabels()]

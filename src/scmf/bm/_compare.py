@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._keys import DEFAULT_DATASET
+from .._keys import DEFAULT_DATASET, rep_kind
 from .._warnings import warn
 from ._benchmark import declaration
 
@@ -279,8 +279,9 @@ def compare(
 
     Returns
     -------
-    DataFrame with ``source, dataset, benchmark, metric, rep, baseline, value, baseline_value,
-    difference, ci_low, ci_high, p_value, p_holm, significant, better, test, n``.
+    DataFrame with ``source, dataset, benchmark, metric, rep, kind, baseline, value,
+    baseline_value, difference, ci_low, ci_high, p_value, p_holm, significant, better, test, n``
+    (``kind``: as in :func:`rank_summary`).
     ``better`` is True where the difference is significant and in the metric's good direction.
     Rows without replicates (one split, ``n_bootstrap=0``) have NaN statistics and
     ``test`` says why.
@@ -343,6 +344,7 @@ def compare(
                     "benchmark": bench,
                     "metric": metric,
                     "rep": r.rep,
+                    "kind": rep_kind(r.rep),
                     "baseline": baseline,
                     "value": r.value,
                     "baseline_value": float(b.value),
@@ -350,7 +352,7 @@ def compare(
                     **row,
                 }
             )
-    cols = [*KEYS[:2], "benchmark", "metric", "rep", "baseline", "value", "baseline_value", "difference",
+    cols = [*KEYS[:2], "benchmark", "metric", "rep", "kind", "baseline", "value", "baseline_value", "difference",
             "ci_low", "ci_high", "p_value", "p_holm", "significant", "better", "test", "n"]  # fmt: skip
     out = pd.DataFrame(rows, columns=[c for c in cols if c not in ("p_holm", "significant", "better")])
     out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
@@ -463,7 +465,9 @@ def rank_summary(
     Returns
     -------
     DataFrame indexed by representation: ``mean_rank`` (over all benchmarks), one column per
-    benchmark, and ``n_datasets`` (distinct dataset names it was ranked on); sorted best first.
+    benchmark, ``n_datasets`` (distinct dataset names it was ranked on) and ``kind``
+    (``"model"``, ``"baseline"``, or ``"baseline (batch labels)"`` for Harmony and scVI, which
+    read the batches a zero-shot model never sees); sorted best first.
 
     Examples
     --------
@@ -501,6 +505,8 @@ def rank_summary(
     per_ds = per_bench.groupby([*within, "entry"])["rank"].mean().reset_index()
     table.insert(0, "mean_rank", per_ds.groupby("entry")["rank"].mean())
     table["n_datasets"] = per_ds.groupby("entry")["dataset"].nunique()
+    reps_of = dict(zip(t["entry"], t["rep"], strict=False))
+    table["kind"] = [rep_kind(reps_of[e]) for e in table.index]
     table.index.name = "rep"
     table.columns.name = None
     return table.sort_values("mean_rank", kind="stable")
@@ -523,12 +529,15 @@ class AggregateTable:
         metrics, or the ``aggregate`` computed here).
     title
         What all rows share (dataset, source) and what was averaged over, as text.
+    reps
+        The representation of each row (in row order), e.g. to tell models from baselines.
     """
 
     shown: pd.DataFrame
     oriented: pd.DataFrame
     scores: list[tuple[str, str]]
     title: list[str]
+    reps: list[str]
 
 
 def aggregate_table(
@@ -616,7 +625,10 @@ def aggregate_table(
     oriented = pd.DataFrame(
         np.column_stack(colors) if colors else np.empty((len(wide), 0)), index=wide.index, columns=index
     )
-    return AggregateTable(shown_t, oriented, [columns[i] for i in bold], title_bits)
+    rep_of = dict(zip(t["row"], t["rep"], strict=False))
+    return AggregateTable(
+        shown_t, oriented, [columns[i] for i in bold], title_bits, [rep_of[r] for r in wide.index]
+    )
 
 
 def _columns(wide: pd.DataFrame, min_max: bool, contexts: np.ndarray):

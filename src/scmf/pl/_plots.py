@@ -10,7 +10,7 @@ import pandas as pd
 
 from .._keys import DEFAULT_DATASET as DEFAULT
 from ..bm import comparison_table
-from ._utils import axes, finish, plot_docs, stored
+from ._utils import BATCH_NOTE, axes, finish, label_rep, plot_docs, stored
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -140,6 +140,7 @@ def rank_summary(
     """Mean rank of each representation over datasets (1 = best), with each benchmark's mean rank as dots.
 
     The table is :func:`scmf.bm.rank_summary`; the title names the datasets averaged over.
+    Baselines are grey bars; those that read batch labels (Harmony, scVI) are marked ``†``.
 
     Parameters
     ----------
@@ -167,13 +168,17 @@ def rank_summary(
     if benchmark is not None:
         t = t[t["benchmark"] == benchmark]
     n_ds = t["dataset"].nunique()  # datasets, not (source, dataset) pairs
-    benches = [c for c in r.columns if c not in ("mean_rank", "n_datasets")]
+    benches = [c for c in r.columns if c not in ("mean_rank", "n_datasets", "kind")]
     fig, (a,) = axes(ax, 1, size=(4.2, 0.35 * len(r) + 1.3))
     y = np.arange(len(r))[::-1]
-    a.barh(y, r["mean_rank"].to_numpy(), color="lightsteelblue", label="all benchmarks")
+    kinds = r["kind"].to_numpy()
+    colour = np.where(kinds == "model", "lightsteelblue", "lightgrey")  # baselines beside the models, in grey
+    a.barh(y, r["mean_rank"].to_numpy(), color=colour, label="all benchmarks")
     for b in benches:
         a.plot(r[b].to_numpy(), y, "o", ms=4, label=b)
-    a.set_yticks(y, list(r.index), fontsize=8)
+    a.set_yticks(y, [label_rep(i, k) for i, k in zip(r.index, kinds, strict=True)], fontsize=8)
+    if (kinds == "baseline (batch labels)").any():
+        a.text(1.0, -0.02, BATCH_NOTE, transform=a.transAxes, ha="right", va="top", fontsize=6)
     a.set_xlabel("mean rank (1 = best)")
     a.set_title(f"mean rank over {n_ds} dataset{'s' if n_ds != 1 else ''}", fontsize=9)
     a.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars

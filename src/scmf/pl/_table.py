@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from .._keys import rep_kind
 from ..bm import aggregate_table
-from ._utils import axes, finish, plot_docs
+from ._utils import BATCH_NOTE, axes, finish, label_rep, plot_docs
 
 
 @plot_docs
@@ -99,7 +100,10 @@ def results_table(
     a.set_xticks(
         range(n_c), [c[1] for c in columns], rotation=60, ha="right", fontsize=7, rotation_mode="anchor"
     )
-    a.set_yticks(range(n_r), list(wide.index), fontsize=8)
+    kinds = [rep_kind(r) for r in table.reps]
+    a.set_yticks(range(n_r), [label_rep(i, k) for i, k in zip(wide.index, kinds, strict=True)], fontsize=8)
+    if "baseline (batch labels)" in kinds:
+        title_bits.append(BATCH_NOTE)
     edge = -0.5
     for bench in dict.fromkeys(c[0] for c in columns):
         k = sum(c[0] == bench for c in columns)

@@ -119,3 +119,11 @@ def plot_docs(func):
     lines[where:where] = ["", *block]
     func.__doc__ = "\n".join(lines)
     return func
+
+
+BATCH_NOTE = "† uses batch labels (an integration method, not zero-shot)"
+
+
+def label_rep(label: str, kind: str) -> str:
+    """A row label, marked ``†`` where the representation read the batch labels."""
+    return f"{label} †" if kind == "baseline (batch labels)" else str(label)
