@@ -48,6 +48,11 @@ def write_embedding_params(adata: AnnData, key: str, params: dict[str, Any]) -> 
     adata.uns[UNS_KEY] = uns
 
 
+def embedding_params(adata: AnnData, key: str) -> dict[str, Any]:
+    """The recorded parameters of ``obsm[key]`` (empty when scmf did not make it)."""
+    return dict(adata.uns.get(UNS_KEY, {}).get("params", {}).get(key, {}))
+
+
 def write_history(adata: AnnData, columns: dict[str, Any]) -> None:
     """Store a training history as h5ad-safe columns."""
     uns = dict(adata.uns.get(UNS_KEY, {}))
