@@ -14,6 +14,7 @@ from ._guide import Benchmark, EvalHarness, get_benchmark
 from ._harness import EvalReport, evaluate
 from ._harness import as_datasets as as_datasets  # package-level helpers for the CLI
 from ._harness import read_dataset as read_dataset
+from ._label_efficiency import label_efficiency
 from ._label_transfer import label_transfer
 from ._linear_probe import linear_probe
 from ._metrics import knn as neighbors
@@ -51,6 +52,7 @@ __all__ = [
     "evaluate",
     "get_benchmark",
     "grn_inference",
+    "label_efficiency",
     "label_transfer",
     "linear_probe",
     "load_config",

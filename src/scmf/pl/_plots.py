@@ -563,6 +563,93 @@ def grn_curves(
 
 
 @plot_docs
+def label_efficiency(
+    data: Any,
+    *,
+    classifier: str = "logistic",
+    metric: str = "accuracy",
+    dataset: str | None = None,
+    source: str | None = None,
+    ax=None,
+    show: bool | None = None,
+    return_fig: bool = False,
+):
+    """Label-efficiency curves: a metric against the labelled cells per type, one line per representation.
+
+    Points are the means over draws with their 95% intervals (see :func:`scmf.bm.label_efficiency`);
+    baselines are dashed and marked in the legend, so a model's curve is read against theirs.
+    One panel per dataset (and source).
+
+    Parameters
+    ----------
+    classifier
+        ``"logistic"``, ``"logistic_l1"`` or ``"knn"``.
+    metric
+        ``"accuracy"`` or ``"f1_macro"``.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> scmf.bm.label_efficiency(adata, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"],
+    ...                          budgets=[1, 5, "all"], n_draws=3, classifiers=["logistic"])
+    >>> ax = scmf.pl.label_efficiency(adata, show=False)
+    >>> ax.get_xlabel()
+    'labelled cells per type'
+    """
+    from .._keys import rep_kind
+
+    t = comparison_table(data)
+    t = t[t["benchmark"] == "label_efficiency"]
+    if t.empty:
+        msg = "no label_efficiency results; run scmf.bm.label_efficiency first."
+        raise KeyError(msg)
+    if dataset is not None:
+        t = t[t["dataset"] == dataset]
+    if source is not None:
+        t = t[t["source"] == source]
+    prefix = f"{metric}_{classifier}_"
+    t = t[t["metric"].str.startswith(prefix)].copy()
+    if t.empty:
+        msg = f"no label_efficiency results for metric={metric!r}, classifier={classifier!r}, dataset={dataset!r}."
+        raise KeyError(msg)
+    t["budget"] = t["metric"].str[len(prefix) :]
+    order = sorted(set(t["budget"]), key=lambda b: (b == "all", int(b) if b != "all" else 0))
+    contexts = list(dict.fromkeys(zip(t["source"], t["dataset"], strict=True)))
+    label = dict(zip(zip(t["source"], t["dataset"], strict=True), t["context"], strict=True))
+    fig, axs = axes(ax, len(contexts), size=(4.2, 3.2))
+    for a, ctx in zip(axs, contexts, strict=True):
+        sub = t[(t["source"] == ctx[0]) & (t["dataset"] == ctx[1])]
+        for e in dict.fromkeys(sub["entry"]):
+            line = sub[sub["entry"] == e].set_index("budget").reindex(order)
+            v = line["value"].to_numpy(dtype=float)
+            err = np.clip(np.vstack([v - line["ci_low"], line["ci_high"] - v]).astype(float), 0, None)
+            kind = rep_kind(str(line["rep"].dropna().iloc[0]))
+            style = "-" if kind == "model" else "--"
+            name = e if kind == "model" else f"{e} ({kind})"
+            a.errorbar(
+                range(len(order)),
+                v,
+                yerr=np.nan_to_num(err),
+                ls=style,
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=name,
+            )
+        a.set_xticks(range(len(order)), order)
+        a.set_xlabel("labelled cells per type")
+        a.set_ylabel(f"{metric} ({classifier})")
+        title = "label efficiency" if ctx == ("", DEFAULT) else f"label efficiency: {label[ctx]}"
+        a.set_title(title, fontsize=9)
+        a.spines[["top", "right"]].set_visible(False)
+        if a is axs[-1]:
+            a.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return finish(fig, axs, show=show, return_fig=return_fig)
+
+
+@plot_docs
 def training_history(
     data: Any,
     *,
