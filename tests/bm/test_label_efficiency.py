@@ -32,10 +32,16 @@ def test_all_budget_equals_sklearn(evaluated):
     test, _ = train_test_split(test, train_size=300, stratify=y[test], random_state=0)
     X = a.obsm["X_pca_baseline"]
     sc = StandardScaler().fit(X[np.sort(pool)])
-    pred = LogisticRegression(max_iter=1000).fit(sc.transform(X[np.sort(pool)]), y[np.sort(pool)]).predict(sc.transform(X[test]))
+    pred = (
+        LogisticRegression(max_iter=1000)
+        .fit(sc.transform(X[np.sort(pool)]), y[np.sort(pool)])
+        .predict(sc.transform(X[test]))
+    )
     r = scmf._store.get(a, "label_efficiency", rep="X_pca_baseline")
     assert r.metrics["accuracy_logistic_all"] == pytest.approx(accuracy_score(y[test], pred), abs=1e-12)
-    assert r.metrics["f1_macro_logistic_all"] == pytest.approx(f1_score(y[test], pred, average="macro"), abs=1e-12)
+    assert r.metrics["f1_macro_logistic_all"] == pytest.approx(
+        f1_score(y[test], pred, average="macro"), abs=1e-12
+    )
     assert r.metadata["n_test"] == 300 and r.metadata["cells_per_budget"]["1"] == 7  # one per type
 
 

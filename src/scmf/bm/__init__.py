@@ -15,6 +15,7 @@ from ._harness import EvalReport, evaluate
 from ._harness import as_datasets as as_datasets  # package-level helpers for the CLI
 from ._harness import read_dataset as read_dataset
 from ._label_efficiency import label_efficiency
+from ._label_prediction import label_prediction
 from ._label_transfer import label_transfer
 from ._linear_probe import linear_probe
 from ._metrics import knn as neighbors
@@ -53,6 +54,7 @@ __all__ = [
     "get_benchmark",
     "grn_inference",
     "label_efficiency",
+    "label_prediction",
     "label_transfer",
     "linear_probe",
     "load_config",
