@@ -32,7 +32,13 @@ class _Tmp:
 
 #: tutorial pages whose own figures are drawn, and the names of those figures in drawing order
 TUTORIALS = {
-    "cell_types.md": ["kang_results_table", "kang_confusion_matrix", "kang_embedding_quality", "kang_embedding"],
+    "cell_types.md": [
+        "kang_results_table",
+        "kang_confusion_matrix",
+        "kang_embedding_quality",
+        "kang_embedding",
+    ],
+    "baselines.md": ["baselines_label_efficiency"],
 }
 
 

@@ -56,11 +56,13 @@ def _label_transfer(
       the results are stored on the query.
     - ``split_key=`` and ``reference=``: within one object, train on the cells whose
       ``obs[split_key]`` is ``reference`` (Kang's ``control``, a donor, a study) and score the
-      others (each other value also on its own: ``artifacts["per_query_value"]``).
+      others (each other value also on its own: ``artifacts["per_query_value"]``, a table of
+      ``value``, ``n_cells`` and the metrics).
 
     Query cells of types the reference lacks are not scored as errors and not dropped
     silently: a warning names them, ``metadata["n_query_unseen_types"]`` counts them and
-    ``artifacts["unseen_predicted_as"]`` says what they were predicted as. Vocabularies that
+    ``artifacts["unseen_predicted_as"]`` says what they were predicted as (a table of
+    ``type``, ``predicted``, ``n_cells``). Vocabularies that
     name the same types differently are reconciled with ``label_map`` (query label -> reference
     label). Several representations are scored on the same cells, with the same bootstrap
     resamples of the query cells, so :func:`scmf.bm.compare` is a paired comparison.
@@ -182,15 +184,23 @@ def _label_transfer(
         pred, pred_unseen = pred_all[: seen_rows.size], pred_all[seen_rows.size :]
         C_all = np.bincount(y_query * k + pred, minlength=k * k).reshape(k, k)
         metrics = confusion_scores(C_all)
-        per_value = {}
+        # tables of parallel lists, not dicts keyed by label: labels may hold "/", which h5ad reads as a path
+        per_value: dict[str, list] = {"value": [], "n_cells": []}
         for v in dict.fromkeys(query_value):
             sel = query_value == v
             Cv = np.bincount(y_query[sel] * k + pred[sel], minlength=k * k).reshape(k, k)
-            per_value[str(v)] = {**confusion_scores(Cv), "n_cells": int(sel.sum())}
-        unseen: dict[str, dict[str, int]] = {}
+            per_value["value"].append(str(v))
+            per_value["n_cells"].append(int(sel.sum()))
+            for m, x in confusion_scores(Cv).items():
+                per_value.setdefault(m, []).append(x)
+        pairs: dict[tuple[str, str], int] = {}
         for t, p in zip(text[unseen_mask], pred_unseen, strict=True):
-            unseen.setdefault(str(t), {}).setdefault(str(ref_classes[p]), 0)
-            unseen[str(t)][str(ref_classes[p])] += 1
+            pairs[(str(t), str(ref_classes[p]))] = pairs.get((str(t), str(ref_classes[p])), 0) + 1
+        unseen = {
+            "type": [t for t, _ in pairs],
+            "predicted": [p for _, p in pairs],
+            "n_cells": [int(n) for n in pairs.values()],
+        }
         reps = bootstrap_confusion_scores(y_query, pred, k, n_bootstrap, seed) if n_bootstrap else {}
         f1 = np.divide(2 * np.diag(C_all), C_all.sum(0) + C_all.sum(1), out=np.zeros(k),
                        where=(C_all.sum(0) + C_all.sum(1)) > 0)  # fmt: skip
@@ -224,7 +234,15 @@ def _label_transfer(
             "classifier": name,
             "approximate": bool(approx),
         },
-        params={"label_map": dict(label_map) if label_map else None, "reference": str(reference)},
+        params={
+            "label_map": {
+                "query": [str(q) for q in label_map],
+                "reference": [str(r) for r in label_map.values()],
+            }
+            if label_map
+            else None,
+            "reference": str(reference),
+        },
     )
 
 

@@ -214,13 +214,23 @@ def scvi_embedding(adata, *, n_comps, layer, seed, batch_key, options):
         msg = 'the scvi baseline trains scvi-tools\' scVI: pip install "scmf[scvi]".'
         raise ImportError(msg) from None
     work = AnnData(X=X, obs=pd.DataFrame({"batch": batches}, index=pd.Index(np.asarray(adata.obs_names))))
-    scvi.settings.seed = int(seed)
-    scvi.model.SCVI.setup_anndata(work, batch_key="batch")
-    model = scvi.model.SCVI(work, n_latent=int(opt["n_latent"]), n_layers=int(opt["n_layers"]))
-    model.train(
-        max_epochs=int(opt["max_epochs"]), early_stopping=bool(opt["early_stopping"]),
-        batch_size=int(opt["batch_size"]), accelerator="cpu", enable_progress_bar=False,
-    )  # fmt: skip
+    import logging
+
+    quiet = {n: logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "scvi")}
+    levels = {n: lg.level for n, lg in quiet.items()}
+    for lg in quiet.values():  # "Seed set", "GPU available", tips: Lightning's notes at every fit
+        lg.setLevel(logging.WARNING)
+    try:
+        scvi.settings.seed = int(seed)
+        scvi.model.SCVI.setup_anndata(work, batch_key="batch")
+        model = scvi.model.SCVI(work, n_latent=int(opt["n_latent"]), n_layers=int(opt["n_layers"]))
+        model.train(
+            max_epochs=int(opt["max_epochs"]), early_stopping=bool(opt["early_stopping"]),
+            batch_size=int(opt["batch_size"]), accelerator="cpu", enable_progress_bar=False,
+        )  # fmt: skip
+    finally:
+        for n, lg in quiet.items():
+            lg.setLevel(levels[n])
     Z = model.get_latent_representation()
     history = model.history.get("elbo_train")
     params = {
