@@ -618,7 +618,7 @@ def label_efficiency(
     order = sorted(set(t["budget"]), key=lambda b: (b == "all", int(b) if b != "all" else 0))
     contexts = list(dict.fromkeys(zip(t["source"], t["dataset"], strict=True)))
     label = dict(zip(zip(t["source"], t["dataset"], strict=True), t["context"], strict=True))
-    fig, axs = axes(ax, len(contexts), size=(4.2, 3.2))
+    fig, axs = axes(ax, len(contexts), size=(5.2, 3.6))
     for a, ctx in zip(axs, contexts, strict=True):
         sub = t[(t["source"] == ctx[0]) & (t["dataset"] == ctx[1])]
         for e in dict.fromkeys(sub["entry"]):
