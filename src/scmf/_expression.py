@@ -131,3 +131,27 @@ def normalise_log1p(X, target_sum: float = 1e4):
     X *= scale[:, None]
     np.log1p(X, out=X)
     return X
+
+
+def log_normalised(X, normalize: str, who: str):
+    """``(matrix, detected scale, action)``: ``X`` log-normalised as a benchmark reading expression needs it.
+
+    ``normalize``: ``"auto"`` normalises (per cell to 1e4) and log1p's raw counts and unlogged
+    values (a copy; the user's matrix is left as it is) and uses log-normalised data as it is;
+    ``"log1p"`` always; ``"none"`` never (a warning for counts). ``action`` (``"log1p"`` or
+    ``"none"``) is what benchmarks record as ``params["normalize"]``.
+    """
+    if normalize not in ("auto", "log1p", "none"):
+        msg = f"normalize must be 'auto', 'log1p' or 'none', got {normalize!r}."
+        raise ValueError(msg)
+    scale = detect_scale(X)
+    raw = scale in ("counts", "unlogged")
+    action = "log1p" if normalize == "log1p" or (normalize == "auto" and raw) else "none"
+    if action == "log1p":
+        X = normalise_log1p(X)
+    elif raw:
+        warn(
+            f"{who}: the expression looks like raw counts or unlogged values (TPM/FPKM) and normalize='none'; "
+            f"it is meant for log-normalised values (normalize='auto' normalises + log1p's them)."
+        )
+    return X, scale, action

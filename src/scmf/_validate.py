@@ -129,6 +129,21 @@ class Labels:
         return len(self.categories)
 
 
+def drop_small_classes(labels: Labels, min_cells: int, func: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cells to keep (of adata) and the per-category ``small`` mask, leaving out classes with fewer
+    than ``min_cells`` cells with one warning that names them and their counts."""
+    counts = np.bincount(labels.codes, minlength=labels.n_classes)
+    small = counts < int(min_cells)
+    if small.any():
+        dropped = [f"{c} ({n})" for c, n in zip(labels.categories[small], counts[small], strict=True)]
+        warn(
+            f"{func}: dropping {small.sum()} classes with fewer than {min_cells} cells: {name_list(dropped)}."
+        )
+    keep = labels.mask.copy()
+    keep[np.flatnonzero(keep)[small[labels.codes]]] = False
+    return keep, small
+
+
 def name_list(items, limit: int = 8) -> str:
     """``a, b, c`` or ``a, b, ... and 12 more``: lists in messages stay one short line."""
     items = [str(i) for i in items]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._expression import detect_scale, get_expression, normalise_log1p
+from .._expression import get_expression, log_normalised
 from .._validate import get_labels, name_list
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark
@@ -105,9 +105,6 @@ def cell_cycle_conservation(
     import scanpy as sc
     from anndata import AnnData
 
-    if normalize not in ("auto", "log1p", "none"):
-        msg = f"normalize must be 'auto', 'log1p' or 'none', got {normalize!r}."
-        raise ValueError(msg)
     if gene_symbols is not None and gene_symbols not in adata.var.columns:
         msg = f"gene_symbols={gene_symbols!r} is not a column of adata.var (columns: {list(adata.var.columns)})."
         raise KeyError(msg)
@@ -155,17 +152,7 @@ def cell_cycle_conservation(
             )
         lists[what] = found
 
-    X = get_expression(adata, layer)
-    scale = detect_scale(X)
-    raw = scale in ("counts", "unlogged")
-    action = "log1p" if normalize == "log1p" or (normalize == "auto" and raw) else "none"
-    if action == "log1p":
-        X = normalise_log1p(X)  # a copy: the user's matrix is left as it is
-    elif raw:
-        warn(
-            "cell_cycle_conservation: the expression looks like raw counts or unlogged values and normalize='none'; "
-            "the scores and PCR are meant on log-normalised values (normalize='auto' normalises + log1p's them)."
-        )
+    X, scale, action = log_normalised(get_expression(adata, layer), normalize, "cell_cycle_conservation")
     if batch_key is None:
         groups = {"all cells": np.arange(adata.n_obs)}
     else:

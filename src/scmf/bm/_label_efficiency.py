@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validate import get_labels, name_list
-from .._warnings import warn
+from .._validate import drop_small_classes, get_labels
 from ._benchmark import Prepared, Score, benchmark
 from ._metrics._classifiers import check_classifiers, confusion_scores, fit_predict
 from ._registry import Metric
@@ -112,15 +111,7 @@ def label_efficiency(
         msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
         raise ValueError(msg)
     labels = get_labels(adata, cell_type_key, param="cell_type_key", func="label_efficiency")
-    counts = np.bincount(labels.codes, minlength=labels.n_classes)
-    small = counts < 2
-    if small.any():
-        warn(
-            f"label_efficiency: leaving out {int(small.sum())} types with fewer than 2 cells: "
-            f"{name_list(list(labels.categories[small]))}."
-        )
-    keep = labels.mask.copy()
-    keep[np.flatnonzero(keep)[small[labels.codes]]] = False
+    keep, small = drop_small_classes(labels, 2, "label_efficiency")
     _, y = np.unique(labels.codes[~small[labels.codes]], return_inverse=True)
     k = int(y.max()) + 1 if y.size else 0
     if k < 2:

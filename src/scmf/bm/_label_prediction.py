@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validate import get_labels, name_list
-from .._warnings import warn
+from .._validate import drop_small_classes, get_labels
 from ._benchmark import Prepared, Score, benchmark
 from ._registry import Metric
 
@@ -82,15 +81,7 @@ def label_prediction(
         msg = f"n_folds must be at least 2, got {n_folds!r}."
         raise ValueError(msg)
     labels = get_labels(adata, cell_type_key, param="cell_type_key", func="label_prediction")
-    counts = np.bincount(labels.codes, minlength=labels.n_classes)
-    small = counts < int(min_class_size)
-    if small.any():
-        warn(
-            f"label_prediction: leaving out {int(small.sum())} classes with fewer than min_class_size={min_class_size} "
-            f"cells: {name_list([f'{c} ({n})' for c, n in zip(labels.categories[small], counts[small], strict=True)])}."
-        )
-    keep = labels.mask.copy()
-    keep[np.flatnonzero(keep)[small[labels.codes]]] = False
+    keep, small = drop_small_classes(labels, min_class_size, "label_prediction")
     names = np.asarray(labels.categories[labels.codes[~small[labels.codes]]]).astype(str)
     classes, y = np.unique(names, return_inverse=True)  # the codes of a categorical of the label text
     if classes.size < 2:

@@ -276,7 +276,7 @@ def _across(ref: AnnData, query: AnnData, cell_type_key: str, kwargs: dict, *, q
 
     from .. import _store
     from .._uns import embedding_params
-    from .._validate import as_rep_list, check_anndata
+    from .._validate import as_rep_list, check_anndata, get_rep
 
     check_anndata(query, "scmf.bm.label_transfer (query)")
     kwargs = dict(kwargs)
@@ -315,7 +315,8 @@ def _across(ref: AnnData, query: AnnData, cell_type_key: str, kwargs: dict, *, q
         index=pd.Index([f"r{i}" for i in range(ref.n_obs)] + [f"q{i}" for i in range(query.n_obs)]),
     )
     both = ad.AnnData(
-        obs=obs, obsm={r: np.concatenate([np.asarray(ref.obsm[r]), np.asarray(query.obsm[r])]) for r in reps}
+        obs=obs,
+        obsm={r: np.concatenate([get_rep(ref, r, dtype=None), get_rep(query, r, dtype=None)]) for r in reps},
     )
     if kwargs.get("dataset_name") is None:
         from .._uns import dataset_name as own_name

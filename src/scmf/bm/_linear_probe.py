@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validate import get_labels, name_list
+from .._validate import drop_small_classes, get_labels
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark, check_splits
 from ._metrics._classification import probe_splits
@@ -119,16 +119,7 @@ def linear_probe(
         msg = f"n_jobs must be a non-zero integer (-1: all cores) or None, got {n_jobs!r}."
         raise ValueError(msg)
     labels = get_labels(adata, cell_type_key, param="cell_type_key", func="linear_probe")
-    keep = labels.mask.copy()
-    counts = np.bincount(labels.codes, minlength=labels.n_classes)
-    small = counts < min_cells_per_class
-    if small.any():
-        dropped = [f"{c} ({n})" for c, n in zip(labels.categories[small], counts[small], strict=True)]
-        warn(
-            f"linear_probe: dropping {small.sum()} classes with fewer than {min_cells_per_class} cells: "
-            f"{name_list(dropped)}."
-        )
-        keep[np.flatnonzero(keep)[small[labels.codes]]] = False
+    keep, small = drop_small_classes(labels, min_cells_per_class, "linear_probe")
     class_idx, y = np.unique(labels.codes[~small[labels.codes]], return_inverse=True)
     classes = labels.categories[class_idx]
     if classes.size < 2:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
-from .._expression import detect_scale, get_expression, normalise_log1p, with_raw
+from .._expression import get_expression, log_normalised, with_raw
 from .._validate import get_labels
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark, check_splits
@@ -291,21 +291,8 @@ def perturbation(
     n_ctrl_rows = ctrl_used.size
     dropped = [unit_name(u) for u in np.flatnonzero(small | no_ctrl)]
 
-    if normalize not in ("auto", "log1p", "none"):
-        msg = f"normalize must be 'auto', 'log1p' or 'none', got {normalize!r}."
-        raise ValueError(msg)
     src, src_layer = with_raw(adata, layer, use_raw)
-    X = get_expression(src, src_layer)
-    scale = detect_scale(X)
-    raw = scale in ("counts", "unlogged")
-    action = "log1p" if normalize == "log1p" or (normalize == "auto" and raw) else "none"
-    if action == "log1p":
-        X = normalise_log1p(X)  # a copy: the user's matrix is left as it is
-    elif raw:
-        warn(
-            "perturbation: the expression looks like raw counts or unlogged values (TPM/FPKM) and normalize='none'; "
-            "deltas are meant on log-normalised values (normalize='auto' normalises + log1p's them)."
-        )
+    X, scale, action = log_normalised(get_expression(src, src_layer), normalize, "perturbation")
     means = M @ X
     means = means.toarray() if sparse.issparse(means) else np.asarray(means)
     deltas = means[n_ctrl_rows:] - means[ctrl_row_of_ctx[perts % n_c]]  # (perturbations x genes)

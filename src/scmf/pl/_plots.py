@@ -16,6 +16,22 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 
+def _rows(
+    data: Any, benchmark: str, *, dataset=None, source=None, across_sources: bool = False
+) -> pd.DataFrame:
+    """The comparison table's rows of ``benchmark`` (one dataset/source if named); an error when none."""
+    t = comparison_table(data, across_sources=across_sources)
+    t = t[t["benchmark"] == benchmark]
+    if t.empty:
+        msg = f"no {benchmark} results; run scmf.bm.{benchmark} first."
+        raise KeyError(msg)
+    if dataset is not None:
+        t = t[t["dataset"] == dataset]
+    if source is not None:
+        t = t[t["source"] == source]
+    return t
+
+
 @plot_docs
 def benchmark_comparison(
     data: Any,
@@ -61,15 +77,7 @@ def benchmark_comparison(
     >>> ax.get_title()
     'linear_probe'
     """
-    t = comparison_table(data, across_sources=across_sources)
-    t = t[t["benchmark"] == benchmark]
-    if t.empty:
-        msg = f"no {benchmark} results; run scmf.bm.{benchmark} first."
-        raise KeyError(msg)
-    if dataset is not None:
-        t = t[t["dataset"] == dataset]
-    if source is not None:
-        t = t[t["source"] == source]
+    t = _rows(data, benchmark, dataset=dataset, source=source, across_sources=across_sources)
     if metrics is not None:
         t = t[t["metric"].isin(metrics)]
     if t.empty:
@@ -284,13 +292,7 @@ def embedding_quality(
     >>> ax.get_title()
     'embedding quality'
     """
-    t = comparison_table(adata)
-    t = t[t["benchmark"] == "embedding_quality"]
-    if t.empty:
-        msg = "no embedding_quality results; run scmf.bm.embedding_quality first."
-        raise KeyError(msg)
-    if dataset is not None:
-        t = t[t["dataset"] == dataset]
+    t = _rows(adata, "embedding_quality", dataset=dataset)
     if t["dataset"].nunique() != 1:
         msg = f"embedding_quality results for several datasets {sorted(set(t['dataset']))}; pass dataset=."
         raise ValueError(msg)
@@ -600,15 +602,7 @@ def label_efficiency(
     """
     from .._keys import rep_kind
 
-    t = comparison_table(data)
-    t = t[t["benchmark"] == "label_efficiency"]
-    if t.empty:
-        msg = "no label_efficiency results; run scmf.bm.label_efficiency first."
-        raise KeyError(msg)
-    if dataset is not None:
-        t = t[t["dataset"] == dataset]
-    if source is not None:
-        t = t[t["source"] == source]
+    t = _rows(data, "label_efficiency", dataset=dataset, source=source)
     prefix = f"{metric}_{classifier}_"
     t = t[t["metric"].str.startswith(prefix)].copy()
     if t.empty:

@@ -107,7 +107,7 @@ def hvg_embedding(adata, *, n_comps, layer, seed, batch_key, options):
 
     Counts: ``seurat_v3`` on the counts, then the selected genes normalised to 10,000 per cell
     (over all genes) and log1p'd; log-normalised data: ``seurat`` on it, the genes as they are.
-    Only the selected columns are ever densified.
+    A sparse matrix gives a sparse (CSR) embedding, unless ``scale`` (centred, so dense).
     """
     import scanpy as sc
     from anndata import AnnData
@@ -142,15 +142,24 @@ def hvg_embedding(adata, *, n_comps, layer, seed, batch_key, options):
     genes = np.flatnonzero(np.asarray(table["highly_variable"]))
     if scale in ("counts", "unlogged"):  # per-cell totals over all genes, then only the chosen columns
         totals = np.asarray(X.sum(axis=1)).ravel().astype(np.float64)
-        factor = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
+        factor = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
         sub = X[:, genes]
-        sub = sub.toarray() if sparse.issparse(sub) else np.asarray(sub)
-        emb = np.log1p(sub.astype(np.float32) * factor[:, None].astype(np.float32))
+        if sparse.issparse(sub):
+            sub = sparse.csr_matrix(sub, dtype=np.float32)
+            sub.data *= np.repeat(factor, np.diff(sub.indptr))
+            np.log1p(sub.data, out=sub.data)
+            emb = sub
+        else:
+            emb = np.log1p(np.asarray(sub, dtype=np.float32) * factor[:, None])
     else:
         sub = view.X[:, genes]
-        emb = (sub.toarray() if sparse.issparse(sub) else np.asarray(sub)).astype(np.float32)
-    if opt["scale"]:
-        emb = sc.pp.scale(emb, max_value=10, copy=True)
+        emb = (
+            sparse.csr_matrix(sub, dtype=np.float32)
+            if sparse.issparse(sub)
+            else np.asarray(sub, dtype=np.float32)
+        )
+    if opt["scale"]:  # centred: dense
+        emb = sc.pp.scale(emb.toarray() if sparse.issparse(emb) else emb, max_value=10, copy=True)
     params = {
         "model": "hvg",
         "n_top_genes": int(genes.size),
@@ -161,6 +170,9 @@ def hvg_embedding(adata, *, n_comps, layer, seed, batch_key, options):
         "preprocessing": "normalize_total(1e4)+log1p" if scale in ("counts", "unlogged") else "none",
         "genes": [str(g) for g in np.asarray(adata.var_names)[genes]],
     }
+    if sparse.issparse(emb):  # sparse in, sparse out: never a dense cells x genes matrix
+        emb.sort_indices()
+        return emb, params
     return np.ascontiguousarray(emb, dtype=np.float32), params
 
 
