@@ -8,9 +8,14 @@ from typing import Any
 import numpy as np
 
 CLASSIFIERS = ("logistic", "logistic_l1", "knn", "random_forest")
-"""``logistic``: L2 multinomial logistic regression (lbfgs); ``logistic_l1``: L1 (saga), the
-few-shot reference of Boiarsky et al. 2023; ``knn``: k nearest neighbours (Euclidean,
-majority vote); ``random_forest``: scikit-learn's default forest."""
+"""``logistic``: L2 multinomial logistic regression (lbfgs); ``logistic_l1``: L1 (saga, stopping
+at tolerance ``L1_TOL``), the few-shot reference of Boiarsky et al. 2023; ``knn``: k nearest
+neighbours (Euclidean, majority vote); ``random_forest``: scikit-learn's default forest."""
+
+L1_TOL = 1e-2
+"""saga's stopping tolerance for the L1 regression. scikit-learn's default (1e-4) took 123 s on
+80,000 cells x 128 dims (10 types) against 7.5 s here, for test accuracies of 0.9932 and
+0.9929: the predictions do not need the coefficients to four decimals."""
 
 
 def check_classifiers(classifiers) -> list[str]:
@@ -30,8 +35,12 @@ def _logistic(l1: bool, C: float, max_iter: int, seed: int):
         return LogisticRegression(C=C, max_iter=max_iter)
     major, minor = (int(x) for x in sklearn.__version__.split(".")[:2])
     if (major, minor) >= (1, 8):
-        return LogisticRegression(C=C, l1_ratio=1.0, solver="saga", max_iter=max_iter, random_state=seed)
-    return LogisticRegression(C=C, penalty="l1", solver="saga", max_iter=max_iter, random_state=seed)
+        return LogisticRegression(
+            C=C, l1_ratio=1.0, solver="saga", max_iter=max_iter, tol=L1_TOL, random_state=seed
+        )
+    return LogisticRegression(
+        C=C, penalty="l1", solver="saga", max_iter=max_iter, tol=L1_TOL, random_state=seed
+    )
 
 
 def fit_predict(
