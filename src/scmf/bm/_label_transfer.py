@@ -94,7 +94,8 @@ def _label_transfer(
     n_bootstrap
         Resamples of the scored query cells for the intervals (the classifier is fitted once).
     approximate
-        kNN over a pynndescent index (``"auto"``: above 200,000 reference cells).
+        kNN over a pynndescent index of the reference (``"auto"``: when the reference or the
+        query has more than 200,000 cells); only ``knn`` reads it.
     seed
         Seed of the bootstrap, the L1 solver and the approximate index.
 
@@ -169,7 +170,8 @@ def _label_transfer(
     pos = np.cumsum(scored) - 1  # position of each scored cell in the embedding the runner passes
     ref_rows, seen_rows, unseen_rows = pos[is_ref], pos[seen], pos[unseen_mask]
     query_value = where[seen]
-    approx = (is_ref.sum() > APPROXIMATE_ABOVE) if approximate == "auto" else bool(approximate)
+    big = max(int(is_ref.sum()), int(is_query.sum())) > APPROXIMATE_ABOVE
+    approx = big if approximate == "auto" else bool(approximate)
     k = len(ref_classes)
 
     def score(X: np.ndarray) -> Score:
