@@ -437,3 +437,37 @@ def test_published_baselines_from_the_command_line(tmp_path, kang_small, capsys)
     assert set(t["rep"]) == {"X_pca", "X_hvg_baseline", "X_harmony_baseline"}
     assert main([*base, "--baselines", "umap"]) == 1
     assert "unknown baseline" in capsys.readouterr().err
+
+
+def test_an_output_never_replaces_an_input(tmp_path, pbmc, capsys):
+    """--output or --write-h5ad naming an input (directly, through a link or '..') is refused before
+    any work, and the input is left as it was."""
+    pbmc.write_h5ad(tmp_path / "p.h5ad")
+    before = (tmp_path / "p.h5ad").read_bytes()
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: bulk_labels, n_splits: 2}\n"
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.h5ad").symlink_to(tmp_path / "p.h5ad")
+    base = [
+        "benchmark",
+        "--config",
+        str(tmp_path / "c.yaml"),
+        "--use-rep",
+        "X_pca",
+        "--data",
+        str(tmp_path / "p.h5ad"),
+    ]
+    for extra in (
+        ["--output", str(tmp_path / "p.h5ad")],
+        ["--output", str(tmp_path / "sub" / ".." / "p.h5ad")],
+        ["--output", str(tmp_path / "link.h5ad")],
+        ["--output", str(tmp_path / "c.yaml")],
+        ["--output", str(tmp_path / "r.json"), "--write-h5ad", str(tmp_path)],
+    ):
+        assert main([*base, *extra]) == 1, extra
+        assert "would replace the input" in capsys.readouterr().err
+    assert (tmp_path / "p.h5ad").read_bytes() == before and (tmp_path / "c.yaml").read_text().startswith(
+        "eval:"
+    )
+    assert main([*base, "--output", str(tmp_path / "r.json"), "--write-h5ad", str(tmp_path / "sub")]) == 0

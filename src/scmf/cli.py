@@ -63,6 +63,24 @@ def _random_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outputs_are_not_inputs(output: Path, write_h5ad: str | None, datasets: dict, config) -> None:
+    """Refuse, before any work, an output that would replace an input (paths resolved: links and
+    ``..`` do not hide it)."""
+    inputs = {Path(p).resolve(): f"--data {p}" for p in datasets.values()}
+    if config is not None and isinstance(config, str | Path):
+        inputs[Path(config).resolve()] = f"--config {config}"
+    writes = {output.resolve(): f"--output {output}"}
+    if write_h5ad is not None:
+        for name in datasets:
+            target = Path(write_h5ad) / f"{name}.h5ad"
+            writes[target.resolve()] = f"--write-h5ad {write_h5ad} (writes {target})"
+    for path, what in writes.items():
+        if path in inputs:
+            raise CliError(
+                f"{what} would replace the input {inputs[path]} ({path}); write the results elsewhere."
+            )
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     import scmf
     from scmf._io import write_h5ad
@@ -90,6 +108,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
+    _outputs_are_not_inputs(out, args.write_h5ad, as_datasets(data), args.config)
     model_kw = _model_options(args)
     seed = model_kw.pop("seed", None)
     if seed is not None and args.seed is not None and int(seed) != args.seed:
