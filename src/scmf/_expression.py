@@ -155,3 +155,19 @@ def log_normalised(X, normalize: str, who: str):
             f"it is meant for log-normalised values (normalize='auto' normalises + log1p's them)."
         )
     return X, scale, action
+
+
+def check_finite(X, who: str) -> None:
+    """Refuse an in-memory expression matrix with NaN or infinite values (checked in row blocks)."""
+    if sparse.issparse(X):
+        bad = not np.isfinite(X.data).all()
+    elif isinstance(X, np.ndarray):
+        bad = not all(np.isfinite(X[i : i + 8192]).all() for i in range(0, X.shape[0], 8192))
+    else:  # backed or lazy: read block by block where it is used
+        return
+    if bad:
+        msg = (
+            f"{who}: the expression matrix has NaN or infinite values; fix or drop those cells/genes first "
+            "(e.g. adata.X.data[~np.isfinite(adata.X.data)] = 0 for a sparse X, or select finite rows)."
+        )
+        raise ValueError(msg)

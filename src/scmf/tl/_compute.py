@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
-from .._expression import get_expression
+from .._expression import check_finite, get_expression
 from .._keys import USES_BATCH
 from ..models import EmbeddingModel, model_name
 from ._methods import METHODS
@@ -49,6 +49,7 @@ def compute(
         )
         return emb, {**params, "baseline": True, "uses_batch_labels": model in USES_BATCH}
     if callable(getattr(model, "embed_adata", None)):  # models that read the AnnData themselves (tokenised)
+        check_finite(get_expression(target, layer) if not target.isbacked else None, model_name(model))
         kw = {"plan": plan} if plan is not None else {}
         return model.embed_adata(
             target, layer=layer, batch_size=batch_size, device=device, gene_key=gene_key, id_type=id_type,

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
-from .._expression import detect_scale, get_expression, normalise_log1p, warn_unlogged
+from .._expression import check_finite, detect_scale, get_expression, normalise_log1p, warn_unlogged
 from .._keys import BASELINES, USES_BATCH
 
 if TYPE_CHECKING:
@@ -26,6 +27,20 @@ def pca_embedding(
     import scanpy as sc
 
     X = get_expression(adata, layer)
+    check_finite(X, "PCA baseline")
+    n_max = min(adata.n_obs, adata.n_vars) - 1
+    if n_max < 1:
+        msg = f"PCA needs at least 2 cells and 2 genes, adata has {adata.n_obs} x {adata.n_vars}."
+        raise ValueError(msg)
+    if int(n_comps) > n_max:
+        msg = (
+            f"n_comps={n_comps}, but a PCA of {adata.n_obs} cells x {adata.n_vars} genes has at most {n_max} "
+            f"components; pass n_comps={n_max} or fewer (to every baseline, so they compare like for like)."
+        )
+        raise ValueError(msg)
+    if X.nnz == 0 if sparse.issparse(X) else not np.any(X):
+        msg = "the expression matrix is all zeros: there is nothing for the PCA baseline to fit."
+        raise ValueError(msg)
     detected = detect_scale(X) if scale == "auto" else scale
     if detected not in ("counts", "log1p", "scaled", "unlogged"):
         msg = f"scale must be 'auto', 'counts', 'log1p', 'unlogged' or 'scaled', got {scale!r}."
@@ -34,11 +49,7 @@ def pca_embedding(
         warn_unlogged(X, "PCA baseline")
     if detected in ("counts", "unlogged"):
         X = normalise_log1p(X)
-    n_max = min(adata.n_obs, adata.n_vars) - 1
-    if n_max < 1:
-        msg = f"PCA needs at least 2 cells and 2 genes, adata has {adata.n_obs} x {adata.n_vars}."
-        raise ValueError(msg)
-    k = min(n_comps, n_max)
+    k = int(n_comps)
     emb = sc.pp.pca(X, n_comps=k, random_state=seed, dtype=np.float32)
     params = {
         "model": "pca",
