@@ -108,8 +108,13 @@ def test_bad_input(norman):
     one = norman[
         norman.obs["perturbation"].isin(["control", norman.obs["perturbation"].cat.categories[1]])
     ].copy()
-    with pytest.raises(ValueError, match="at least 2 perturbations"):
+    with pytest.raises(ValueError, match="at least 4 perturbations"):
         scmf.bm.perturbation(one, use_rep="X_pca_baseline")
+    three = norman[
+        norman.obs["perturbation"].isin(["control", *norman.obs["perturbation"].cat.categories[1:4]])
+    ].copy()
+    with pytest.raises(ValueError, match=r"at least 4 perturbations .*found 3"):  # 2 train + 1 test: refused
+        scmf.bm.perturbation(three, use_rep="X_pca_baseline")
     with pytest.raises(KeyError, match="not a column"):
         scmf.bm.perturbation(norman, "guide", use_rep="X_pca_baseline")
 

@@ -90,6 +90,11 @@ def _warn_mixed_contexts(adata, perturbation_key: str, labels, ctrl: int) -> Non
     )
 
 
+MIN_TRAIN = 3
+"""Training perturbations a split needs at the least: with one or two the ridge regression
+learns their mean shift and scores as the mean-shift baseline, a number that means nothing."""
+
+
 @benchmark("perturbation", _DECLARED, aliases={"test_fraction": "test_size"})
 def perturbation(
     adata: AnnData,
@@ -265,15 +270,19 @@ def perturbation(
             f"{', '.join(f'{unit_name(u)} ({counts[u]})' for u in np.flatnonzero(small))}."
         )
     perts = np.flatnonzero(is_pert & ~no_ctrl & ~small)
-    if perts.size < 2:
+    if perts.size < MIN_TRAIN + 1:
         msg = (
-            f"perturbation needs at least 2 perturbations besides the control with >= {min_cells} cells; "
-            f"found {perts.size}."
+            f"perturbation needs at least {MIN_TRAIN + 1} perturbations besides the control with >= {min_cells} "
+            f"cells ({MIN_TRAIN} to train on, 1 to test); found {perts.size}."
         )
         raise ValueError(msg)
     n_test = int(np.ceil(float(test_size) * perts.size))
-    if n_test >= perts.size:
-        msg = f"test_size={test_size} leaves no training perturbation out of {perts.size}; lower it."
+    if perts.size - n_test < MIN_TRAIN:
+        msg = (
+            f"test_size={test_size} leaves {perts.size - n_test} training perturbations out of {perts.size}; "
+            f"at least {MIN_TRAIN} are needed (fewer, and the ridge learns one mean shift and scores as the "
+            "baseline). Lower test_size."
+        )
         raise ValueError(msg)
 
     # group means of all cells at once: one sparse (groups x cells) averaging matrix
