@@ -471,3 +471,27 @@ def test_an_output_never_replaces_an_input(tmp_path, pbmc, capsys):
         "eval:"
     )
     assert main([*base, "--output", str(tmp_path / "r.json"), "--write-h5ad", str(tmp_path / "sub")]) == 0
+
+
+def test_a_second_run_keeps_the_first_runs_results(tmp_path, pbmc, capsys):
+    """Two runs into the same --output and --write-h5ad: the results of both are there (merged as
+    storing into uns does); --overwrite replaces; a foreign file is refused before any work."""
+    pbmc.write_h5ad(tmp_path / "p.h5ad")
+    for name, body in (("probe", "linear_probe\n      params: {label_key: bulk_labels, n_splits: 2}"),
+                       ("quality", "embedding_quality\n      params: {label_key: bulk_labels, batch_key: null}")):  # fmt: skip
+        (tmp_path / f"{name}.yaml").write_text(f"eval:\n  benchmarks:\n    - name: {body}\n")
+    run = ["benchmark", "--use-rep", "X_pca", "--data", str(tmp_path / "p.h5ad"), "--output", str(tmp_path / "r.json"),
+           "--write-h5ad", str(tmp_path / "ev")]  # fmt: skip
+    assert main([*run, "--config", str(tmp_path / "probe.yaml")]) == 0
+    assert main([*run, "--config", str(tmp_path / "quality.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "kept 1 earlier record(s)" in out and "kept 1 earlier result(s)" in out
+    assert set(scmf.bm.read_json(tmp_path / "r.json")["benchmark"]) == {"linear_probe", "embedding_quality"}
+    back = ad.read_h5ad(tmp_path / "ev" / "p.h5ad")
+    assert set(scmf.bm.results(back)["benchmark"]) == {"linear_probe", "embedding_quality"}
+    assert main([*run, "--config", str(tmp_path / "probe.yaml"), "--overwrite"]) == 0
+    assert set(scmf.bm.read_json(tmp_path / "r.json")["benchmark"]) == {"linear_probe"}
+    (tmp_path / "notes.json").write_text('{"mine": 1}')
+    bad = [*run[:-4], "--output", str(tmp_path / "notes.json"), "--config", str(tmp_path / "probe.yaml")]
+    assert main(bad) == 1 and "not a list of scmf/guide result records" in capsys.readouterr().err
+    assert (tmp_path / "notes.json").read_text() == '{"mine": 1}'

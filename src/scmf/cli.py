@@ -63,6 +63,31 @@ def _random_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keep_earlier_results(target: Path, adata) -> int:
+    """Copy into ``adata`` the results an existing ``target`` file holds that this run did not
+    recompute (as storing into ``uns`` keeps other entries); their number."""
+    if not target.exists():
+        return 0
+    import anndata as ad
+
+    from scmf import _store
+
+    try:
+        earlier = ad.read_h5ad(target, backed="r")
+    except Exception as e:
+        raise CliError(
+            f"--write-h5ad: {target} exists and is not readable as .h5ad ({e}); --overwrite replaces it."
+        ) from None
+    try:
+        have = {(r.benchmark, r.dataset, r.rep) for r in _store.iter_results(adata)}
+        keep = [r for r in _store.iter_results(earlier) if (r.benchmark, r.dataset, r.rep) not in have]
+    finally:
+        earlier.file.close()
+    if keep:
+        _store.write(adata, keep)
+    return len(keep)
+
+
 def _outputs_are_not_inputs(output: Path, write_h5ad: str | None, datasets: dict, config) -> None:
     """Refuse, before any work, an output that would replace an input (paths resolved: links and
     ``..`` do not hide it)."""
@@ -109,6 +134,13 @@ def _benchmark(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
     _outputs_are_not_inputs(out, args.write_h5ad, as_datasets(data), args.config)
+    if out.exists() and not args.overwrite:
+        from scmf.bm._results import _earlier_records
+
+        try:
+            _earlier_records(out)  # results are merged into it: it must be a results file
+        except ValueError as e:
+            raise CliError(f"--output: {e} (--overwrite replaces it)") from None
     model_kw = _model_options(args)
     seed = model_kw.pop("seed", None)
     if seed is not None and args.seed is not None and int(seed) != args.seed:
@@ -181,16 +213,18 @@ def _benchmark(args: argparse.Namespace) -> int:
             client.close()
     if not report.datasets:
         raise CliError("no dataset could be evaluated: " + "; ".join(report.failures["error"]))
-    report.to_json(out)
+    kept = report.to_json(out, merge=not args.overwrite)
     _print_results(report)
-    print(f"wrote {out} ({len(report.results())} values)")
+    also = f"; kept {kept} earlier record(s) it held (--overwrite replaces the file)" if kept else ""
+    print(f"wrote {out} ({len(report.results())} values{also})")
     if args.write_h5ad:
         folder = Path(args.write_h5ad)
         folder.mkdir(parents=True, exist_ok=True)
         for name, adata in report.datasets.items():
             target = folder / f"{name}.h5ad"
+            kept = 0 if args.overwrite else _keep_earlier_results(target, adata)
             write_h5ad(target, adata)
-            print(f"wrote {target}")
+            print(f"wrote {target}" + (f" (kept {kept} earlier result(s) it held)" if kept else ""))
     if len(report.failures):
         n = len(report.failures)
         print(
@@ -332,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--output", required=True, help="results JSON (written atomically)")
     bench.add_argument("--write-h5ad", metavar="DIR", help="also write each dataset with its results in uns")
+    bench.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing --output / --write-h5ad files (default: keep the results they hold that this run "
+        "does not recompute)",
+    )
     bench.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
     bench.add_argument(
         "--batch-size", type=int, default=None, help="cells per forward pass (default: config)"

@@ -36,11 +36,12 @@ class EvalReport:
 
         return _store.to_frame(r for a in self.datasets.values() for r in _store.iter_results(a))
 
-    def to_json(self, path: str | os.PathLike) -> None:
-        """The evaluation guide's JSON for all datasets, failures included as ``error`` records."""
+    def to_json(self, path: str | os.PathLike, *, merge: bool = False) -> int:
+        """The evaluation guide's JSON for all datasets, failures included as ``error`` records
+        (``merge``: keeping the records of ``path`` these do not replace; see :func:`scmf.bm.to_json`)."""
         from ._results import to_json
 
-        to_json(list(self.datasets.values()), path, failures=self.failures)
+        return to_json(list(self.datasets.values()), path, failures=self.failures, merge=merge)
 
 
 def read_dataset(path: str | os.PathLike) -> AnnData:
