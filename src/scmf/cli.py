@@ -12,7 +12,7 @@ def _demo(args: argparse.Namespace) -> int:
     import pandas as pd
 
     import scmf
-    from scmf._io import write_h5ad
+    from scmf._io import write_atomic, write_h5ad
 
     out = Path(args.output)
     adata = scmf.datasets.pbmc68k()
@@ -35,7 +35,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     matplotlib.use("agg")
     fig = scmf.pl.results_table(adata, return_fig=True)
-    fig.savefig(out / "results_table.png", dpi=120)
+    write_atomic(
+        out / "results_table.png", lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png.tmp"
+    )
     print(f"wrote {h5}, {out / 'results.json'} and {out / 'results_table.png'}")
     return 0
 
