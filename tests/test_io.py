@@ -52,3 +52,45 @@ def test_results_json_and_cli_outputs_are_readable_by_others(tmp_path, pbmc, uma
     assert code == 0
     assert _mode(tmp_path / "out.json") == 0o644
     assert _mode(tmp_path / "h5" / "pbmc.h5ad") == _mode(tmp_path / "pbmc.h5ad") == 0o644
+
+
+def _writer(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from scmf._io import write_atomic\n"
+        "def w(tmp):\n"
+        "    open(tmp, 'w').write('x' * 100000)\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "write_atomic(sys.argv[1], w)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "out.json")], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_sigterm_and_sigkill_leave_no_temporary(tmp_path):
+    """SIGTERM (timeout, Slurm, docker stop) mid-write removes the temporary and exits as terminated;
+    after SIGKILL the next write removes the dead writer's temporary."""
+    import signal
+
+    from scmf._io import write_text_atomic
+
+    (tmp_path / "out.json").write_text("earlier")
+    proc = _writer(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+    assert (tmp_path / "out.json").read_text() == "earlier"  # the earlier file is intact
+    proc = _writer(tmp_path)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert len(list(tmp_path.glob(".out.json.*"))) == 1  # SIGKILL cannot be caught
+    write_text_atomic(tmp_path / "out.json", "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]  # the dead writer's temporary is gone
+    assert (tmp_path / "out.json").read_text() == "new"

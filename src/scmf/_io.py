@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,17 +36,65 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], None], *, suffi
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path, suffix)
     mode = _default_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
     os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _terminate_as_interrupt():
+        try:
+            write(tmp)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
+
+
+class Terminated(BaseException):
+    """SIGTERM received while writing (raised so that the temporary file is removed)."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """While writing, SIGTERM (``timeout``, Slurm, ``docker stop``) unwinds like Ctrl-C, so the
+    temporary file is removed; then the process exits with the signal's status as it would have."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame):
+        raise Terminated
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not settable here (embedded interpreter)
+        yield
+        return
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)  # the termination that was asked for
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _remove_stale_temporaries(path: Path, suffix: str) -> None:
+    """Remove temporaries of ``path`` left by a writer that was killed (its process is gone)."""
+    for tmp in path.parent.glob(f".{path.name}.*{suffix}"):
+        parts = tmp.name[len(path.name) + 2 :].split(".")
+        if not parts or not parts[0].isdigit():
+            continue
+        pid = int(parts[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:
+            continue  # alive, another user's
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
