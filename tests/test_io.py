@@ -94,3 +94,20 @@ def test_sigterm_and_sigkill_leave_no_temporary(tmp_path):
     write_text_atomic(tmp_path / "out.json", "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]  # the dead writer's temporary is gone
     assert (tmp_path / "out.json").read_text() == "new"
+
+
+def test_links_are_written_through_and_special_files_refused(tmp_path):
+    import os
+
+    from scmf._io import write_text_atomic
+
+    (tmp_path / "real.json").write_text("old")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    write_text_atomic(tmp_path / "link.json", "new")
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "real.json").read_text() == "new"
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(ValueError, match="not a regular file"):
+        write_text_atomic(tmp_path / "pipe", "x")
+    assert not (tmp_path / "pipe").is_file()
+    with pytest.raises(ValueError, match="a folder"):
+        write_text_atomic(tmp_path, "x")

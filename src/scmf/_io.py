@@ -30,11 +30,19 @@ def _default_mode(path: Path) -> int:
 def write_atomic(path: str | os.PathLike, write: Callable[[str], None], *, suffix: str = ".tmp") -> Path:
     """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``.
 
-    A reader never sees half a file, and a failed write leaves an earlier file untouched.
+    A reader never sees half a file, and a failed write leaves an earlier file untouched. A
+    symlink is written through (its target replaced atomically, the link kept); a path that
+    exists but is not a regular file (FIFO, device, folder) is refused.
     ``tempfile`` creates the temporary file ``0600``; it gets the mode a plain ``open`` would
     have given (umask respected; an existing file's mode kept) before the rename.
     """
     path = Path(path)
+    if path.is_symlink():  # write the file the link names (atomically, beside it); the link stays
+        path = path.resolve()
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
+        msg = f"{path} is {kind}; scmf writes regular files only and would replace it. Choose a file path."
+        raise ValueError(msg)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path, suffix)
     mode = _default_mode(path)

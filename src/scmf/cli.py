@@ -136,6 +136,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
     _outputs_are_not_inputs(out, args.write_h5ad, as_datasets(data), args.config)
+    if out.resolve().exists() and not out.resolve().is_file():
+        raise CliError(f"--output {out} is not a regular file (a folder, FIFO or device); give a file path.")
     if out.exists() and not args.overwrite:
         from scmf.bm._results import _earlier_records
 
