@@ -337,10 +337,10 @@ def test_use_rep_instead_of_model(tmp_path, pbmc, capsys):
     want = scmf.bm.results(pbmc).query("metric == 'accuracy'")["value"].item()
     assert t.query("rep == 'X_pca_baseline' and metric == 'accuracy'")["value"].item() == pytest.approx(want)
     # with a model, the obsm representation is benchmarked beside it
-    assert main([*base, "--model", "pca", "--use-rep", "X_random_baseline"]) == 0
+    assert main([*base, "--model", "pca", "--use-rep", "X_random_baseline", "--overwrite"]) == 0
     assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_pca_baseline", "X_random_baseline"}
     # --name names it
-    assert main([*base, "--model", "pca", "--name", "my pca"]) == 0
+    assert main([*base, "--model", "pca", "--name", "my pca", "--overwrite"]) == 0
     assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_my_pca"}
 
 
@@ -495,3 +495,28 @@ def test_a_second_run_keeps_the_first_runs_results(tmp_path, pbmc, capsys):
     bad = [*run[:-4], "--output", str(tmp_path / "notes.json"), "--config", str(tmp_path / "probe.yaml")]
     assert main(bad) == 1 and "not a list of scmf/guide result records" in capsys.readouterr().err
     assert (tmp_path / "notes.json").read_text() == '{"mine": 1}'
+
+
+def test_a_failed_write_replaces_no_output(tmp_path, pbmc, capsys, monkeypatch):
+    """The disk fills while the last output is written: the earlier results file is left as it
+    was and no temporary remains (outputs are renamed into place together, at the end)."""
+    pbmc.write_h5ad(tmp_path / "p.h5ad")
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: bulk_labels, n_splits: 2}\n"
+    )
+    run = ["benchmark", "--config", str(tmp_path / "c.yaml"), "--use-rep", "X_pca", "--data", str(tmp_path / "p.h5ad"),
+           "--output", str(tmp_path / "r.json"), "--write-h5ad", str(tmp_path / "ev")]  # fmt: skip
+    assert main(run) == 0
+    before = (tmp_path / "r.json").read_text()
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ad.AnnData, "write_h5ad", full_disk)
+    assert main([*run, "--overwrite"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert (tmp_path / "r.json").read_text() == before
+    leftovers = [
+        p.name for p in (*tmp_path.iterdir(), *(tmp_path / "ev").iterdir()) if p.name.startswith(".")
+    ]
+    assert not leftovers

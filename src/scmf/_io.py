@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import os
 import signal
@@ -52,11 +53,38 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], None], *, suffi
         try:
             write(tmp)
             os.chmod(tmp, mode)
-            os.replace(tmp, path)
+            staged = _GROUP.get()
+            if staged is None:
+                os.replace(tmp, path)
+            else:  # renamed with the group's other outputs at its end
+                staged.append((tmp, path))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
     return path
+
+
+_GROUP: contextvars.ContextVar[list | None] = contextvars.ContextVar("scmf_write_group", default=None)
+
+
+@contextlib.contextmanager
+def all_or_nothing():
+    """Within the block, every :func:`write_atomic` writes its temporary file only; at the end all
+    are renamed into place together. If anything fails first (a full disk on the last file), no
+    output is replaced and the temporaries are removed."""
+    staged: list[tuple[str, Path]] = []
+    token = _GROUP.set(staged)
+    try:
+        with _terminate_as_interrupt():
+            yield
+    except BaseException:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        _GROUP.reset(token)
+    for tmp, path in staged:
+        os.replace(tmp, path)
 
 
 class Terminated(BaseException):

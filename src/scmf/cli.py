@@ -110,7 +110,7 @@ def _outputs_are_not_inputs(output: Path, write_h5ad: str | None, datasets: dict
 
 def _benchmark(args: argparse.Namespace) -> int:
     import scmf
-    from scmf._io import write_h5ad
+    from scmf._io import all_or_nothing, write_h5ad
     from scmf.bm import as_datasets, read_dataset
 
     # everything is checked before any data is read or any model runs
@@ -217,18 +217,23 @@ def _benchmark(args: argparse.Namespace) -> int:
             client.close()
     if not report.datasets:
         raise CliError("no dataset could be evaluated: " + "; ".join(report.failures["error"]))
-    kept = report.to_json(out, merge=not args.overwrite)
+    written = []
+    with all_or_nothing():  # every output is renamed into place at the end, or none is
+        kept = report.to_json(out, merge=not args.overwrite)
+        also = f"; kept {kept} earlier record(s) it held (--overwrite replaces the file)" if kept else ""
+        written.append(f"wrote {out} ({len(report.results())} values{also})")
+        if args.write_h5ad:
+            folder = Path(args.write_h5ad)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, adata in report.datasets.items():
+                target = folder / f"{name}.h5ad"
+                kept = 0 if args.overwrite else _keep_earlier_results(target, adata)
+                write_h5ad(target, adata)
+                written.append(
+                    f"wrote {target}" + (f" (kept {kept} earlier result(s) it held)" if kept else "")
+                )
     _print_results(report)
-    also = f"; kept {kept} earlier record(s) it held (--overwrite replaces the file)" if kept else ""
-    print(f"wrote {out} ({len(report.results())} values{also})")
-    if args.write_h5ad:
-        folder = Path(args.write_h5ad)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, adata in report.datasets.items():
-            target = folder / f"{name}.h5ad"
-            kept = 0 if args.overwrite else _keep_earlier_results(target, adata)
-            write_h5ad(target, adata)
-            print(f"wrote {target}" + (f" (kept {kept} earlier result(s) it held)" if kept else ""))
+    print("\n".join(written))
     if len(report.failures):
         n = len(report.failures)
         print(
