@@ -201,7 +201,7 @@ def test_config_names_the_models_representation(pbmc, tmp_path):
             "--output", str(tmp_path / "r.json")]  # fmt: skip
     assert main(args) == 0
     assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_pca20"}
-    assert main([*args, "--name", "other"]) == 0
+    assert main([*args, "--name", "other", "--overwrite"]) == 0
     assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_other"}
     with pytest.raises(ValueError, match="model_name must be"):
         scmf.bm.load_config({"eval": {"model_name": "a/b", "benchmarks": ["linear_probe"]}})
