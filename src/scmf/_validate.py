@@ -93,6 +93,20 @@ def get_rep(adata: AnnData, use_rep: str, *, dtype: type | None = np.float64) ->
     return X
 
 
+def well_scaled(X: np.ndarray) -> np.ndarray:
+    """``X`` times a power of two that brings its largest magnitude near 1, when it is far from it.
+
+    Squared distances of float32 values above ~1e19 overflow and below ~1e-19 underflow, so an
+    embedding scaled by 1e35 or 1e-30 would give wrong neighbours and silhouettes. The metrics
+    that read distances (kNN graphs, silhouettes, LISI, clustering, PCR) do not depend on a
+    global scale, so rescaling by a power of two (exact in binary) changes nothing else.
+    """
+    top = float(np.max(np.abs(X))) if X.size else 0.0
+    if top == 0.0 or 1e-8 <= top <= 1e8:
+        return X
+    return (X * np.float64(2.0) ** -np.round(np.log2(top))).astype(X.dtype, copy=False)
+
+
 def _all_finite(X: np.ndarray, block: int = 8192) -> bool:
     """``np.isfinite(X).all()`` in row blocks, without a full-size temporary."""
     return all(np.isfinite(X[i : i + block]).all() for i in range(0, X.shape[0], block))

@@ -304,3 +304,15 @@ def test_confounded_batches_give_no_batch_score(toy):
     assert not np.isfinite(m.get("asw_batch", np.nan))
     assert "batch" not in m and m["overall"] == m["bio"]
     assert np.isfinite(m["graph_connectivity"])  # still reported, as what it is
+
+
+@pytest.mark.parametrize("factor", [1e35, 1e-30])
+def test_a_global_scale_changes_nothing(pbmc, factor):
+    """float32 embeddings of extreme magnitude give the same scores as at unit scale (their squared
+    distances would overflow or underflow)."""
+    a = pbmc.copy()
+    a.obsm["X_big"] = (a.obsm["X_pca_baseline"] * np.float32(factor)).astype(np.float32)
+    kw = {"batch_key": "phase", "n_bootstrap": 0, "clustering": "kmeans"}
+    scmf.bm.embedding_quality(a, "bulk_labels", use_rep=["X_pca_baseline", "X_big"], **kw)
+    t = scmf.bm.results(a).pivot_table(index="metric", columns="rep", values="value")
+    np.testing.assert_allclose(t["X_big"], t["X_pca_baseline"], rtol=1e-4, atol=1e-4)

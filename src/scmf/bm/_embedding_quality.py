@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from .._progress import advance
-from .._validate import get_labels, warn_duplicate_rows
+from .._validate import get_labels, warn_duplicate_rows, well_scaled
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark, bootstrap_weights, check_bootstrap
 from ._metrics._clustering import contingency, graph_connectivity_per_label, nmi_ari
@@ -319,6 +319,7 @@ def _score(
 
     from .._kernels import label_distance_sums
 
+    X = well_scaled(X)  # distances of x1e35 or x1e-30 values would overflow/underflow
     timings: dict[str, float] = {}
     se: dict[str, float] = {}
     warn_duplicate_rows(X, "the embedding")

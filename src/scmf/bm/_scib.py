@@ -26,7 +26,7 @@ import pandas as pd
 
 from .._expression import get_expression, with_raw
 from .._progress import advance
-from .._validate import get_labels, get_rep
+from .._validate import get_labels, get_rep, well_scaled
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark
 from ._metrics import isolated_labels, kbet_per_label
@@ -271,6 +271,7 @@ def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
     from .._kernels import label_distance_sums
     from ._metrics._leiden import leiden_nmi_ari
 
+    X = well_scaled(X)  # distances of x1e35 or x1e-30 values would overflow/underflow
     timings: dict[str, float] = {}
     n_y, n_b = int(y.max()) + 1, int(b.max()) + 1
     t0 = time.perf_counter()
