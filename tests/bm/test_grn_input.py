@@ -60,3 +60,31 @@ def test_headerless_network_is_explained(kang, data_dir, tmp_path):
         scmf.bm.grn_inference(a, network=path)
     with pytest.raises(ValueError, match="cannot tell the source and target columns"):
         scmf.bm.grn_inference(a, network=pd.DataFrame({"from": ["A"], "to": ["B"], "what": ["x"]}))
+
+
+def test_unreadable_weights_self_loops_and_empty_networks():
+    from scmf.bm._grn import read_network
+
+    words = pd.DataFrame({"gene1": ["A", "B"], "gene2": ["B", "C"], "weight": ["high", "low"]})
+    with pytest.raises(ValueError, match=r"2 weights in column 'weight' are not numbers \('high', 'low'\)"):
+        read_network(words)
+    commas = pd.DataFrame({"gene1": ["A", "B"], "gene2": ["B", "C"], "weight": ["0,5", "1"]})
+    with pytest.raises(ValueError, match="decimal commas"):
+        read_network(commas)
+    with pytest.raises(ValueError, match="every row is a self-loop"):
+        read_network(pd.DataFrame({"tf": ["A", "B"], "target": ["A", "B"]}))
+    with pytest.raises(ValueError, match="has no rows"):
+        read_network(pd.DataFrame(columns=["tf", "target"]))
+    ok = read_network(pd.DataFrame({"gene1": ["A", "B"], "gene2": ["B", "C"], "weight": [0.5, -1]}))
+    assert ok["positive"].tolist() == [True, False]
+
+
+@pytest.mark.filterwarnings("always::scmf.ScmfWarning")
+def test_duplicated_gene_names_are_named(kang, data_dir):
+    a = kang.copy()
+    scmf.tl.embed(a, "pca", n_comps=10)
+    names = a.var_names.to_numpy().copy()
+    names[1] = names[0]
+    a.var_names = names
+    with pytest.warns(scmf.ScmfWarning, match="1 gene names occur more than once"):
+        scmf.bm.grn_inference(a, data_dir / "dorothea_hs.tsv.gz", n_bootstrap=0)

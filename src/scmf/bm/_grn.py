@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .._expression import get_expression, with_raw
+from .._validate import name_list
+from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark, check_bootstrap
 from ._metrics._ranking import WeightedRanking
 from ._registry import Metric
@@ -109,11 +111,31 @@ def read_network(
     conf = confidence_col if confidence_col in cols else lower.get(str(confidence_col).lower())
     if confidence is not None and conf is not None:
         df = df[df[conf].astype(str).isin([str(c) for c in confidence])]
-    positive = (
-        pd.to_numeric(df[weight_col], errors="coerce").to_numpy() > 0
-        if weight_col is not None
-        else np.ones(len(df), dtype=bool)
-    )
+    if df.empty:
+        msg = (
+            f"{where}: the network has no rows"
+            + (f" with confidence in {list(confidence)}" if confidence and conf else "")
+            + "."
+        )
+        raise ValueError(msg)
+    if weight_col is not None:
+        w = pd.to_numeric(df[weight_col], errors="coerce")
+        bad = w.isna() & df[weight_col].notna()
+        if bad.any():
+            examples = ", ".join(repr(v) for v in pd.unique(df.loc[bad, weight_col].astype(str))[:3])
+            hint = (
+                " (decimal commas? write 0.5, not 0,5)"
+                if df.loc[bad, weight_col].astype(str).str.contains(",").any()
+                else ""
+            )
+            msg = (
+                f"{where}: {int(bad.sum())} weights in column {weight_col!r} are not numbers ({examples}){hint}; weights "
+                "are > 0 for a regulatory edge and <= 0 for a known non-edge."
+            )
+            raise ValueError(msg)
+        positive = w.to_numpy() > 0
+    else:
+        positive = np.ones(len(df), dtype=bool)
     codes, names = pd.factorize(
         np.concatenate([df[src].astype(str).to_numpy(), df[tgt].astype(str).to_numpy()]), sort=True
     )
@@ -122,6 +144,9 @@ def read_network(
     codes = id_codes.ravel()[codes]
     s_c, t_c = codes[: len(df)], codes[len(df) :]
     keep = s_c != t_c
+    if not keep.any():
+        msg = f"{where}: every row is a self-loop (a gene regulating itself), which cannot be scored; no edges left."
+        raise ValueError(msg)
     s_c, t_c, positive = s_c[keep], t_c[keep], positive[keep]
     # one row per pair, sorted by (source, target); a pair listed as edge and non-edge is an edge
     key = s_c.astype(np.int64) * uniq_ids.size + t_c
@@ -293,7 +318,13 @@ def grn_inference(
     expressed = counts >= min_cells
     net_genes = pd.Index(pd.unique(np.concatenate([net["source"].to_numpy(), net["target"].to_numpy()])))
     pos_of = pd.Series(np.arange(genes.size), index=genes)
-    pos_of = pos_of[~pos_of.index.duplicated()]
+    dup = pos_of.index.duplicated()
+    if dup.any():
+        warn(
+            f"grn_inference: {int(dup.sum())} gene names occur more than once ({name_list(pd.unique(pos_of.index[dup]), 5)}); "
+            "the first column of each is used. Make them unique (adata.var_names_make_unique()) to choose."
+        )
+    pos_of = pos_of[~dup]
     s_idx = pos_of.reindex(net["source"]).to_numpy()
     t_idx = pos_of.reindex(net["target"]).to_numpy()
     ok = ~np.isnan(s_idx) & ~np.isnan(t_idx)
