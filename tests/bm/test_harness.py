@@ -205,3 +205,24 @@ def test_config_names_the_models_representation(pbmc, tmp_path):
     assert set(scmf.bm.read_json(tmp_path / "r.json")["rep"]) == {"X_other"}
     with pytest.raises(ValueError, match="model_name must be"):
         scmf.bm.load_config({"eval": {"model_name": "a/b", "benchmarks": ["linear_probe"]}})
+
+
+def test_config_mistakes_are_caught_when_it_loads(tmp_path, pbmc):
+    """A duplicated key, a wrongly typed parameter and a datasets: entry that matches no file are
+    errors before anything runs (YAML would keep the last key; the type would fail after embedding)."""
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: a, label_key: b}\n"
+    )
+    with pytest.raises(ValueError, match="appears twice"):
+        scmf.bm.load_config(dup)
+    typed = {"eval": {"benchmarks": [{"name": "linear_probe", "params": {"test_size": "0.2"}}]}}
+    with pytest.raises(ValueError, match=r"test_size must be a number, got '0.2'"):
+        scmf.bm.load_config(typed)
+    with pytest.raises(ValueError, match="n_splits must be an integer"):
+        scmf.bm.load_config({"eval": {"benchmarks": [{"name": "linear_probe", "params": {"n_splits": 2.5}}]}})
+    cfg = {"eval": {"benchmarks": [{"name": "linear_probe", "params": {"cell_type_key": "bulk_labels"}}],
+                    "datasets": {"pbmc_typo": {"cell_type_key": "bulk_labels"}}}}  # fmt: skip
+    with pytest.raises(ValueError, match=r"names \['pbmc_typo'\], which match no dataset given \(\['pbmc'\]"):
+        scmf.bm.evaluate({"pbmc": pbmc}, cfg, use_rep="X_pca_baseline", progress=False)
+    assert "scmf_bench" not in pbmc.uns

@@ -111,6 +111,53 @@ def _resolve_path(value: Any, base: Path, where: str, what: str) -> Path:
     return p
 
 
+def _unique_key_loader():
+    """A ``yaml.SafeLoader`` that refuses a mapping with the same key twice (YAML keeps the last silently)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                msg = f"the key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1}); YAML would keep the last silently"
+                raise yaml.constructor.ConstructorError(None, None, msg, key_node.start_mark)
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return Loader
+
+
+_SIMPLE = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_types(spec, params: Mapping[str, Any], where: str) -> None:
+    """Each parameter of a simple declared type (int, float, bool, str, or one of them or None) has it:
+    checked when the config loads, not after a model has run."""
+    import inspect
+
+    sig = inspect.signature(spec.func)
+    for name, value in params.items():
+        own = spec.aliases.get(name, name)
+        p = sig.parameters.get(own)
+        if p is None or value is None:
+            continue
+        ann = str(p.annotation).replace(" ", "")
+        parts = [a for a in ann.split("|") if a != "None"]
+        if len(parts) != 1 or parts[0] not in _SIMPLE:
+            continue
+        ok = isinstance(value, _SIMPLE[parts[0]]) and not (
+            parts[0] in ("int", "float") and isinstance(value, bool)
+        )
+        if not ok:
+            msg = f"{where}: {name} must be {'a number' if parts[0] == 'float' else 'an integer' if parts[0] == 'int' else 'a ' + parts[0]}, got {value!r} ({type(value).__name__})."
+            raise ValueError(msg)
+
+
 def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) -> EvalConfig:
     """Read an evaluation config.
 
@@ -155,7 +202,9 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
             msg = f"config file {str(path)!r} does not exist."
             raise FileNotFoundError(msg)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = yaml.load(
+                path.read_text(encoding="utf-8"), Loader=_unique_key_loader()
+            )  # a SafeLoader subclass
         except yaml.YAMLError as e:
             msg = f"{path} is not valid YAML: {e}"
             raise ValueError(msg) from e
@@ -193,7 +242,9 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
             )
             raise ValueError(msg)
         params = dict(item.get("params") or {})
-        lookup(str(item["name"])).resolve(params)  # validates name and parameter names
+        spec = lookup(str(item["name"]))
+        spec.resolve(params)  # validates name and parameter names
+        _check_types(spec, params, f"{where}: benchmarks[{i}] ({item['name']})")
         for k, v in params.items():
             if _is_path_param(k) and v is not None:
                 params[k] = str(_resolve_path(v, base, where, f"{item['name']}.{k}"))

@@ -189,6 +189,13 @@ def evaluate(
             msg = "no datasets given, and the config's datasets: block names no file (path:)."
             raise ValueError(msg)
     named = as_datasets(datasets)
+    unmatched = [n for n, d in cfg.datasets.items() if n not in named and d.path is None]
+    if unmatched:
+        msg = (
+            f"the config's datasets: block names {unmatched}, which match no dataset given ({sorted(named)}; "
+            "names are the files' stems): fix the names, or give those files a path:."
+        )
+        raise ValueError(msg)
     bs = int(batch_size if batch_size is not None else cfg.batch_size)
     dev = device if device is not None else cfg.device
     if model is not None:
