@@ -204,3 +204,36 @@ def test_use_rep_given_an_array_is_explained_briefly(pbmc):
         scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=pbmc.obsm["X_pca"])
     msg = str(e.value)
     assert "array of shape (700, 50)" in msg and "get_benchmark" in msg and len(msg) < 300
+
+
+def test_a_foreign_or_edited_store_is_read_entry_by_entry(pbmc):
+    """Bad entries (a metric as text, an entry filed under another rep, a flat foreign value) are
+    skipped with a warning naming each; every good entry still reads, and compare still works."""
+    import warnings
+
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"], n_splits=3)
+    store = pbmc.uns["scmf_bench"]
+    good = store["linear_probe"]["dataset"]
+    bad_metric = dict(good["X_pca_baseline"], metrics={"accuracy": "high"})
+    store["linear_probe"]["dataset"]["X_text"] = dict(bad_metric, rep="X_text")
+    store["linear_probe"]["dataset"]["X_elsewhere"] = dict(
+        good["X_pca_baseline"]
+    )  # says it is X_pca_baseline
+    store["someone_else"] = "a flat value"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = scmf.bm.results(pbmc)
+        c = scmf.bm.compare(pbmc, baseline="X_random_baseline")
+    said = " ".join(str(w.message) for w in caught)
+    assert "linear_probe/dataset/X_text: metrics ['accuracy'] are not numbers" in said
+    assert "X_elsewhere: the entry says it is linear_probe/dataset/X_pca_baseline" in said
+    assert "someone_else: not a mapping of datasets" in said
+    assert set(t["rep"]) == {"X_pca_baseline", "X_random_baseline"}  # no duplicated rows
+    assert set(c["rep"]) == {"X_pca_baseline"} and len(c) == 4
+
+
+def test_embed_writes_nothing_when_uns_is_foreign(pbmc):
+    pbmc.uns["scmf"] = "another tool's note"
+    with pytest.raises(ValueError, match="not scmf's"):
+        scmf.tl.embed(pbmc, "random", n_comps=4)
+    assert "X_scmf" not in pbmc.obsm and pbmc.uns["scmf"] == "another tool's note"

@@ -317,12 +317,51 @@ def write(adata: AnnData, results: Iterable[Result], *, key: str = BENCH_KEY) ->
 
 
 def iter_results(adata: AnnData, *, key: str = BENCH_KEY) -> Iterator[Result]:
-    """All stored results, in storage order."""
+    """All stored results, in storage order.
+
+    A store edited by hand or written by another tool is read entry by entry: an entry that is
+    not a valid result (not nested ``benchmark/dataset/rep``, a field missing, a metric that is
+    not a number, names that differ from its place in the store) is skipped with a warning that
+    names it, and every other entry is still read.
+    """
     store = adata.uns.get(key, {})
-    for by_ds in store.values():
-        for by_rep in by_ds.values():
-            for entry in by_rep.values():
-                yield Result.from_uns(entry)
+    if not isinstance(store, Mapping):
+        _skip(key, f"adata.uns[{key!r}] is a {type(store).__name__}, not scmf's results store")
+        return
+    for bench, by_ds in store.items():
+        if not isinstance(by_ds, Mapping):
+            _skip(key, f"{bench}: not a mapping of datasets")
+            continue
+        for ds, by_rep in by_ds.items():
+            if not isinstance(by_rep, Mapping):
+                _skip(key, f"{bench}/{ds}: not a mapping of representations")
+                continue
+            for rep, entry in by_rep.items():
+                where = f"{bench}/{ds}/{rep}"
+                try:
+                    r = Result.from_uns(entry) if isinstance(entry, Mapping) else None
+                except (ValueError, TypeError) as e:
+                    _skip(key, f"{where}: {e}")
+                    continue
+                if r is None:
+                    _skip(key, f"{where}: not a result entry")
+                    continue
+                if (r.benchmark, r.dataset, r.rep) != (bench, ds, rep):
+                    _skip(key, f"{where}: the entry says it is {r.benchmark}/{r.dataset}/{r.rep}")
+                    continue
+                bad = [
+                    m for m, v in r.metrics.items() if not isinstance(v, int | float) or isinstance(v, bool)
+                ]
+                if bad:
+                    _skip(key, f"{where}: metrics {bad} are not numbers")
+                    continue
+                yield r
+
+
+def _skip(key: str, why: str) -> None:
+    from ._warnings import warn
+
+    warn(f"skipping a stored result in adata.uns[{key!r}] that is not scmf's ({why}); the others are read.")
 
 
 def get(

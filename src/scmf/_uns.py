@@ -39,8 +39,22 @@ def dataset_name(adata: AnnData) -> str | None:
     return None
 
 
+def check_writable(adata: AnnData) -> None:
+    """Refuse, before anything is written, an ``uns["scmf"]`` that another tool uses otherwise."""
+    from collections.abc import Mapping
+
+    uns = adata.uns.get(UNS_KEY, {})
+    if not isinstance(uns, Mapping) or not isinstance(uns.get("params", {}), Mapping):
+        msg = (
+            f"adata.uns[{UNS_KEY!r}] holds something that is not scmf's ({type(uns).__name__}); scmf records "
+            f"embedding parameters there. Move it (adata.uns['other'] = adata.uns.pop({UNS_KEY!r})) and retry."
+        )
+        raise ValueError(msg)
+
+
 def write_embedding_params(adata: AnnData, key: str, params: dict[str, Any]) -> None:
     """Record the parameters of ``obsm[key]`` (replacing only that key's)."""
+    check_writable(adata)
     uns = dict(adata.uns.get(UNS_KEY, {}))
     all_params = dict(uns.get("params", {}))
     all_params[key] = encode(params, "params")

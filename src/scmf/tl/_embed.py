@@ -8,7 +8,7 @@ import numpy as np
 
 from .._expression import expression_source, is_dask, with_raw
 from .._keys import BASELINES, EMBED_KEY, USES_BATCH
-from .._uns import write_embedding_params
+from .._uns import check_writable, write_embedding_params
 from .._validate import check_anndata
 from ..models import EmbeddingModel, model_name, resolve
 from ._compute import compute
@@ -151,6 +151,7 @@ def embed(
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         msg = f"batch_size must be a positive integer, got {batch_size!r}."
         raise ValueError(msg)
+    check_writable(target)  # before any work: a foreign uns["scmf"] would fail the write after obsm was set
     source, source_layer = with_raw(target, layer, use_raw)
     baseline = isinstance(model, str) and model in BASELINES
     resolved = resolve(model, seed=seed, **({} if baseline else dict(options or {})))
@@ -231,6 +232,7 @@ def extract_embeddings(
     """
     target, _ = _modality(adata, mod)
     check_anndata(target, "scmf.tl.extract_embeddings")
+    check_writable(target)  # before any work: a foreign uns["scmf"] would fail the write after obsm was set
     source, source_layer = with_raw(target, layer, use_raw)
     emb, _ = compute(
         source, resolve(model, tokenizer=tokenizer), layer=source_layer, batch_size=int(batch_size), device=device,
