@@ -114,7 +114,9 @@ def _benchmark(args: argparse.Namespace) -> int:
     from scmf.bm import as_datasets, read_dataset
 
     # everything is checked before any data is read or any model runs
-    cfg = scmf.bm.load_config(args.config)  # names, parameters, and every file the config names
+    cfg = scmf.bm.load_config(
+        args.config, confine=args.confine_paths
+    )  # names, parameters, every file it names
     model = args.model
     if model is None and not args.use_rep:
         raise CliError(
@@ -375,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--output", required=True, help="results JSON (written atomically)")
     bench.add_argument("--write-h5ad", metavar="DIR", help="also write each dataset with its results in uns")
+    bench.add_argument(
+        "--confine-paths",
+        action="store_true",
+        help="refuse files the config names outside its own folder (for configs written by others)",
+    )
     bench.add_argument(
         "--overwrite",
         action="store_true",

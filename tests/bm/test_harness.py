@@ -226,3 +226,21 @@ def test_config_mistakes_are_caught_when_it_loads(tmp_path, pbmc):
     with pytest.raises(ValueError, match=r"names \['pbmc_typo'\], which match no dataset given \(\['pbmc'\]"):
         scmf.bm.evaluate({"pbmc": pbmc}, cfg, use_rep="X_pca_baseline", progress=False)
     assert "scmf_bench" not in pbmc.uns
+
+
+def test_config_paths_can_be_confined_and_files_are_not_echoed(tmp_path):
+    from scmf.bm._grn import read_network
+
+    (tmp_path / "cfg").mkdir()
+    secret = tmp_path / "secret.tsv"
+    secret.write_text("root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\tx\n")
+    cfg = tmp_path / "cfg" / "eval.yaml"
+    cfg.write_text(
+        f"eval:\n  benchmarks:\n    - name: grn_inference\n      params: {{network_path: {secret}}}\n"
+    )
+    scmf.bm.load_config(cfg)  # allowed by default, as a command's arguments are
+    with pytest.raises(ValueError, match="outside the config's folder"):
+        scmf.bm.load_config(cfg, confine=True)
+    with pytest.raises(ValueError) as e:
+        read_network(secret)
+    assert "hash" not in str(e.value) and "not shown" in str(e.value)

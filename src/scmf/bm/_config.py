@@ -96,12 +96,18 @@ def _is_path_param(name: str) -> bool:
     return name.endswith(("_path", "_file"))
 
 
+_CONFINE: list[bool] = [False]  # set for the duration of one load_config(confine=True)
+
+
 def _resolve_path(value: Any, base: Path, where: str, what: str) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         msg = f"{where}: {what} must be a file path, got {value!r}."
         raise ValueError(msg)
     p = Path(value).expanduser()
     p = p if p.is_absolute() else base / p
+    if _CONFINE[0] and not p.resolve().is_relative_to(base.resolve()):
+        msg = f"{where}: {what} {str(value)!r} is outside the config's folder {str(base)!r} (confine=True)."
+        raise ValueError(msg)
     if not p.exists():
         msg = (
             f"{where}: {what} {str(value)!r} not found (looked for {str(p)!r}; relative paths are read "
@@ -158,7 +164,9 @@ def _check_types(spec, params: Mapping[str, Any], where: str) -> None:
             raise ValueError(msg)
 
 
-def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) -> EvalConfig:
+def load_config(
+    config: str | Path | Mapping[str, Any] | Sequence | EvalConfig, *, confine: bool = False
+) -> EvalConfig:
     """Read an evaluation config.
 
     Accepts a YAML file path (read with ``yaml.safe_load``), a mapping with or without the
@@ -167,6 +175,10 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
     benchmark and parameter names (a typo gets the list of valid ones), and every file the
     config names (parameters ending in ``_path`` or ``_file``, dataset ``path``). Relative
     paths are read from the folder of the config file (the current folder for a mapping).
+    Paths may point anywhere the user can read (absolute, ``../``), as a command-line tool's
+    arguments do; ``confine=True`` (CLI: ``--confine-paths``) refuses any outside the config's
+    folder, for configs from others. A file's content is never echoed into messages or
+    results beyond names that look like column names.
 
     The optional ``datasets:`` block gives each data file (by name: the file's stem) its own
     settings, applied to every benchmark that takes them, a ``path`` and the only
@@ -188,6 +200,15 @@ def load_config(config: str | Path | Mapping[str, Any] | Sequence | EvalConfig) 
     >>> cfg.benchmarks[0].name, cfg.batch_size
     ('linear_probe', 128)
     """
+
+    _CONFINE[0] = bool(confine)
+    try:
+        return _load(config)
+    finally:
+        _CONFINE[0] = False
+
+
+def _load(config) -> EvalConfig:
     from ._benchmark import lookup
 
     base = Path.cwd()

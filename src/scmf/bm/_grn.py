@@ -99,7 +99,7 @@ def read_network(
             )
         else:
             msg = (
-                f"{where}: cannot tell the source and target columns among {cols}; expected gene1/gene2 (with "
+                f"{where}: cannot tell the source and target columns among {_shown(cols)}; expected gene1/gene2 (with "
                 "weight) or tf/target (any case), or pass source_col= and target_col=."
             )
         raise ValueError(msg)
@@ -165,6 +165,15 @@ def read_network(
         msg = f"{where}: no edges left (after the confidence filter {confidence} and dropping self-loops)."
         raise ValueError(msg)
     return out
+
+
+def _shown(cols: list) -> str:
+    """Column names as a message may show them: only names that look like identifiers (a file that
+    is not a network, e.g. a system file, never has its first line echoed into errors or results)."""
+    ok = re.compile(r"^[A-Za-z0-9_. \-]{1,40}$")
+    if all(ok.match(str(c)) for c in cols):
+        return str([str(c) for c in cols])
+    return f"its {len(cols)} header field(s) (not shown: they do not look like column names)"
 
 
 def _looks_like_an_edge(cols: list) -> bool:
