@@ -147,15 +147,21 @@ def save_reference(
         "tokenizer": tok.config(),
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    try:
-        from safetensors.torch import save_file
+    from .._io import all_or_nothing, write_atomic, write_text_atomic
 
-        save_file(state, str(path / "model.safetensors"))
-        (path / "model.pt").unlink(missing_ok=True)
-    except ImportError:
-        torch.save(state, path / "model.pt")
-    vocab.save(path / "vocab.tsv")
-    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    with all_or_nothing():  # the three files replace an earlier checkpoint together, or not at all
+        try:
+            from safetensors.torch import save_file
+
+            write_atomic(path / "model.safetensors", lambda tmp: save_file(state, tmp))
+            stale = path / "model.pt"
+        except ImportError:
+            write_atomic(path / "model.pt", lambda tmp: torch.save(state, tmp))
+            stale = None
+        write_atomic(path / "vocab.tsv", vocab.save)
+        write_text_atomic(path / "config.json", json.dumps(config, indent=2) + "\n")
+    if stale is not None:
+        stale.unlink(missing_ok=True)
     return path
 
 
