@@ -244,3 +244,11 @@ def test_config_paths_can_be_confined_and_files_are_not_echoed(tmp_path):
     with pytest.raises(ValueError) as e:
         read_network(secret)
     assert "hash" not in str(e.value) and "not shown" in str(e.value)
+
+
+def test_invalid_yaml_is_located_not_echoed(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("eval:\n  benchmarks: [linear_probe\n  secret: s3cr3t-token\n")
+    with pytest.raises(ValueError, match=r"is not valid YAML \(line \d+, column \d+\)") as e:
+        scmf.bm.load_config(bad)
+    assert "s3cr3t" not in str(e.value)

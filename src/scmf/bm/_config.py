@@ -227,7 +227,11 @@ def _load(config) -> EvalConfig:
                 path.read_text(encoding="utf-8"), Loader=_unique_key_loader()
             )  # a SafeLoader subclass
         except yaml.YAMLError as e:
-            msg = f"{path} is not valid YAML: {e}"
+            mark = getattr(e, "problem_mark", None)
+            at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            problem = getattr(e, "problem", None) or type(e).__name__
+            # the problem and where, not PyYAML's snippet: the file's content is never echoed
+            msg = f"{path} is not valid YAML{at}: {problem}."
             raise ValueError(msg) from e
         where = str(path)
         base = path.resolve().parent
