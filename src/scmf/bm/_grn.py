@@ -328,10 +328,12 @@ def grn_inference(
     net_genes = pd.Index(pd.unique(np.concatenate([net["source"].to_numpy(), net["target"].to_numpy()])))
     pos_of = pd.Series(np.arange(genes.size), index=genes)
     dup = pos_of.index.duplicated()
-    if dup.any():
+    used = pd.unique(pos_of.index[dup & pos_of.index.isin(net_genes)])  # only names the network reads matter
+    if used.size:
         warn(
-            f"grn_inference: {int(dup.sum())} gene names occur more than once ({name_list(pd.unique(pos_of.index[dup]), 5)}); "
-            "the first column of each is used. Make them unique (adata.var_names_make_unique()) to choose."
+            f"grn_inference: {used.size} gene names of the network occur more than once in the data "
+            f"({name_list(used, 5)}); the first column of each is used. Make them unique "
+            "(adata.var_names_make_unique()) to choose."
         )
     pos_of = pos_of[~dup]
     s_idx = pos_of.reindex(net["source"]).to_numpy()
