@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -476,3 +477,18 @@ def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataF
     )
     # files store dict keys sorted, so sort here too: the same results give the same table
     return df.sort_values(TABLE_COLUMNS[:4], kind="stable", ignore_index=True)
+
+
+def earlier_records(path: Path) -> list[dict]:
+    """The records of an existing results file, or an error naming why it is not one."""
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as e:
+        msg = f"{path} exists and is not a results JSON ({type(e).__name__}); choose another output, or overwrite it."
+        raise ValueError(msg) from None
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and "benchmark_name" in r and "dataset_name" in r for r in records
+    ):
+        msg = f"{path} exists and is not a list of scmf/guide result records; choose another output, or overwrite it."
+        raise ValueError(msg)
+    return records

@@ -141,10 +141,10 @@ def _benchmark(args: argparse.Namespace) -> int:
     if out.resolve().exists() and not out.resolve().is_file():
         raise CliError(f"--output {out} is not a regular file (a folder, FIFO or device); give a file path.")
     if out.exists() and not args.overwrite:
-        from scmf.bm._results import _earlier_records
+        from scmf._store import earlier_records
 
         try:
-            _earlier_records(out)  # results are merged into it: it must be a results file
+            earlier_records(out)  # results are merged into it: it must be a results file
         except ValueError as e:
             raise CliError(f"--output: {e} (--overwrite replaces it)") from None
     model_kw = _model_options(args)

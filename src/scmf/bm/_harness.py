@@ -36,7 +36,7 @@ class EvalReport:
 
         return _store.to_frame(r for a in self.datasets.values() for r in _store.iter_results(a))
 
-    def to_json(self, path: str | os.PathLike, *, merge: bool = False) -> int:
+    def to_json(self, path: str | os.PathLike, *, merge: bool = False) -> int | None:
         """The evaluation guide's JSON for all datasets, failures included as ``error`` records
         (``merge``: keeping the records of ``path`` these do not replace; see :func:`scmf.bm.to_json`)."""
         from ._results import to_json

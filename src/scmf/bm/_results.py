@@ -191,7 +191,7 @@ def to_json(
     key: str = BENCH_KEY,
     failures: pd.DataFrame | None = None,
     merge: bool = False,
-) -> int:
+) -> int | None:
     """Write all stored results as the evaluation guide's JSON, atomically.
 
     The file is a list of records ``{benchmark_name, dataset_name, metrics, metadata}`` plus
@@ -219,7 +219,7 @@ def to_json(
 
     Returns
     -------
-    The number of earlier records kept (0 without ``merge``).
+    With ``merge``, the number of earlier records kept; otherwise ``None``.
 
     Examples
     --------
@@ -249,29 +249,14 @@ def to_json(
     if merge and Path(path).exists():
         new = {(r["benchmark_name"], r["dataset_name"], r.get("rep")) for r in records}
         touched = {(b, d) for b, d, _ in new}
-        for r in _earlier_records(Path(path)):
+        for r in _store.earlier_records(Path(path)):
             k = (r.get("benchmark_name"), r.get("dataset_name"), r.get("rep"))
             if k in new or ("error" in r and k[:2] in touched):
                 continue
             kept.append(r)
     text = json.dumps(kept + records, indent=2, allow_nan=False)
     write_text_atomic(Path(path), text + "\n")
-    return len(kept)
-
-
-def _earlier_records(path: Path) -> list[dict]:
-    """The records of an existing results file, or an error naming why it is not one."""
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as e:
-        msg = f"{path} exists and is not a results JSON ({type(e).__name__}); choose another output, or overwrite it."
-        raise ValueError(msg) from None
-    if not isinstance(records, list) or not all(
-        isinstance(r, dict) and "benchmark_name" in r and "dataset_name" in r for r in records
-    ):
-        msg = f"{path} exists and is not a list of scmf/guide result records; choose another output, or overwrite it."
-        raise ValueError(msg)
-    return records
+    return len(kept) if merge else None
 
 
 def read_json(path: str | os.PathLike, *, replicates: bool = False) -> pd.DataFrame:
