@@ -473,6 +473,7 @@ def test_an_output_never_replaces_an_input(tmp_path, pbmc, capsys):
     assert main([*base, "--output", str(tmp_path / "r.json"), "--write-h5ad", str(tmp_path / "sub")]) == 0
 
 
+@pytest.mark.slow
 def test_a_second_run_keeps_the_first_runs_results(tmp_path, pbmc, capsys):
     """Two runs into the same --output and --write-h5ad: the results of both are there (merged as
     storing into uns does); --overwrite replaces; a foreign file is refused before any work."""
@@ -497,6 +498,7 @@ def test_a_second_run_keeps_the_first_runs_results(tmp_path, pbmc, capsys):
     assert (tmp_path / "notes.json").read_text() == '{"mine": 1}'
 
 
+@pytest.mark.slow
 def test_a_failed_write_replaces_no_output(tmp_path, pbmc, capsys, monkeypatch):
     """The disk fills while the last output is written: the earlier results file is left as it
     was and no temporary remains (outputs are renamed into place together, at the end)."""

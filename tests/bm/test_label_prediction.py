@@ -8,6 +8,7 @@ import pytest
 import scmf
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("always::scmf.ScmfWarning")
 def test_equals_cz_benchmarks(pbmc):
     pytest.importorskip("czbenchmarks")
@@ -24,6 +25,7 @@ def test_equals_cz_benchmarks(pbmc):
     assert mine["X_pca_baseline", "accuracy"] > mine["X_random_baseline", "accuracy"] + 0.2
 
 
+@pytest.mark.slow
 def test_folds_are_paired_replicates(pbmc):
     scmf.bm.label_prediction(
         pbmc, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"], min_class_size=5

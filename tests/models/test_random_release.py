@@ -32,6 +32,7 @@ def _embed(fmt, path, cells, seed=0):
     return a.obsm["X_scmf"], model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_release_loads_and_embeds(tmp_path, cells, fmt):
     if fmt == "geneformer":

@@ -67,6 +67,7 @@ def test_harmony_equals_harmonypy(kang):
     assert gap(a.obsm["X_harmony_baseline"]) < 0.5 * gap(a.obsm["X_pca_baseline"])
 
 
+@pytest.mark.slow
 def test_bad_input(kang, kang_counts):
     a = kang.copy()
     with pytest.raises(ValueError, match="pass batch_key="):
@@ -109,6 +110,7 @@ def test_scvi_equals_scvi_tools(kang_counts):
     assert p["uses_batch_labels"] and p["epochs_trained"] == 3 and p["seed"] == 5
 
 
+@pytest.mark.slow
 def test_tables_label_baselines_and_batch_aware_ones(kang):
     a = kang[::2].copy()
     a.obsm["X_model"] = a.obsm["X_pca"][:, :20]  # stands in for a model's embedding
