@@ -17,7 +17,6 @@ from ._benchmark import Prepared, Score, benchmark
 from ._linear_probe import METRICS
 from ._metrics._classifiers import (
     bootstrap_confusion_scores,
-    check_classifiers,
     confusion_scores,
     fit_predict,
 )
@@ -116,7 +115,7 @@ def _label_transfer(
     >>> bool(r["X_pca_baseline"] > r["X_random_baseline"])
     True
     """
-    (name,) = check_classifiers(classifier) if isinstance(classifier, str) else ("",)
+    name = classifier
     if name not in ("logistic", "logistic_l1", "knn"):
         msg = f"classifier must be 'logistic', 'logistic_l1' or 'knn', got {classifier!r}."
         raise ValueError(msg)

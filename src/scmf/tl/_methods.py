@@ -122,7 +122,6 @@ def hvg_embedding(adata, *, n_comps, layer, seed, batch_key, options):
     """
     import scanpy as sc
     from anndata import AnnData
-    from scipy import sparse
 
     opt = _options("hvg", options, {"n_top_genes": 2000, "flavor": "auto", "scale": False})
     X = get_expression(adata, layer)
