@@ -23,9 +23,7 @@ def _default_mode(path: Path) -> int:
         return stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         pass
-    mask = os.umask(0)  # read the umask (there is no getter) and put it back
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_umask()
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[str], None], *, suffix: str = ".tmp") -> Path:
@@ -128,9 +126,65 @@ def _remove_stale_temporaries(path: Path, suffix: str) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
         except PermissionError:
             continue  # alive, another user's
+
+
+@contextlib.contextmanager
+def staged_folder(path: str | os.PathLike):
+    """A temporary folder next to ``path`` that becomes ``path`` when the block succeeds.
+
+    The folder-sized :func:`write_atomic`: ``path`` must not exist or be an empty folder
+    (nothing is replaced); a reader sees no folder or the whole one, and a failed or killed
+    write (SIGTERM included) leaves nothing behind. Files inside are written directly (the
+    folder is the unit). Yields the temporary folder's path.
+    """
+    import shutil
+
+    path = check_new_folder(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path, ".dir.tmp")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".dir.tmp", dir=path.parent))
+    with _terminate_as_interrupt():
+        try:
+            yield tmp
+            os.chmod(tmp, 0o777 & ~_umask())
+            os.replace(tmp, path)  # POSIX renames a folder onto an empty one
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def check_new_folder(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it does not exist or is an empty folder; else FileExistsError (checked
+    before any work, so that a long run does not end in it)."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        msg = (
+            f"{path} exists and is not an empty folder; scmf writes a new folder there and replaces "
+            "nothing. Remove it or choose another path."
+        )
+        raise FileExistsError(msg)
+    return path
+
+
+def write_folder_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_folder)`` in a :func:`staged_folder` for ``path``; returns ``path``."""
+    with staged_folder(path) as tmp:
+        write(tmp)
+    return Path(path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # read the umask (there is no getter) and put it back
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

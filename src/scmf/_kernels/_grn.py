@@ -12,8 +12,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ._cache import CACHE
 
-@njit(parallel=True, cache=True)
+
+@njit(parallel=True, cache=CACHE)
 def _expressing_sums(indptr, indices, data, E, block, n_parts, acc):  # pragma: no cover - numba
     # Threads own runs of cell blocks and a (genes x d) accumulator each. Within a block of
     # cells, positive entries are bucketed by gene (counting sort); each gene's cells are then
@@ -102,7 +104,7 @@ def expressing_sums(
     return sums, expressing_counts(X) if counts is None else counts
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _expressing_counts(indptr, indices, data, n_parts, counts):  # pragma: no cover - numba
     n = indptr.size - 1
     per = (n + n_parts - 1) // n_parts
@@ -121,7 +123,7 @@ def expressing_counts(X) -> np.ndarray:
     return counts.sum(axis=0)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _edge_dot(U, src, dst, out):  # pragma: no cover - numba
     d = U.shape[1]
     for e in prange(src.size):

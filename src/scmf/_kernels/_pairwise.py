@@ -14,13 +14,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._cache import CACHE
+
 _BLOCK_BYTES = 512 * 2**20  # larger row blocks keep BLAS efficient; peak memory stays < 1.5 GB
 
 
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # fastmath without "no inf/nan" assumptions
 
 
-@njit(parallel=True, cache=True, fastmath=_FAST)
+@njit(parallel=True, cache=CACHE, fastmath=_FAST)
 def _reduce_block(G, sq, cols, dest, bounds, own, sums, k, nn_idx):  # pragma: no cover - numba
     # columns are sorted by label: label m owns columns bounds[m]:bounds[m + 1], so each
     # label's sum is a contiguous (SIMD) reduction instead of a scatter-add. Row r of the
@@ -63,7 +65,7 @@ def _reduce_block(G, sq, cols, dest, bounds, own, sums, k, nn_idx):  # pragma: n
                 nn_idx[o, m] = best_i[m]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _neighbour_distances_rows(X, query, idx, out):  # pragma: no cover - numba
     n, k = idx.shape
     d = X.shape[1]

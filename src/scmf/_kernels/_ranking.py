@@ -8,8 +8,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._cache import CACHE
 
-@njit(cache=True)
+
+@njit(cache=CACHE)
 def _ranking_one(ys, last, order, w, out):  # pragma: no cover - numba
     # ys: labels (0/1) in score order, last[j]: j is the last pair of its distinct score,
     # order: score order of the pairs, w: weights in pair order; out: auroc, auprc, ratio, epr
@@ -56,13 +58,13 @@ def _ranking_one(ys, last, order, w, out):  # pragma: no cover - numba
     out[3] = (k_tp / k_cw) / rate if k_cw > 0.0 else math.nan
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _weighted_ranking(ys, last, order, W, out):  # pragma: no cover - numba
     for b in prange(W.shape[0]):
         _ranking_one(ys, last, order, W[b], out[b])
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _draw_counts(n, seed, w):  # pragma: no cover - numba
     # multinomial resampling counts of n units (n draws with replacement), seeded per resample
     np.random.seed(seed)  # noqa: NPY002 - numba: seeds this thread's own generator
@@ -71,7 +73,7 @@ def _draw_counts(n, seed, w):  # pragma: no cover - numba
         w[np.random.randint(0, n)] += 1.0  # noqa: NPY002
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _bootstrap_ranking(ys, last, order, seeds, out):  # pragma: no cover - numba
     n = ys.size
     for b in prange(seeds.size):

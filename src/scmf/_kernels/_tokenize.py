@@ -13,13 +13,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._cache import CACHE
+
 # value transforms applied to the stored expression before anything else
 NONE, EXPM1, NORMALISE_LOG1P = 0, 1, 2
 # how a token's value is encoded
 RAW, BINNED = 0, 1
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _cell(indptr, indices, data, gene_tok, gene_scale, transform, target_sum, i):  # pragma: no cover
     lo, hi = indptr[i], indptr[i + 1]
     total = 0.0
@@ -47,7 +49,7 @@ def _cell(indptr, indices, data, gene_tok, gene_scale, transform, target_sum, i)
     return vals, toks
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _quantile_edges(vals, n_edges):  # pragma: no cover - numba
     """``np.quantile(vals, np.linspace(0, 1, n_edges))`` (numpy's linear method, same rounding)."""
     v = np.sort(vals)
@@ -68,13 +70,13 @@ def _quantile_edges(vals, n_edges):  # pragma: no cover - numba
     return edges
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _digitize_left(x, edges):  # pragma: no cover - numba
     """``np.digitize(x, edges)`` for increasing edges: number of edges <= x."""
     return np.searchsorted(edges, x, side="right")
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _lengths(indptr, indices, data, gene_tok, max_len):  # pragma: no cover - numba
     n = indptr.size - 1
     out = np.empty(n, dtype=np.int64)
@@ -87,7 +89,7 @@ def _lengths(indptr, indices, data, gene_tok, max_len):  # pragma: no cover - nu
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def _fill(
     indptr,
     indices,

@@ -75,20 +75,10 @@ def random_release(
         have = [f for f in formats() if _FORMATS[f].random is not None]
         msg = f"format {format!r} has no random-release writer; formats with one: {have}."
         raise ValueError(msg)
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        msg = f"{path} exists and is not an empty folder; random_release writes a new folder."
-        raise FileExistsError(msg)
-    names = _gene_names(genes)
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        writer(path, names, int(seed))
-    except BaseException:
-        import shutil
+    from scmf._io import write_folder_atomic
 
-        shutil.rmtree(path, ignore_errors=True)  # never leave half a release behind
-        raise
-    return path
+    names = _gene_names(genes)
+    return write_folder_atomic(path, lambda tmp: writer(tmp, names, int(seed)))
 
 
 def _gene_names(genes) -> list[str]:

@@ -82,11 +82,16 @@ class GeneVocab:
 
     def save(self, path: str | Path) -> None:
         """Write as a TSV (``token_id, token, ensembl_id, symbol[, nonzero_median]``) with the specials in a header."""
-        path = Path(path)
+        from scmf._io import write_atomic
+
         df = self.to_frame().reset_index()
-        with path.open("w", encoding="utf-8") as fh:
-            fh.write(f"# specials: {json.dumps(self.specials)}\n")
-            df.to_csv(fh, sep="\t", index=False)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(f"# specials: {json.dumps(self.specials)}\n")
+                df.to_csv(fh, sep="\t", index=False)
+
+        write_atomic(path, write)
 
     @classmethod
     def load(cls, path: str | Path) -> GeneVocab:

@@ -17,6 +17,7 @@ batch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .._expression import is_dask
+from .._io import staged_folder
 from ._compute import compute
 
 logger = logging.getLogger("scmf")
@@ -74,7 +76,6 @@ def embed_blocks(
     _need_dask()
     import dask.array as da
 
-    from .._progress import bar
     from ..models import TokenizedModel, plan_tokens
 
     client = active_client(client)
@@ -118,7 +119,25 @@ def embed_blocks(
     stops = np.cumsum(X.chunks[0])
     starts = stops - np.asarray(X.chunks[0])
     blocks = X.to_delayed()[:, 0]
-    store = _create_store(zarr_store, model, target.n_obs, var, X, kw) if zarr_store is not None else None
+    staging = staged_folder(zarr_store) if zarr_store is not None else contextlib.nullcontext()
+    with staging as tmp:  # workers write into a temporary store, renamed into place when all are done
+        store = _create_store(tmp, model, target.n_obs, var, X, kw) if tmp is not None else None
+        results, where, elapsed = _run_blocks(blocks, starts, model, var, kw, store, state, client, progress)
+    params = dict(results[0][1])
+    for key in ("n_empty_cells",):
+        if key in params:
+            params[key] = int(sum(r[1].get(key, 0) for r in results))
+    params.update({"execution": where, "n_blocks": len(blocks), "block_seconds": round(elapsed, 3)})
+    if store is not None:
+        params["zarr_store"] = str(zarr_store)
+        return da.from_zarr(str(zarr_store)), params
+    return np.concatenate([r[0] for r in results], axis=0), params
+
+
+def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress):
+    """Embed each block (in order here, or on the client's workers): (results, where, seconds)."""
+    from .._progress import bar
+
     results: list[Any] = [None] * len(blocks)
     t0 = time.perf_counter()
     with bar(len(blocks), "embed (blocks)", progress=progress) as pb:
@@ -148,16 +167,7 @@ def embed_blocks(
                 fut.release()  # the block's embedding leaves the cluster's memory once it is here
                 pb.update(1)
             where = f"dask.distributed scheduler {client.scheduler.address}"
-    elapsed = time.perf_counter() - t0
-    params = dict(results[0][1])
-    for key in ("n_empty_cells",):
-        if key in params:
-            params[key] = int(sum(r[1].get(key, 0) for r in results))
-    params.update({"execution": where, "n_blocks": len(blocks), "block_seconds": round(elapsed, 3)})
-    if store is not None:
-        params["zarr_store"] = str(zarr_store)
-        return da.from_zarr(str(zarr_store)), params
-    return np.concatenate([r[0] for r in results], axis=0), params
+    return results, where, time.perf_counter() - t0
 
 
 def _embed_block(block, model, var: pd.DataFrame, kw: dict[str, Any], start: int, store: str | None, state):
@@ -194,10 +204,11 @@ def write_zarr(emb: np.ndarray, path: str | Path):
     import dask.array as da
     import zarr
 
-    arr = zarr.open_array(
-        str(path), mode="w", shape=emb.shape, chunks=(min(emb.shape[0], 10_000), emb.shape[1]), dtype="f4"
-    )
-    arr[:] = emb
+    with staged_folder(path) as tmp:
+        arr = zarr.open_array(
+            str(tmp), mode="w", shape=emb.shape, chunks=(min(emb.shape[0], 10_000), emb.shape[1]), dtype="f4"
+        )
+        arr[:] = emb
     return da.from_zarr(str(path))
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._expression import expression_source, is_dask, with_raw
+from .._io import check_new_folder
 from .._keys import BASELINES, EMBED_KEY, USES_BATCH
 from .._uns import check_writable, write_embedding_params
 from .._validate import check_anndata
@@ -102,7 +103,10 @@ def embed(
         to the workers block by block. See the scale section of the documentation.
     zarr_store
         A zarr path the embedding is written to; ``obsm[key_added]`` is then a Dask array
-        reading it. With a Dask expression the workers write their blocks themselves.
+        reading it. With a Dask expression the workers write their blocks themselves. The
+        path must not exist (or be an empty folder): an existing store is never replaced. The
+        store is written under a temporary name beside it and renamed when complete, so a
+        failed or killed run leaves no half-written store.
     block_size
         Cells per block of a Dask expression (default: its row chunks).
     progress
@@ -164,6 +168,8 @@ def embed(
     }  # fmt: skip
     if baseline:
         kw.update(batch_key=batch_key, options=dict(options or {}))
+    if zarr_store is not None:
+        check_new_folder(zarr_store)  # before the work, not after it
     X = (
         None
         if isinstance(resolved, str) and resolved == "random"
