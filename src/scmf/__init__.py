@@ -17,5 +17,6 @@ except PackageNotFoundError:  # pragma: no cover - source tree without install
     __version__ = "0+unknown"
 
 from . import bm, callbacks, datasets, models, pl, tl
+from ._report import report
 
-__all__ = ["ScmfWarning", "__version__", "bm", "callbacks", "datasets", "models", "pl", "tl"]
+__all__ = ["ScmfWarning", "__version__", "bm", "callbacks", "datasets", "models", "pl", "report", "tl"]

@@ -492,3 +492,56 @@ def earlier_records(path: Path) -> list[dict]:
         msg = f"{path} exists and is not a list of scmf/guide result records; choose another output, or overwrite it."
         raise ValueError(msg)
     return records
+
+
+def source_names(items: list[Any]) -> list[str]:
+    """How results from ``items`` are named as sources (the one place that decides it): each
+    file's stem (with parent folders where two files share a stem), ``adata<i>`` for an object."""
+    import os
+
+    paths = {i: Path(it) for i, it in enumerate(items) if isinstance(it, str | os.PathLike)}
+    names = {i: f"adata{i}" for i in range(len(items)) if i not in paths}
+    for depth in range(1, 1 + max((len(p.parts) for p in paths.values()), default=1)):
+        trial = {
+            i: "/".join([*p.parent.parts[len(p.parent.parts) - depth + 1 :], p.stem])
+            for i, p in paths.items()
+        }
+        if len(set(trial.values())) == len(trial):
+            break
+    else:
+        trial = {i: str(p) for i, p in paths.items()}
+    names.update(trial)
+    return [names[i] for i in range(len(items))]
+
+
+class UnsHolder:
+    """Just enough of an AnnData for the readers of stored results: ``.uns``."""
+
+    def __init__(self, uns: dict):
+        self.uns = uns
+
+
+def read_file_uns(path: str | Path, keys: Iterable[str] = (BENCH_KEY,)) -> UnsHolder:
+    """The ``uns`` entries ``keys`` of an ``.h5ad`` file or zarr store, without reading its
+    expression (absent keys are left out)."""
+    from anndata.io import read_elem
+
+    path = Path(path)
+    out: dict[str, Any] = {}
+    try:
+        if path.is_dir() or path.suffix == ".zarr":
+            import zarr
+
+            root = zarr.open_group(str(path), mode="r")
+            uns = root["uns"] if "uns" in root else None
+            out = {k: read_elem(uns[k]) for k in keys if uns is not None and k in uns}
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                uns = f["uns"] if "uns" in f else None
+                out = {k: read_elem(uns[k]) for k in keys if uns is not None and k in uns}
+    except (OSError, KeyError, ValueError) as e:
+        msg = f"cannot read {str(path)!r} as .h5ad or zarr ({e}). Is the file complete?"
+        raise ValueError(msg) from e
+    return UnsHolder(out)

@@ -110,7 +110,7 @@ def collect(
     named = (
         list(items.items())
         if isinstance(items, Mapping)
-        else list(zip(_source_names(items), items, strict=True))
+        else list(zip(_store.source_names(items), items, strict=True))
     )
     frames = []
     for source, item in named:
@@ -129,59 +129,13 @@ def collect(
     return pd.concat(frames, ignore_index=True)
 
 
-def _source_names(items: Sequence[Any]) -> list[str]:
-    """File stems (with parent folders where needed to tell them apart), ``adata<i>`` for objects."""
-    paths = {i: Path(it) for i, it in enumerate(items) if isinstance(it, str | os.PathLike)}
-    names = {i: f"adata{i}" for i in range(len(items)) if i not in paths}
-    for depth in range(1, 1 + max((len(p.parts) for p in paths.values()), default=1)):
-        trial = {
-            i: "/".join([*p.parent.parts[len(p.parent.parts) - depth + 1 :], p.stem])
-            for i, p in paths.items()
-        }
-        if len(set(trial.values())) == len(trial):
-            break
-    else:
-        trial = {i: str(p) for i, p in paths.items()}
-    names.update(trial)
-    return [names[i] for i in range(len(items))]
-
-
 def _results_from_path(path: Path, *, key: str, replicates: bool = False) -> pd.DataFrame:
     if not path.exists():
         msg = f"collect: no such file {str(path)!r}."
         raise FileNotFoundError(msg)
     if path.suffix == ".json":
         return read_json(path, replicates=replicates)
-    uns_store = _read_uns_store(path, key)
-    holder = _UnsHolder({key: uns_store} if uns_store is not None else {})
-    return results(holder, key=key, replicates=replicates)  # type: ignore[arg-type]
-
-
-class _UnsHolder:
-    """Just enough of an AnnData for the store reader: ``.uns``."""
-
-    def __init__(self, uns: dict):
-        self.uns = uns
-
-
-def _read_uns_store(path: Path, key: str) -> dict | None:
-    from anndata.io import read_elem
-
-    try:
-        if path.is_dir() or path.suffix == ".zarr":
-            import zarr
-
-            root = zarr.open_group(str(path), mode="r")
-            uns = root["uns"] if "uns" in root else None
-            return read_elem(uns[key]) if uns is not None and key in uns else None
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            uns = f["uns"] if "uns" in f else None
-            return read_elem(uns[key]) if uns is not None and key in uns else None
-    except (OSError, KeyError, ValueError) as e:
-        msg = f"collect: cannot read {str(path)!r} as .h5ad or zarr ({e}). Is the file complete?"
-        raise ValueError(msg) from e
+    return results(_store.read_file_uns(path, (key,)), key=key, replicates=replicates)  # type: ignore[arg-type]
 
 
 def to_json(

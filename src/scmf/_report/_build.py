@@ -1,0 +1,791 @@
+"""Gather stored results into the report's content, and render it with the page template.
+
+Everything shown is read: numbers from the results store (through :func:`scmf.bm.comparison_table`,
+:func:`~scmf.bm.rank_summary`, :func:`~scmf.bm.compare`, :func:`~scmf.bm.aggregate_table`),
+figures from ``scmf.pl`` on those results. Whatever cannot be shown (a file without results, a
+figure whose artifacts were not stored, a comparison refused) becomes a note on the page, never
+a crash and never a guess.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import _store
+from .._io import write_text_atomic
+from .._keys import BENCH_KEY, DEFAULT_DATASET, PCA_BASELINE_KEY, UNS_KEY, rep_kind
+
+#: figure formats: how a figure is embedded (both decode offline in every browser)
+FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+@dataclass
+class _Source:
+    name: str
+    kind: str  # "AnnData", "h5ad", "zarr", "JSON"
+    holder: Any = None  # what plots read stored results from (an AnnData or its uns)
+    file: Path | None = None
+    size: int | None = None
+    table: pd.DataFrame | None = None
+    embed_params: dict = field(default_factory=dict)
+
+
+def report(
+    data: Any,
+    path: str | os.PathLike = "report.html",
+    *,
+    baseline: str | None = None,
+    title: str | None = None,
+    across_sources: bool = False,
+    max_figures: int = 3,
+    figure_format: str = "png",
+) -> Path:
+    """Write one self-contained HTML report of stored evaluation results.
+
+    The page needs nothing but a browser: figures are inline images, styles and the few lines
+    of script (sortable tables) are in the file, nothing is fetched, so it opens offline from
+    an e-mail attachment or a shared drive and prints to PDF. It holds:
+
+    - a summary: which representations were evaluated on which datasets and benchmarks, the
+      rank summary (:func:`scmf.bm.rank_summary`), and each representation's differences from
+      ``baseline`` in words ("better than X_pca_baseline on 5 of 6 metrics, significantly on
+      3"), with intervals and Holm-adjusted p-values from :func:`scmf.bm.compare`;
+    - one section per benchmark and dataset (and source): the results as a sortable table
+      (value and 95% interval, coloured as :func:`scmf.pl.results_table` colours them), the
+      comparison figure (:func:`scmf.pl.benchmark_comparison`, significance marks against
+      the baseline), and the benchmark's own figures where their artifacts are stored
+      (confusion matrix, per-class F1, perturbation scatter, GRN curves, label efficiency,
+      embedding quality). Sources and datasets are never merged, and rows computed with
+      different settings are separate, labelled entries;
+    - provenance: scmf and library versions, input files and sizes, each result's parameters
+      (seed included) and time, the model's recorded parameters; and the call that
+      reproduces each result, as far as it is recorded.
+
+    Nothing is recomputed. Inputs without results, results from other scmf versions, a
+    benchmark this installation does not know (shown from its stored values) and figures
+    whose artifacts are missing give notes on the page, not errors.
+
+    Parameters
+    ----------
+    data
+        What :func:`scmf.bm.collect` accepts: evaluated ``.h5ad``/``.zarr``/JSON files,
+        AnnData objects, a list of them or a mapping ``{source name: item}``.
+    path
+        The HTML file to write (atomically; the umask is respected).
+    baseline
+        Representation every other one is compared with. Default: ``X_pca_baseline`` where
+        present, else the first baseline stored (``X_<name>_baseline``), else no comparison.
+    title
+        Page title (default: "scmf evaluation report").
+    across_sources
+        Several sources (files) that hold the same dataset: ``False`` (default) keeps each
+        source apart (its own sections); ``True`` sets their representations against each
+        other as models of their own (``"source · rep"``), as in :func:`scmf.bm.comparison_table`.
+    max_figures
+        Per section, draw the benchmark's own per-representation figures for at most this many
+        representations (the baseline first); the page says which were left out.
+    figure_format
+        ``"png"`` (default: small and quick) or ``"svg"`` (sharp when zoomed or printed).
+
+    Returns
+    -------
+    The path written.
+
+    Examples
+    --------
+    >>> import os, tempfile, scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.tl.baselines(adata, n_comps=20)
+    >>> scmf.bm.linear_probe(adata, "bulk_labels", use_rep=["X_pca_baseline", "X_random_baseline"], n_splits=3)
+    >>> path = scmf.report(adata, os.path.join(tempfile.mkdtemp(), "report.html"))
+    >>> path.read_text().count("<section class=\\"bench\\"")
+    1
+    """
+    if figure_format not in FORMATS:
+        msg = f"figure_format must be one of {sorted(FORMATS)}, got {figure_format!r}."
+        raise ValueError(msg)
+    if not isinstance(max_figures, int | np.integer) or max_figures < 0:
+        msg = f"max_figures must be a non-negative integer, got {max_figures!r}."
+        raise ValueError(msg)
+    html = render(
+        data,
+        baseline=baseline,
+        title=title,
+        across_sources=across_sources,
+        max_figures=int(max_figures),
+        figure_format=figure_format,
+    )
+    return write_text_atomic(path, html)
+
+
+def render(
+    data: Any,
+    *,
+    baseline: str | None = None,
+    title: str | None = None,
+    across_sources: bool = False,
+    max_figures: int = 3,
+    figure_format: str = "png",
+) -> str:
+    """The report's HTML text (what :func:`report` writes)."""
+    import matplotlib
+
+    notes: list[str] = []
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        matplotlib.rc_context({"figure.max_open_warning": 0}),
+    ):
+        warnings.simplefilter("always")
+        sources = _sources(data, notes)
+        context = _content(sources, notes, baseline, across_sources, max_figures, figure_format)
+    for w in caught:
+        text = str(w.message)
+        if issubclass(w.category, UserWarning) and text not in notes:
+            notes.append(text)
+    context.update(title=title or "scmf evaluation report", notes=notes, built=_store.provenance())
+    return _template().render(**context)
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def _sources(data: Any, notes: list[str]) -> list[_Source]:
+    from anndata import AnnData
+
+    if isinstance(data, str | os.PathLike | AnnData):
+        data = [data]
+    if isinstance(data, Mapping):
+        named = [(str(k), v) for k, v in data.items()]
+    elif isinstance(data, Sequence) and not isinstance(data, str):
+        named = list(zip(_store.source_names(list(data)), data, strict=True))
+    else:
+        msg = (
+            "report: data must be evaluated files, AnnData objects, a list of them or a mapping "
+            f"{{name: item}}, got {type(data).__name__}."
+        )
+        raise TypeError(msg)
+    out = []
+    for name, item in named:
+        src = _source(name, item, notes)
+        if src is None:
+            continue
+        if src.table.empty:
+            notes.append(
+                f"{_label(src)} holds no scmf results (run a scmf.bm benchmark on it first); left out."
+            )
+            continue
+        out.append(src)
+    return out
+
+
+def _source(name: str, item: Any, notes: list[str]) -> _Source | None:
+    from anndata import AnnData
+
+    from ..bm import read_json, results
+
+    if isinstance(item, AnnData):
+        src = _Source(name, "AnnData", holder=item)
+        src.table = results(item, replicates=True)
+        src.embed_params = (
+            dict(item.uns.get(UNS_KEY, {}).get("params", {}))
+            if isinstance(item.uns.get(UNS_KEY), Mapping)
+            else {}
+        )
+        return src
+    if not isinstance(item, str | os.PathLike):
+        notes.append(f"source {name!r} is a {type(item).__name__}, not an AnnData or a file; left out.")
+        return None
+    p = Path(item)
+    if not p.exists():
+        notes.append(f"{p} does not exist; left out.")
+        return None
+    size = _size(p)
+    try:
+        if p.suffix == ".json":
+            src = _Source(name, "JSON", file=p, size=size)
+            src.table = read_json(p, replicates=True)
+            return src
+        holder = _store.read_file_uns(p, (BENCH_KEY, UNS_KEY))
+        src = _Source(
+            name, "zarr" if p.is_dir() or p.suffix == ".zarr" else "h5ad", holder=holder, file=p, size=size
+        )
+        src.table = results(holder, replicates=True)  # type: ignore[arg-type]
+        stored = holder.uns.get(UNS_KEY, {})
+        src.embed_params = dict(stored.get("params", {})) if isinstance(stored, Mapping) else {}
+        return src
+    except (ValueError, OSError, TypeError, json.JSONDecodeError) as e:
+        notes.append(f"{p} could not be read ({e}); left out.")
+        return None
+
+
+def _size(p: Path) -> int:
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return p.stat().st_size
+
+
+def _label(src: _Source) -> str:
+    return f"{src.file}" if src.file is not None else f"the AnnData {src.name!r}"
+
+
+# ---------------------------------------------------------------------------- content
+
+
+def _content(sources, notes, baseline, across_sources, max_figures, figure_format) -> dict[str, Any]:
+    from ..bm import comparison_table
+
+    empty = {
+        "sources": _inputs(sources),
+        "overview": [],
+        "ranks": None,
+        "comparison": None,
+        "sections": [],
+        "results": [],
+    }
+    if not sources:
+        notes.append("no results to report: none of the inputs holds scmf results.")
+        return empty
+    frames = []
+    for src in sources:
+        t = src.table.copy()
+        t.insert(0, "source", src.name if len(sources) > 1 else "")
+        t["origin_source"] = src.name
+        t["origin_rep"] = t["rep"]
+        frames.append(t)
+    t = pd.concat(frames, ignore_index=True)
+    versions = sorted({v for s in sources for v in _versions(s)})
+    if len(versions) > 1:
+        notes.append(
+            f"the results were computed by different scmf versions ({', '.join(versions)}); check each "
+            "result's provenance before comparing them."
+        )
+    ct = comparison_table(t, replicates=True, warn_settings=True, across_sources=across_sources)
+    by_name = {s.name: s for s in sources}
+    base = _baseline(ct, baseline, notes)
+    comparisons = _comparisons(t, ct, base, across_sources, notes)
+    sections = [
+        _section(ct, ctx, bench, by_name, base, comparisons, max_figures, figure_format)
+        for (ctx, bench) in dict.fromkeys(zip(ct["context"], ct["benchmark"], strict=True))
+    ]
+    return {
+        "sources": _inputs(sources),
+        "overview": _overview(ct),
+        "ranks": _ranks(t, across_sources, notes),
+        "comparison": _summary_words(comparisons, base),
+        "sections": sections,
+        "baseline": base,
+    }
+
+
+def _baseline(ct: pd.DataFrame, baseline: str | None, notes: list[str]) -> str | None:
+    reps = list(dict.fromkeys(ct["rep"]))
+    if baseline is not None:
+        hits = [r for r in reps if r == baseline or r.endswith(" · " + baseline)]
+        if len(hits) == 1:
+            return hits[0]
+        notes.append(
+            f"baseline {baseline!r} is {'ambiguous' if hits else 'not among the results'} "
+            f"(representations: {reps}); no comparison with a baseline is shown."
+        )
+        return None
+    origin = dict(zip(ct["rep"], ct["origin_rep"], strict=False))
+    for want in (PCA_BASELINE_KEY, None):
+        for r in reps:
+            if (want is not None and origin[r] == want) or (want is None and rep_kind(origin[r]) != "model"):
+                return r
+    notes.append(
+        "no baseline representation among the results (e.g. scmf.tl.baselines' X_pca_baseline): a model's "
+        "scores mean little without the simplest one beside them. No comparison is shown."
+    )
+    return None
+
+
+def _comparisons(t, ct, base, across_sources, notes) -> pd.DataFrame | None:
+    from ..bm import compare
+
+    if base is None:
+        return None
+    frames = []
+    for bench in dict.fromkeys(ct["benchmark"]):
+        sub = t[t["benchmark"] == bench]
+        try:
+            c = compare(sub, baseline=base, benchmark=bench, across_sources=across_sources)
+        except (ValueError, KeyError) as e:
+            notes.append(f"{bench}: no comparison with {base} ({e})")
+            continue
+        frames.append(c)
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _summary_words(c: pd.DataFrame | None, base: str | None) -> dict[str, Any] | None:
+    from ..bm import declaration
+
+    if c is None or c.empty:
+        return None
+    lines = []
+    for rep, g in c.groupby("rep", sort=False):
+        up = np.array(
+            [
+                declaration(b).metric(m).higher_is_better
+                for b, m in zip(g["benchmark"], g["metric"], strict=True)
+            ]
+        )
+        d = g["difference"].to_numpy(dtype=float)
+        ok = np.isfinite(d)
+        good = int(np.sum(ok & np.where(up, d > 0, d < 0)))
+        tested = g["p_value"].notna().to_numpy()
+        sig_better = int(g["better"].fillna(False).astype(bool).sum())
+        sig_worse = int(
+            (g["significant"].fillna(False).astype(bool) & ~g["better"].fillna(False).astype(bool)).sum()
+        )
+        words = f"better than {base} on {good} of {int(ok.sum())} metrics"
+        words += f", significantly on {sig_better}" if tested.any() else " (no replicates: nothing tested)"
+        if sig_worse:
+            words += f"; significantly worse on {sig_worse}"
+        if tested.any() and not tested.all():
+            words += f" ({int((~tested).sum())} without replicates, not tested)"
+        lines.append({"rep": rep, "kind": rep_kind(str(rep).split(" · ")[-1]), "words": words})
+    cols = [
+        "benchmark",
+        "dataset",
+        "metric",
+        "rep",
+        "value",
+        "baseline_value",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "p_holm",
+        "significant",
+    ]
+    rows = []
+    for r in c.itertuples():
+        rows.append(
+            {
+                "benchmark": r.benchmark, "dataset": _ctx(r.source, r.dataset), "metric": r.metric, "rep": r.rep,
+                "value": _cell(r.value), "baseline_value": _cell(r.baseline_value),
+                "difference": _cell(r.difference, r.ci_low, r.ci_high), "p_holm": _cell(r.p_holm, digits=3, sci=True),
+                "significant": "yes" if r.significant is True else ("no" if r.significant is False else "–"),
+                "better": bool(r.better) if r.better is not None and r.better == r.better else False,
+            }
+        )  # fmt: skip
+    return {"lines": lines, "columns": cols, "rows": rows}
+
+
+def _ctx(source: str, dataset: str) -> str:
+    return f"{source} · {dataset}" if source else str(dataset)
+
+
+def _overview(ct: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for ctx, g in ct.groupby("context", sort=False):
+        reps = list(dict.fromkeys(g["rep"]))
+        out.append(
+            {
+                "context": ctx,
+                "anchor": _anchor(ctx, ""),
+                "benchmarks": [(b, _anchor(ctx, b)) for b in dict.fromkeys(g["benchmark"])],
+                "reps": [
+                    (r, rep_kind(str(o)))
+                    for r, o in dict.fromkeys(
+                        zip(reps, [g.loc[g["rep"] == r, "origin_rep"].iloc[0] for r in reps], strict=True)
+                    )
+                ],
+            }
+        )
+    return out
+
+
+def _ranks(t, across_sources, notes) -> dict[str, Any] | None:
+    from ..bm import rank_summary
+
+    try:
+        r = rank_summary(t, across_sources=across_sources)
+    except (ValueError, KeyError) as e:
+        notes.append(f"no rank summary ({e})")
+        return None
+    if r.empty:
+        return None
+    cols = [c for c in r.columns if c not in ("kind",)]
+    rows = [
+        {
+            "rep": str(idx),
+            "kind": row["kind"],
+            "cells": [_cell(row[c]) if c != "n_datasets" else _cell(row[c], digits=0) for c in cols],
+        }
+        for idx, row in r.iterrows()
+    ]
+    return {"columns": cols, "rows": rows, "n_contexts": int(t.groupby(["source", "dataset"]).ngroups)}
+
+
+def _inputs(sources: list[_Source]) -> list[dict[str, Any]]:
+    out = []
+    for s in sources:
+        stamps = sorted(_timestamps(s))
+        out.append(
+            {
+                "name": s.name or "(one input)", "kind": s.kind, "file": str(s.file) if s.file else "in memory",
+                "size": _human(s.size) if s.size is not None else "–", "n_results": int(s.table.groupby(["benchmark", "dataset", "rep"]).ngroups),
+                "evaluated": f"{stamps[0]} – {stamps[-1]}" if len(stamps) > 1 else (stamps[0] if stamps else "not recorded"),
+                "versions": ", ".join(sorted(_versions(s))) or "not recorded",
+            }
+        )  # fmt: skip
+    return out
+
+
+def _provenances(s: _Source) -> list[dict]:
+    if s.holder is None:
+        return []
+    return [r.provenance for r in _store.iter_results(s.holder)]
+
+
+def _timestamps(s: _Source) -> set[str]:
+    return {str(p["timestamp"]) for p in _provenances(s) if p.get("timestamp")}
+
+
+def _versions(s: _Source) -> set[str]:
+    return {str(p["scmf"]) for p in _provenances(s) if p.get("scmf")}
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+def _anchor(ctx: str, bench: str) -> str:
+    raw = f"{ctx}--{bench}" if bench else ctx
+    return "s-" + "".join(c if c.isalnum() else "-" for c in raw).strip("-") + f"-{abs(hash(raw)) % 10**6}"
+
+
+# ---------------------------------------------------------------------------- one section
+
+
+def _section(ct, ctx, bench, by_name, base, comparisons, max_figures, figure_format) -> dict[str, Any]:
+    from ..bm import declaration
+
+    sub = ct[(ct["context"] == ctx) & (ct["benchmark"] == bench)]
+    spec = declaration(bench)
+    notes = []
+    if bench not in _registered():
+        notes.append(
+            f"{bench} is not a benchmark of this installation (a plugin's?): its metrics are shown as stored, "
+            "without declared directions or ranges."
+        )
+    table = _results_table(sub, spec, notes)
+    figures = []
+    marks_base = base if base is not None and base in set(sub["rep"]) else None
+    fig = _draw(lambda: _comparison_figure(sub, bench, marks_base), figure_format, notes, "comparison figure")
+    if fig:
+        figures.append({"caption": "Each metric per representation; error bars: 95% intervals"
+                        + (f"; * significantly different from {marks_base} (Holm-adjusted)" if marks_base else ""),
+                        "src": fig})  # fmt: skip
+    figures += _own_figures(sub, bench, by_name, base, max_figures, figure_format, notes)
+    params = list(dict.fromkeys(sub["params"]))
+    settings = [_format_params(json.loads(p)) for p in params]
+    entries = list(dict.fromkeys(sub["entry"]))
+    reps = list(dict.fromkeys(sub["origin_rep"]))
+    dataset = str(sub["dataset"].iloc[0])
+    calls = [
+        _call(
+            bench,
+            [r for r in reps if r in set(sub.loc[sub["params"] == p, "origin_rep"])],
+            json.loads(p),
+            dataset,
+        )
+        for p in params
+    ]
+    provenance = []
+    for (src_name, rep), g in sub.groupby(["origin_source", "origin_rep"], sort=False):
+        src = by_name[src_name]
+        stamp, version = _result_provenance(src, bench, dataset, rep)
+        provenance.append(
+            {
+                "rep": rep, "source": src_name, "params": json.dumps(json.loads(g["params"].iloc[0]), indent=1, sort_keys=True),
+                "timestamp": stamp, "scmf": version,
+                "model": json.dumps(_store.canonical(src.embed_params.get(rep, {})), indent=1, sort_keys=True, default=str) if rep in src.embed_params else None,
+            }
+        )  # fmt: skip
+    c = None
+    if comparisons is not None and not comparisons.empty:
+        csub = comparisons[(comparisons["benchmark"] == bench)]
+        csub = csub[[_ctx(s, d) == ctx for s, d in zip(csub["source"], csub["dataset"], strict=True)]]
+        c = len(csub)
+    return {
+        "anchor": _anchor(ctx, bench), "benchmark": bench, "context": ctx, "dataset": dataset,
+        "description": (spec.func.__doc__ or "").strip().split("\n")[0] if bench in _registered() else "",
+        "table": table, "figures": figures, "notes": notes, "settings": settings, "n_entries": len(entries),
+        "calls": calls, "provenance": provenance, "n_compared": c,
+    }  # fmt: skip
+
+
+def _registered() -> set[str]:
+    from ..bm import benchmarks
+
+    return set(benchmarks())
+
+
+def _results_table(sub: pd.DataFrame, spec, notes: list[str]) -> dict[str, Any]:
+    """Rows: entries; columns: metrics, then the benchmark's scores (as ``results_table`` shows them)."""
+    import matplotlib as mpl
+
+    from ..bm import aggregate_table
+
+    cmap = mpl.colormaps["YlGnBu"]
+    metrics = list(dict.fromkeys(sub["metric"]))
+    entries = list(dict.fromkeys(sub["entry"]))
+    oriented: dict[tuple[str, str], float] = {}
+    scores: dict[str, dict[str, float]] = {}
+    score_cols: list[str] = []
+    try:
+        agg = aggregate_table(sub.drop(columns=["entry", "context"]))
+        for col in agg.shown.columns:
+            name = col[1]
+            for row, v in agg.oriented[col].items():
+                oriented[(str(row), name)] = float(v)
+            if col in agg.scores and name not in metrics:
+                score_cols.append(name)
+                for row, v in agg.shown[col].items():
+                    scores.setdefault(str(row), {})[name] = float(v)
+    except (KeyError, ValueError) as e:  # drawn without colours rather than not at all
+        notes.append(f"table colours unavailable ({e})")
+    rows = []
+    for e in entries:
+        g = sub[sub["entry"] == e].set_index("metric")
+        cells = []
+        for m in metrics:
+            if m not in g.index:
+                cells.append(_cell(None))
+                continue
+            r = g.loc[m]
+            colour = oriented.get((e, m), math.nan)
+            cells.append(_cell(r["value"], r["ci_low"], r["ci_high"], colour=_colour(cmap, colour)))
+        for s in score_cols:
+            v = scores.get(e, {}).get(s, math.nan)
+            cells.append({**_cell(v, colour=_colour(cmap, oriented.get((e, s), math.nan))), "bold": True})
+        origin = g["origin_rep"].iloc[0]
+        rows.append({"entry": e, "kind": rep_kind(str(origin)), "cells": cells})
+    heads = []
+    declared = [x.name for x in spec.metrics]
+    for m in metrics:
+        decl = spec.metric(m)
+        known = any(m == d or m.startswith(d + "_") for d in declared)
+        arrow = ("↑" if decl.higher_is_better else "↓") if known else ""
+        heads.append(
+            {
+                "name": m,
+                "arrow": arrow,
+                "group": decl.group if known else "",
+                "title": decl.description,
+                "bold": False,
+            }
+        )
+    heads += [{"name": s, "arrow": "↑", "group": "score", "title": "", "bold": True} for s in score_cols]
+    return {"heads": heads, "rows": rows}
+
+
+def _colour(cmap, v: float) -> str:
+    if not np.isfinite(v):
+        return ""
+    r, g, b, _ = cmap(float(np.clip(v, 0, 1)))
+    text = "#fff" if v > 0.7 else "#000"  # as results_table: white text on the dark end
+    return f"background:rgb({round(r * 255)},{round(g * 255)},{round(b * 255)});color:{text}"
+
+
+def _digits(value: float, lo: float, hi: float) -> int:
+    """Decimals that the interval's width supports (two significant digits of the half-width), 2 to 4."""
+    if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+        half = (hi - lo) / 2
+        return int(min(4, max(2, 1 - math.floor(math.log10(half)))))
+    return 3
+
+
+def _cell(
+    value, lo=math.nan, hi=math.nan, *, colour: str = "", digits: int | None = None, sci: bool = False
+) -> dict[str, Any]:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return {
+            "text": "–" if value is None else str(value),
+            "ci": "",
+            "value": "",
+            "style": colour,
+            "bold": False,
+        }
+    lo = float(lo) if lo is not None else math.nan
+    hi = float(hi) if hi is not None else math.nan
+    if not np.isfinite(v):
+        return {"text": "–", "ci": "", "value": "", "style": colour, "bold": False}
+    d = _digits(v, lo, hi) if digits is None else digits
+    if sci and v != 0 and abs(v) < 10 ** (-d):
+        text = f"{v:.1e}"
+    elif abs(v) >= 1e5 or (v != 0 and abs(v) < 1e-4 and digits is None):
+        text = f"{v:.3g}"
+    else:
+        text = f"{v:.{d}f}"
+    ci = f"[{lo:.{d}f}, {hi:.{d}f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+    return {"text": text, "ci": ci, "value": repr(v), "style": colour, "bold": False}
+
+
+def _format_params(p: dict) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(p.items()))
+
+
+def _call(bench: str, reps: list[str], params: dict, dataset: str) -> str:
+    args = [f"use_rep={reps[0]!r}" if len(reps) == 1 else f"use_rep={reps!r}"]
+    args += [f"{k}={_py(v)}" for k, v in sorted(params.items())]
+    if dataset != DEFAULT_DATASET:
+        args.append(f"dataset_name={dataset!r}")
+    return f"scmf.bm.{bench}(adata, " + ", ".join(args) + ")"
+
+
+def _py(v: Any) -> str:
+    if v is None or isinstance(v, bool | int | float | str):
+        return repr(v)
+    return repr(json.loads(json.dumps(v)))
+
+
+def _result_provenance(src: _Source, bench: str, dataset: str, rep: str) -> tuple[str, str]:
+    if src.holder is None:
+        return "not recorded (JSON input)", "–"
+    for r in _store.iter_results(src.holder):
+        if r.benchmark == bench and r.dataset == dataset and r.rep == rep:
+            return str(r.provenance.get("timestamp", "not recorded")), str(r.provenance.get("scmf", "–"))
+    return "not recorded", "–"
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def _comparison_figure(sub: pd.DataFrame, bench: str, base: str | None):
+    from .. import pl
+
+    table = sub.drop(columns=["entry", "context"])
+    try:
+        return pl.benchmark_comparison(table, bench, baseline=base, return_fig=True)
+    except (ValueError, KeyError):
+        return pl.benchmark_comparison(
+            table, bench, return_fig=True
+        )  # without marks, never without the figure
+
+
+def _own_figures(sub, bench, by_name, base, max_figures, figure_format, notes) -> list[dict[str, str]]:
+    from .. import pl
+
+    sources = list(dict.fromkeys(sub["origin_source"]))
+    dataset = str(sub["dataset"].iloc[0])
+    out = []
+    holders = {s: by_name[s].holder for s in sources if by_name[s].holder is not None}
+    if not holders:
+        if bench in _PER_REP or bench in _PER_SECTION:
+            notes.append(
+                "the benchmark's own figures need the stored artifacts, which a JSON input does not carry."
+            )
+        return out
+    if bench in _PER_SECTION:
+        for s, holder in holders.items():
+            reps = [r for r in dict.fromkeys(sub.loc[sub["origin_source"] == s, "origin_rep"])]
+            for caption, draw in _PER_SECTION[bench]:
+                fig = _draw(
+                    lambda d=draw, h=holder, r=reps: d(pl, h, dataset, r), figure_format, notes, caption
+                )
+                if fig:
+                    out.append({"caption": caption + (f" ({s})" if len(holders) > 1 else ""), "src": fig})
+    if bench in _PER_REP:
+        pairs = list(dict.fromkeys(zip(sub["origin_source"], sub["origin_rep"], sub["rep"], strict=True)))
+        pairs.sort(key=lambda x: x[2] != base)  # the baseline first
+        shown = [p for p in pairs if p[0] in holders][:max_figures]
+        for s, rep, label in shown:
+            for caption, draw in _PER_REP[bench]:
+                fig = _draw(
+                    lambda d=draw, h=holders[s], r=rep: d(pl, h, dataset, r),
+                    figure_format,
+                    notes,
+                    f"{caption} of {label}",
+                )
+                if fig:
+                    out.append({"caption": f"{caption}: {label}", "src": fig})
+        left = [p[2] for p in pairs if p not in shown]
+        if left:
+            notes.append(
+                f"per-representation figures drawn for {len(shown)} of {len(pairs)} representations (max_figures={max_figures}); not drawn: {', '.join(left)}."
+            )
+    return out
+
+
+_PER_REP = {
+    "linear_probe": [
+        ("confusion matrix (rows: true class, normalised)", lambda pl, h, d, r: pl.confusion_matrix(h, rep=r, dataset=d, return_fig=True)),
+        ("F1 per class", lambda pl, h, d, r: pl.f1_per_class(h, rep=r, dataset=d, return_fig=True)),
+    ],
+    "perturbation": [
+        ("per test perturbation: model against the mean-shift baseline", lambda pl, h, d, r: pl.perturbation_vs_baseline(h, rep=r, dataset=d, return_fig=True)),
+        ("predicted against true deltas", lambda pl, h, d, r: pl.perturbation(h, rep=r, dataset=d, return_fig=True)),
+    ],
+}  # fmt: skip
+_PER_SECTION = {
+    "grn_inference": [
+        ("ROC and precision-recall curves", lambda pl, h, d, reps: pl.grn_curves(h, rep=reps, dataset=d, return_fig=True)),
+    ],
+    "embedding_quality": [
+        ("embedding quality", lambda pl, h, d, reps: pl.embedding_quality(h, dataset=d, return_fig=True)),
+    ],
+    "label_efficiency": [
+        ("label efficiency", lambda pl, h, d, reps: pl.label_efficiency(h, dataset=d, return_fig=True)),
+    ],
+}  # fmt: skip
+
+
+def _draw(make, figure_format: str, notes: list[str], what: str) -> str | None:
+    """A figure as a data URI, closed after; a note (not an error) when it cannot be drawn."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig = make()
+    except (KeyError, ValueError, TypeError, IndexError) as e:
+        notes.append(f"{what} not drawn: {e}")
+        return None
+    try:
+        buf = io.BytesIO()
+        if figure_format == "svg":
+            with plt.rc_context({"svg.fonttype": "path", "svg.hashsalt": "scmf"}):
+                fig.savefig(buf, format="svg", metadata={"Date": None})
+        else:
+            fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
+    finally:
+        plt.close(fig)
+    return f"data:{FORMATS[figure_format]};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# ---------------------------------------------------------------------------- template
+
+
+def _template():
+    try:
+        import jinja2
+    except ImportError as e:  # pragma: no cover - a core dependency
+        msg = 'the report needs jinja2: pip install "jinja2>=3"'
+        raise ImportError(msg) from e
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("scmf._report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2")
