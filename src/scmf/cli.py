@@ -38,7 +38,8 @@ def _demo(args: argparse.Namespace) -> int:
     write_atomic(
         out / "results_table.png", lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png.tmp"
     )
-    print(f"wrote {h5}, {out / 'results.json'} and {out / 'results_table.png'}")
+    scmf.report({"pbmc68k": adata}, out / "report.html", title="scmf demo: baselines on pbmc68k_reduced")
+    print(f"wrote {h5}, {out / 'results.json'}, {out / 'results_table.png'} and {out / 'report.html'}")
     return 0
 
 
@@ -48,6 +49,28 @@ class CliError(Exception):
     def __init__(self, msg: str, code: int = 1) -> None:
         super().__init__(msg)
         self.code = code
+
+
+def _report(args: argparse.Namespace) -> int:
+    import scmf
+
+    out = Path(args.output)
+    inputs = {Path(f).resolve(): f for f in args.files}
+    if out.resolve() in inputs:
+        raise CliError(
+            f"--output {out} would replace the input {inputs[out.resolve()]}; write the report elsewhere."
+        )
+    path = scmf.report(
+        list(args.files),
+        out,
+        baseline=args.baseline,
+        title=args.title,
+        across_sources=args.across_sources,
+        max_figures=args.max_figures,
+        figure_format=args.figure_format,
+    )
+    print(f"wrote {path}")
+    return 0
 
 
 def _random_model(args: argparse.Namespace) -> int:
@@ -90,13 +113,17 @@ def _keep_earlier_results(target: Path, adata) -> int:
     return len(keep)
 
 
-def _outputs_are_not_inputs(output: Path, write_h5ad: str | None, datasets: dict, config) -> None:
+def _outputs_are_not_inputs(
+    output: Path, write_h5ad: str | None, datasets: dict, config, report: str | None = None
+) -> None:
     """Refuse, before any work, an output that would replace an input (paths resolved: links and
     ``..`` do not hide it)."""
     inputs = {Path(p).resolve(): f"--data {p}" for p in datasets.values()}
     if config is not None and isinstance(config, str | Path):
         inputs[Path(config).resolve()] = f"--config {config}"
     writes = {output.resolve(): f"--output {output}"}
+    if report is not None:
+        writes[Path(report).resolve()] = f"--report {report}"
     if write_h5ad is not None:
         for name in datasets:
             target = Path(write_h5ad) / f"{name}.h5ad"
@@ -137,7 +164,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise CliError(f"the folder of --output ({str(out.parent)!r}) does not exist.")
-    _outputs_are_not_inputs(out, args.write_h5ad, as_datasets(data), args.config)
+    _outputs_are_not_inputs(out, args.write_h5ad, as_datasets(data), args.config, args.report)
     if out.resolve().exists() and not out.resolve().is_file():
         raise CliError(f"--output {out} is not a regular file (a folder, FIFO or device); give a file path.")
     if out.exists() and not args.overwrite:
@@ -234,6 +261,9 @@ def _benchmark(args: argparse.Namespace) -> int:
                 written.append(
                     f"wrote {target}" + (f" (kept {kept} earlier result(s) it held)" if kept else "")
                 )
+        if args.report:
+            scmf.report(dict(report.datasets), args.report)
+            written.append(f"wrote {args.report}")
     _print_results(report)
     print("\n".join(written))
     if len(report.failures):
@@ -378,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", required=True, help="results JSON (written atomically)")
     bench.add_argument("--write-h5ad", metavar="DIR", help="also write each dataset with its results in uns")
     bench.add_argument(
+        "--report", metavar="HTML", help="also write an HTML report of the results (see scmf report)"
+    )
+    bench.add_argument(
         "--confine-paths",
         action="store_true",
         help="refuse files the config names outside its own folder (for configs written by others)",
@@ -464,6 +497,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rnd.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     rnd.set_defaults(func=_random_model)
+
+    rep = sub.add_parser(
+        "report", help="one self-contained HTML report of evaluated .h5ad / .zarr / JSON files"
+    )
+    rep.add_argument("files", nargs="+", help="evaluated files (results in uns['scmf_bench'], or scmf JSON)")
+    rep.add_argument("--output", default="report.html", help="HTML file to write (default: report.html)")
+    rep.add_argument(
+        "--baseline",
+        default=None,
+        help="representation to compare every other one with (default: X_pca_baseline)",
+    )
+    rep.add_argument("--title", default=None, help="page title")
+    rep.add_argument(
+        "--across-sources",
+        action="store_true",
+        help="files that hold the same dataset: set their representations against each other (default: apart)",
+    )
+    rep.add_argument(
+        "--max-figures", type=int, default=3, help="per-representation figures per section (default: 3)"
+    )
+    rep.add_argument(
+        "--figure-format", choices=["png", "svg"], default="png", help="how figures are embedded"
+    )
+    rep.set_defaults(func=_report)
 
     lst = sub.add_parser("list", help="show benchmarks, model formats and datasets")
     lst.set_defaults(func=_list)
