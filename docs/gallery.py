@@ -1,4 +1,5 @@
-"""Draw the plot gallery of docs/plots.md (the same figures the image tests compare).
+"""Draw the plot gallery of docs/plots.md (the same figures the image tests compare), and the
+screenshot of docs/report.md (its python block run, the page shot in headless Chromium).
 
 SCMF_DATA_DIR=../shared/data python docs/gallery.py
 """
@@ -66,7 +67,39 @@ def tutorial_figures(page: str, names: list[str], out: Path) -> None:
     plt.close("all")
 
 
+def report_screenshot(out: Path) -> None:
+    """Run docs/report.md's python block and save the top of its page as the page shows it."""
+    import re
+    import shutil
+
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    code = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "report.md").read_text(), flags=re.DOTALL)
+    cwd = os.getcwd()
+    os.chdir(tempfile.mkdtemp())
+    try:
+        for block in code:
+            exec(compile(block, "report.md", "exec"), {"__name__": "__docs__"})
+        page = Path("report.html").resolve()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=shutil.which("chromium"),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+            )
+            tab = browser.new_page(viewport={"width": 1200, "height": 1500})
+            tab.goto(page.as_uri())
+            tab.screenshot(path="shot.png", clip={"x": 0, "y": 0, "width": 1200, "height": 1500})
+            browser.close()
+        shot = Image.open("shot.png").resize((720, 900), Image.LANCZOS)
+        shot.convert("P", palette=Image.ADAPTIVE, colors=128).save(out / "report.png", optimize=True)
+        print("wrote", out / "report.png")
+    finally:
+        os.chdir(cwd)
+
+
 def main() -> None:
+    report_screenshot(ROOT / "docs" / "_static")
     out = ROOT / "docs" / "_static" / "gallery"
     out.mkdir(parents=True, exist_ok=True)
     for page, names in TUTORIALS.items():

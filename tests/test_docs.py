@@ -15,6 +15,7 @@ PAGES = [
     "quickstart.md",
     "statistics.md",
     "scale.md",
+    "report.md",
     *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "tutorials").glob("*.md")),
 ]
 

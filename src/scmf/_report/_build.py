@@ -40,6 +40,24 @@ class _Source:
     size: int | None = None
     table: pd.DataFrame | None = None
     embed_params: dict = field(default_factory=dict)
+    _stored: dict | None = None
+
+    @property
+    def stored(self) -> dict[tuple[str, str, str], Any]:
+        """Each stored result by (benchmark, dataset, rep), read once."""
+        if self._stored is None:
+            found = _store.iter_results(self.holder) if self.holder is not None else []
+            self._stored = {(r.benchmark, r.dataset, r.rep): r for r in found}
+        return self._stored
+
+    def plotted(self, bench: str, dataset: str) -> Any:
+        """What plots read for one benchmark on one dataset: only those entries (plots search
+        what they are given, so a large store is not read once per figure)."""
+        store = self.holder.uns.get(BENCH_KEY, {})
+        entries = store.get(bench, {}).get(dataset) if isinstance(store, Mapping) else None
+        if not isinstance(entries, Mapping):
+            return self.holder
+        return _store.UnsHolder({BENCH_KEY: {bench: {dataset: dict(entries)}}})
 
 
 def report(
@@ -446,9 +464,7 @@ def _inputs(sources: list[_Source]) -> list[dict[str, Any]]:
 
 
 def _provenances(s: _Source) -> list[dict]:
-    if s.holder is None:
-        return []
-    return [r.provenance for r in _store.iter_results(s.holder)]
+    return [r.provenance for r in s.stored.values()]
 
 
 def _timestamps(s: _Source) -> set[str]:
@@ -663,10 +679,10 @@ def _py(v: Any) -> str:
 def _result_provenance(src: _Source, bench: str, dataset: str, rep: str) -> tuple[str, str]:
     if src.holder is None:
         return "not recorded (JSON input)", "–"
-    for r in _store.iter_results(src.holder):
-        if r.benchmark == bench and r.dataset == dataset and r.rep == rep:
-            return str(r.provenance.get("timestamp", "not recorded")), str(r.provenance.get("scmf", "–"))
-    return "not recorded", "–"
+    r = src.stored.get((bench, dataset, rep))
+    if r is None:
+        return "not recorded", "–"
+    return str(r.provenance.get("timestamp", "not recorded")), str(r.provenance.get("scmf", "–"))
 
 
 # ---------------------------------------------------------------------------- figures
@@ -690,7 +706,7 @@ def _own_figures(sub, bench, by_name, base, max_figures, figure_format, notes) -
     sources = list(dict.fromkeys(sub["origin_source"]))
     dataset = str(sub["dataset"].iloc[0])
     out = []
-    holders = {s: by_name[s].holder for s in sources if by_name[s].holder is not None}
+    holders = {s: by_name[s].plotted(bench, dataset) for s in sources if by_name[s].holder is not None}
     if not holders:
         if bench in _PER_REP or bench in _PER_SECTION:
             notes.append(
@@ -741,9 +757,6 @@ _PER_REP = {
 _PER_SECTION = {
     "grn_inference": [
         ("ROC and precision-recall curves", lambda pl, h, d, reps: pl.grn_curves(h, rep=reps, dataset=d, return_fig=True)),
-    ],
-    "embedding_quality": [
-        ("embedding quality", lambda pl, h, d, reps: pl.embedding_quality(h, dataset=d, return_fig=True)),
     ],
     "label_efficiency": [
         ("label efficiency", lambda pl, h, d, reps: pl.label_efficiency(h, dataset=d, return_fig=True)),
