@@ -74,3 +74,19 @@ def test_bad_input(pbmc):
         scmf.bm.label_efficiency(pbmc, "bulk_labels", use_rep="X_pca_baseline", classifiers=["random_forest"])
     with pytest.raises(ValueError, match="classifiers must be among"):
         scmf.bm.label_efficiency(pbmc, "bulk_labels", use_rep="X_pca_baseline", classifiers=["svm"])
+
+
+def test_figure_with_logistic_and_l1_logistic(pbmc):
+    """``accuracy_logistic_`` also starts ``accuracy_logistic_l1_...``: the logistic curve reads only its own budgets."""
+    scmf.bm.label_efficiency(
+        pbmc,
+        "bulk_labels",
+        use_rep="X_pca_baseline",
+        budgets=[2, 5],
+        n_draws=2,
+        classifiers=["logistic", "logistic_l1"],
+    )
+    ax = scmf.pl.label_efficiency(pbmc, show=False)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "5"]
+    stored = scmf.bm.results(pbmc).set_index("metric")["value"]
+    assert list(ax.lines[0].get_ydata()) == [stored["accuracy_logistic_2"], stored["accuracy_logistic_5"]]

@@ -67,7 +67,7 @@ def report(
     baseline: str | None = None,
     title: str | None = None,
     across_sources: bool = False,
-    max_figures: int = 3,
+    max_figures: int = 2,
     figure_format: str = "png",
 ) -> Path:
     """Write one self-contained HTML report of stored evaluation results.
@@ -112,8 +112,10 @@ def report(
         source apart (its own sections); ``True`` sets their representations against each
         other as models of their own (``"source · rep"``), as in :func:`scmf.bm.comparison_table`.
     max_figures
-        Per section, draw the benchmark's own per-representation figures for at most this many
-        representations (the baseline first); the page says which were left out.
+        Per section, draw the benchmark's own per-representation figures (confusion matrix,
+        per-class F1, perturbation scatter) for at most this many representations: the
+        best-ranked model of the section, then the baseline, then by rank. The page says which
+        were left out.
     figure_format
         ``"png"`` (default: small and quick) or ``"svg"`` (sharp when zoomed or printed).
 
@@ -154,7 +156,7 @@ def render(
     baseline: str | None = None,
     title: str | None = None,
     across_sources: bool = False,
-    max_figures: int = 3,
+    max_figures: int = 2,
     figure_format: str = "png",
 ) -> str:
     """The report's HTML text (what :func:`report` writes)."""
@@ -294,9 +296,16 @@ def _content(sources, notes, baseline, across_sources, max_figures, figure_forma
     base = _baseline(ct, baseline, notes)
     comparisons = _comparisons(t, ct, base, across_sources, notes)
     sections = [
-        _section(ct, ctx, bench, by_name, base, comparisons, max_figures, figure_format)
+        _section(ct, ctx, bench, by_name, base, comparisons, max_figures)
         for (ctx, bench) in dict.fromkeys(zip(ct["context"], ct["benchmark"], strict=True))
     ]
+    _draw_all([j for s in sections for j in s["jobs"]], figure_format)
+    for s in sections:
+        for job in s.pop("jobs"):
+            if job.src:
+                s["figures"].append({"caption": job.caption, "svg": "", "src": job.src})
+            if job.note:
+                s["notes"].append(job.note)
     return {
         "sources": _inputs(sources),
         "overview": _overview(ct),
@@ -491,7 +500,7 @@ def _anchor(ctx: str, bench: str) -> str:
 # ---------------------------------------------------------------------------- one section
 
 
-def _section(ct, ctx, bench, by_name, base, comparisons, max_figures, figure_format) -> dict[str, Any]:
+def _section(ct, ctx, bench, by_name, base, comparisons, max_figures) -> dict[str, Any]:
     from ..bm import declaration
 
     sub = ct[(ct["context"] == ctx) & (ct["benchmark"] == bench)]
@@ -505,12 +514,13 @@ def _section(ct, ctx, bench, by_name, base, comparisons, max_figures, figure_for
     table = _results_table(sub, spec, notes)
     figures = []
     marks_base = base if base is not None and base in set(sub["rep"]) else None
-    fig = _draw(lambda: _comparison_figure(sub, bench, marks_base), figure_format, notes, "comparison figure")
-    if fig:
-        figures.append({"caption": "Each metric per representation; error bars: 95% intervals"
-                        + (f"; * significantly different from {marks_base} (Holm-adjusted)" if marks_base else ""),
-                        "src": fig})  # fmt: skip
-    figures += _own_figures(sub, bench, by_name, base, max_figures, figure_format, notes)
+    chart = _comparison_chart(sub, spec, ctx, bench, marks_base, comparisons)
+    if chart:
+        caption = "Each metric on its own axis; error bars: 95% intervals; hover a bar for its value"
+        if marks_base:
+            caption += f"; * significantly different from {marks_base} (Holm-adjusted)"
+        figures.append({"caption": caption, "svg": chart, "src": ""})
+    jobs = _own_figures(sub, spec, bench, by_name, base, max_figures, notes)
     params = list(dict.fromkeys(sub["params"]))
     settings = [_format_params(json.loads(p)) for p in params]
     entries = list(dict.fromkeys(sub["entry"]))
@@ -545,7 +555,7 @@ def _section(ct, ctx, bench, by_name, base, comparisons, max_figures, figure_for
         "anchor": _anchor(ctx, bench), "benchmark": bench, "context": ctx, "dataset": dataset,
         "description": (spec.func.__doc__ or "").strip().split("\n")[0] if bench in _registered() else "",
         "table": table, "figures": figures, "notes": notes, "settings": settings, "n_entries": len(entries),
-        "calls": calls, "provenance": provenance, "n_compared": c,
+        "calls": calls, "provenance": provenance, "n_compared": c, "jobs": jobs,
     }  # fmt: skip
 
 
@@ -688,60 +698,104 @@ def _result_provenance(src: _Source, bench: str, dataset: str, rep: str) -> tupl
 # ---------------------------------------------------------------------------- figures
 
 
-def _comparison_figure(sub: pd.DataFrame, bench: str, base: str | None):
-    from .. import pl
+def _comparison_chart(sub, spec, ctx, bench, base, comparisons) -> Any:
+    from markupsafe import Markup
 
-    table = sub.drop(columns=["entry", "context"])
-    try:
-        return pl.benchmark_comparison(table, bench, baseline=base, return_fig=True)
-    except (ValueError, KeyError):
-        return pl.benchmark_comparison(
-            table, bench, return_fig=True
-        )  # without marks, never without the figure
+    from ._svg import colours_for, comparison_chart
+
+    sig: set[tuple[str, str]] = set()
+    if base is not None and comparisons is not None and not comparisons.empty:
+        c = comparisons[
+            (comparisons["benchmark"] == bench) & comparisons["significant"].fillna(False).astype(bool)
+        ]
+        sig = {(r.rep, r.metric) for r in c.itertuples() if _ctx(r.source, r.dataset) == ctx}
+    entries = list(dict.fromkeys(sub["entry"]))
+    declared = [x.name for x in spec.metrics]
+    metrics = []
+    for m, g in sub.groupby("metric", sort=False):
+        decl = spec.metric(m)
+        known = any(m == d or m.startswith(d + "_") for d in declared)
+        by_entry = {r.entry: r for r in g.itertuples()}
+        bars = []
+        for e in entries:
+            r = by_entry.get(e)
+            if r is None:
+                bars.append(None)
+                continue
+            v, lo, hi = (float(x) if x is not None else math.nan for x in (r.value, r.ci_low, r.ci_high))
+            interval = f" [{lo:.4g}, {hi:.4g}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+            bars.append((v, lo, hi, (r.rep, m) in sig, f"{e} · {m}: {v:.4g}{interval}"))
+        metrics.append({
+            "name": m, "arrow": ("↑" if decl.higher_is_better else "↓") if known else "",
+            "bounds": decl.bounds if known else None, "bars": bars,
+        })  # fmt: skip
+    return Markup(comparison_chart(entries, metrics, colours_for(entries)))
 
 
-def _own_figures(sub, bench, by_name, base, max_figures, figure_format, notes) -> list[dict[str, str]]:
-    from .. import pl
+@dataclass
+class _Job:
+    """One matplotlib figure to draw: ``scmf.pl`` on a small holder of the stored results."""
 
+    caption: str
+    bench: str
+    index: int  # which of the benchmark's figures
+    holder: Any
+    dataset: str
+    rep: Any  # a representation, or the list of them for a per-section figure
+    src: str = ""
+    note: str | None = None
+
+
+def _own_figures(sub, spec, bench, by_name, base, max_figures, notes) -> list[_Job]:
+    """The benchmark's own figures of a section, to be drawn (see :func:`_draw_all`)."""
     sources = list(dict.fromkeys(sub["origin_source"]))
     dataset = str(sub["dataset"].iloc[0])
-    out = []
+    jobs: list[_Job] = []
     holders = {s: by_name[s].plotted(bench, dataset) for s in sources if by_name[s].holder is not None}
     if not holders:
         if bench in _PER_REP or bench in _PER_SECTION:
             notes.append(
                 "the benchmark's own figures need the stored artifacts, which a JSON input does not carry."
             )
-        return out
-    if bench in _PER_SECTION:
-        for s, holder in holders.items():
-            reps = [r for r in dict.fromkeys(sub.loc[sub["origin_source"] == s, "origin_rep"])]
-            for caption, draw in _PER_SECTION[bench]:
-                fig = _draw(
-                    lambda d=draw, h=holder, r=reps: d(pl, h, dataset, r), figure_format, notes, caption
-                )
-                if fig:
-                    out.append({"caption": caption + (f" ({s})" if len(holders) > 1 else ""), "src": fig})
+        return jobs
+    for s, holder in holders.items():
+        reps = list(dict.fromkeys(sub.loc[sub["origin_source"] == s, "origin_rep"]))
+        if bench in _FROM_TABLE:  # drawn from the results table, not from stored artifacts
+            holder = sub[sub["origin_source"] == s].drop(columns=["entry", "context", "source"])
+        for i, (caption, _) in enumerate(_PER_SECTION.get(bench, [])):
+            jobs.append(
+                _Job(caption + (f" ({s})" if len(holders) > 1 else ""), bench, i, holder, dataset, reps)
+            )
     if bench in _PER_REP:
-        pairs = list(dict.fromkeys(zip(sub["origin_source"], sub["origin_rep"], sub["rep"], strict=True)))
-        pairs.sort(key=lambda x: x[2] != base)  # the baseline first
-        shown = [p for p in pairs if p[0] in holders][:max_figures]
+        pairs = [p for p in _figure_order(sub, spec, base) if p[0] in holders]
+        shown = pairs[:max_figures]
         for s, rep, label in shown:
-            for caption, draw in _PER_REP[bench]:
-                fig = _draw(
-                    lambda d=draw, h=holders[s], r=rep: d(pl, h, dataset, r),
-                    figure_format,
-                    notes,
-                    f"{caption} of {label}",
-                )
-                if fig:
-                    out.append({"caption": f"{caption}: {label}", "src": fig})
+            for i, (caption, _) in enumerate(_PER_REP[bench]):
+                jobs.append(_Job(f"{caption}: {label}", bench, i, holders[s], dataset, rep))
         left = [p[2] for p in pairs if p not in shown]
         if left:
             notes.append(
-                f"per-representation figures drawn for {len(shown)} of {len(pairs)} representations (max_figures={max_figures}); not drawn: {', '.join(left)}."
+                f"per-representation figures drawn for {len(shown)} of {len(pairs)} representations "
+                f"(max_figures={max_figures}); not drawn: {', '.join(left)}."
             )
-    return out
+    return jobs
+
+
+def _figure_order(sub, spec, base) -> list[tuple[str, str, str]]:
+    """(source, rep, label) of a section's entries: the best-ranked model first, then the
+    baseline, then the others by rank (mean rank over the section's metrics)."""
+    t = sub.drop_duplicates(["entry", "metric"])
+    wide = t.pivot_table(index="entry", columns="metric", values="value", aggfunc="first", sort=False)
+    signs = np.array([1.0 if spec.metric(m).higher_is_better else -1.0 for m in wide.columns])
+    ranks = (-(wide * signs)).rank(axis=0, method="average").mean(axis=1).sort_values(kind="stable")
+    first = t.drop_duplicates("entry").set_index("entry")
+    order = [
+        (str(first.at[e, "origin_source"]), str(first.at[e, "origin_rep"]), str(first.at[e, "rep"]))
+        for e in ranks.index
+    ]
+    models = [p for p in order if rep_kind(p[1]) == "model"]
+    head = models[:1] + [p for p in order if p[2] == base]
+    return head + [p for p in order if p not in head]
 
 
 _PER_REP = {
@@ -751,9 +805,10 @@ _PER_REP = {
     ],
     "perturbation": [
         ("per test perturbation: model against the mean-shift baseline", lambda pl, h, d, r: pl.perturbation_vs_baseline(h, rep=r, dataset=d, return_fig=True)),
-        ("predicted against true deltas", lambda pl, h, d, r: pl.perturbation(h, rep=r, dataset=d, return_fig=True)),
+        ("predicted against true deltas", lambda pl, h, d, r: pl.perturbation(h, rep=r, dataset=d, max_panels=2, return_fig=True)),
     ],
 }  # fmt: skip
+_FROM_TABLE = ("label_efficiency",)
 _PER_SECTION = {
     "grn_inference": [
         ("ROC and precision-recall curves", lambda pl, h, d, reps: pl.grn_curves(h, rep=reps, dataset=d, return_fig=True)),
@@ -764,15 +819,60 @@ _PER_SECTION = {
 }  # fmt: skip
 
 
-def _draw(make, figure_format: str, notes: list[str], what: str) -> str | None:
-    """A figure as a data URI, closed after; a note (not an error) when it cannot be drawn."""
+def _draw_all(jobs: list[_Job], figure_format: str) -> None:
+    """Draw every figure, in worker processes where there are many (each figure costs a few
+    tenths of a second of matplotlib layout and encoding; they are independent)."""
+    workers = _workers(len(jobs))
+    if workers <= 1:
+        for job in jobs:
+            job.src, job.note = _draw(job, figure_format)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = pool.map(
+            _draw, jobs, [figure_format] * len(jobs), chunksize=max(1, len(jobs) // (4 * workers))
+        )
+        for job, (src, note) in zip(jobs, done, strict=True):
+            job.src, job.note = src, note
+
+
+def _workers(n_jobs: int) -> int:
+    """Processes to draw ``n_jobs`` figures with: one below 8 figures or where fork is unsafe
+    (not Linux), else up to the cores this process may use."""
+    import multiprocessing
+    import sys
+
+    if (
+        n_jobs < 8
+        or not sys.platform.startswith("linux")
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - Linux has it
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, n_jobs // 4))
+
+
+def _draw(job: _Job, figure_format: str) -> tuple[str, str | None]:
+    """(data URI, None), or ("", note) when the figure cannot be drawn; the figure is closed."""
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
+        matplotlib.use("agg")  # nothing is shown; a worker never opens a window
     import matplotlib.pyplot as plt
 
+    from .. import pl
+
+    table = _PER_REP if isinstance(job.rep, str) else _PER_SECTION
+    make = table[job.bench][job.index][1]
     try:
-        fig = make()
+        fig = make(pl, job.holder, job.dataset, job.rep)
     except (KeyError, ValueError, TypeError, IndexError) as e:
-        notes.append(f"{what} not drawn: {e}")
-        return None
+        return "", f"{job.caption} not drawn: {e}"
     try:
         buf = io.BytesIO()
         if figure_format == "svg":
@@ -782,7 +882,7 @@ def _draw(make, figure_format: str, notes: list[str], what: str) -> str | None:
             fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
     finally:
         plt.close(fig)
-    return f"data:{FORMATS[figure_format]};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return f"data:{FORMATS[figure_format]};base64," + base64.b64encode(buf.getvalue()).decode("ascii"), None
 
 
 # ---------------------------------------------------------------------------- template

@@ -605,10 +605,11 @@ def label_efficiency(
     t = _rows(data, "label_efficiency", dataset=dataset, source=source)
     prefix = f"{metric}_{classifier}_"
     t = t[t["metric"].str.startswith(prefix)].copy()
+    t["budget"] = t["metric"].str[len(prefix) :]
+    t = t[t["budget"].str.fullmatch(r"\d+|all")]  # "logistic_" is also the start of "logistic_l1_..."
     if t.empty:
         msg = f"no label_efficiency results for metric={metric!r}, classifier={classifier!r}, dataset={dataset!r}."
         raise KeyError(msg)
-    t["budget"] = t["metric"].str[len(prefix) :]
     order = sorted(set(t["budget"]), key=lambda b: (b == "all", int(b) if b != "all" else 0))
     contexts = list(dict.fromkeys(zip(t["source"], t["dataset"], strict=True)))
     label = dict(zip(zip(t["source"], t["dataset"], strict=True), t["context"], strict=True))
