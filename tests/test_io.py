@@ -54,22 +54,23 @@ def test_results_json_and_cli_outputs_are_readable_by_others(tmp_path, pbmc, uma
     assert _mode(tmp_path / "h5" / "pbmc.h5ad") == _mode(tmp_path / "pbmc.h5ad") == 0o644
 
 
-def _writer(tmp_path):
+def _writer(target, folder: bool = False):
+    """A process that is writing ``target`` (a file, or a folder) when this returns: it has
+    written 100 kB of its temporary and then waits to be signalled."""
     import subprocess
     import sys
 
+    writer, write = (
+        ("write_folder_atomic", "(tmp / 'weights.pt').write_bytes(b'x' * 100000)")
+        if folder
+        else ("write_atomic", "open(tmp, 'w').write('x' * 100000)")
+    )
     script = (
-        "import sys, time\n"
-        "from scmf._io import write_atomic\n"
-        "def w(tmp):\n"
-        "    open(tmp, 'w').write('x' * 100000)\n"
-        "    print('ready', flush=True)\n"
-        "    time.sleep(60)\n"
-        "write_atomic(sys.argv[1], w)\n"
+        f"import sys, time\nfrom scmf._io import {writer}\n"
+        f"def w(tmp):\n    {write}\n    print('ready', flush=True)\n    time.sleep(60)\n"
+        f"{writer}(sys.argv[1], w)\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path / "out.json")], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -82,12 +83,12 @@ def test_sigterm_and_sigkill_leave_no_temporary(tmp_path):
     from scmf._io import write_text_atomic
 
     (tmp_path / "out.json").write_text("earlier")
-    proc = _writer(tmp_path)
+    proc = _writer(tmp_path / "out.json")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == -signal.SIGTERM
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
     assert (tmp_path / "out.json").read_text() == "earlier"  # the earlier file is intact
-    proc = _writer(tmp_path)
+    proc = _writer(tmp_path / "out.json")
     proc.kill()
     proc.wait(timeout=30)
     assert len(list(tmp_path.glob(".out.json.*"))) == 1  # SIGKILL cannot be caught
@@ -113,26 +114,6 @@ def test_links_are_written_through_and_special_files_refused(tmp_path):
         write_text_atomic(tmp_path, "x")
 
 
-def _folder_writer(tmp_path):
-    import subprocess
-    import sys
-
-    script = (
-        "import sys, time\n"
-        "from scmf._io import write_folder_atomic\n"
-        "def w(tmp):\n"
-        "    (tmp / 'weights.pt').write_bytes(b'x' * 100000)\n"
-        "    print('ready', flush=True)\n"
-        "    time.sleep(60)\n"
-        "write_folder_atomic(sys.argv[1], w)\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path / "model")], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
-
-
 def test_folders_appear_whole_or_not_at_all(tmp_path):
     """A folder output (a model release, a zarr store) is written under a temporary name and
     renamed when complete: a failure, SIGTERM or SIGKILL leaves no half folder, and nothing that
@@ -148,11 +129,11 @@ def test_folders_appear_whole_or_not_at_all(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         write_folder_atomic(tmp_path / "model", fails)
     assert list(tmp_path.iterdir()) == []
-    proc = _folder_writer(tmp_path)
+    proc = _writer(tmp_path / "model", folder=True)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == -signal.SIGTERM
     assert list(tmp_path.iterdir()) == []
-    proc = _folder_writer(tmp_path)
+    proc = _writer(tmp_path / "model", folder=True)
     proc.kill()
     proc.wait(timeout=30)
     assert len(list(tmp_path.glob(".model.*"))) == 1  # SIGKILL cannot be caught...
@@ -226,8 +207,19 @@ def test_every_file_is_written_through_the_one_writer():
                 handed |= {a.id for a in node.args if isinstance(a, ast.Name)}
                 handed |= {id(a) for a in node.args if isinstance(a, ast.Lambda)}
         parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
+        buffers = {  # names bound to in-memory files (io.BytesIO()): writing them writes no file
+            t.id
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Assign)
+            and isinstance(n.value, ast.Call)
+            and _called(n.value) in ("BytesIO", "StringIO")
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and _writes(node)):
+                continue
+            if node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in buffers:
                 continue
             scope, inside = node, False
             while scope in parents and not inside:

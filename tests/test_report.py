@@ -108,6 +108,7 @@ def test_bad_inputs_become_notes(tmp_path, files, pbmc):
     old = next(iter(_store.iter_results(other)))
     old.provenance["scmf"] = "0.0.1"
     plugin = _store.Result("my_plugin", "pbmc", "X_pca_baseline", {"my_score": 0.25, "other": 3.0})
+    plugin.metadata["warnings"] = ["my_plugin: 3 cells had no neighbours; scored without them."]
     _store.write(other, [old, plugin])
     path = scmf.report(
         {
@@ -127,6 +128,7 @@ def test_bad_inputs_become_notes(tmp_path, files, pbmc):
     assert ("my_plugin", "other · pbmc") in _sections(html)
     assert "my_plugin is not a benchmark of this installation" in html
     assert 'data-value="0.25"' in html
+    assert "raised while evaluating X_pca_baseline: my_plugin: 3 cells had no neighbours" in html
 
 
 def test_no_results_at_all_still_writes_a_page(tmp_path, pbmc):
@@ -164,6 +166,9 @@ def test_cli_report_and_benchmark_report(tmp_path, files, pbmc, capsys):
                  "--output", str(tmp_path / "out.json"), "--report", str(tmp_path / "bench.html")])  # fmt: skip
     assert code == 0
     assert ("linear_probe", "pbmc") in _sections((tmp_path / "bench.html").read_text(encoding="utf-8"))
+    code = main(["benchmark", "--config", str(cfg), "--model", "pca", "--data", str(data),
+                 "--output", str(tmp_path / "out2.json"), "--report", str(data)])  # fmt: skip
+    assert code == 1 and "--report" in capsys.readouterr().err and not (tmp_path / "out2.json").exists()
 
 
 # ---------------------------------------------------------------------------- in a browser
@@ -244,6 +249,8 @@ def test_in_the_browser(browser, page, files):
     header.click()
     assert column() == sorted(column(), reverse=True)
     assert header.get_attribute("aria-sort") == "descending"
+    pdf = p.pdf(format="A4")  # it prints (the print styles apply), over several pages
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page(?!s)", pdf)) >= 2
     p.close()
 
 

@@ -237,3 +237,20 @@ def test_embed_writes_nothing_when_uns_is_foreign(pbmc):
     with pytest.raises(ValueError, match="not scmf's"):
         scmf.tl.embed(pbmc, "random", n_comps=4)
     assert "X_scmf" not in pbmc.obsm and pbmc.uns["scmf"] == "another tool's note"
+
+
+@pytest.mark.filterwarnings("always::scmf.ScmfWarning")
+def test_warnings_raised_while_scoring_are_stored_with_the_result(pbmc, tmp_path):
+    """What scmf warned about during a benchmark travels with its result (and survives the file),
+    so that a reader of the file (the report) sees it; a clean run stores nothing extra."""
+    pbmc.obs["tiny"] = pbmc.obs["bulk_labels"].astype(str)
+    pbmc.obs.loc[pbmc.obs_names[:1], "tiny"] = "singleton"
+    with pytest.warns(scmf.ScmfWarning, match="singleton"):
+        scmf.bm.linear_probe(pbmc, "tiny", use_rep="X_pca_baseline", n_splits=2, dataset_name="tiny")
+    scmf.bm.linear_probe(pbmc, "bulk_labels", use_rep="X_pca_baseline", n_splits=2, dataset_name="clean")
+    pbmc.write_h5ad(tmp_path / "a.h5ad")
+    back = {r.dataset: r for r in _store.iter_results(ad.read_h5ad(tmp_path / "a.h5ad"))}
+    assert back["tiny"].metadata["warnings"] == [
+        "linear_probe: dropping 1 classes with fewer than 2 cells: singleton (1)."
+    ]
+    assert "warnings" not in back["clean"].metadata

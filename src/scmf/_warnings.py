@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
 import warnings
+from collections.abc import Iterator
 
 
 class ScmfWarning(UserWarning):
@@ -20,7 +23,26 @@ def _outside_scmf_level() -> int:
     return level
 
 
+_RECORDED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("scmf_warnings", default=None)
+
+
 def warn(message: str, category: type[Warning] = ScmfWarning) -> None:
     """Warn with the location of the first frame outside scmf: the user's line on every route
-    (a direct call, ``get_benchmark().run``, :func:`scmf.bm.evaluate`, the CLI)."""
+    (a direct call, ``get_benchmark().run``, :func:`scmf.bm.evaluate`, the CLI). Inside
+    :func:`recording`, the text is also kept (whatever the user's warning filters do with it)."""
+    kept = _RECORDED.get()
+    if kept is not None and message not in kept:
+        kept.append(message)
     warnings.warn(message, category, stacklevel=_outside_scmf_level())
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[str]]:
+    """Collect the texts of the scmf warnings raised in the block (each once), e.g. to store
+    them with a result; the warnings themselves are raised as usual."""
+    kept: list[str] = []
+    token = _RECORDED.set(kept)
+    try:
+        yield kept
+    finally:
+        _RECORDED.reset(token)

@@ -454,7 +454,7 @@ def _ranks(t, across_sources, notes) -> dict[str, Any] | None:
         }
         for idx, row in r.iterrows()
     ]
-    return {"columns": cols, "rows": rows, "n_contexts": int(t.groupby(["source", "dataset"]).ngroups)}
+    return {"columns": cols, "rows": rows}
 
 
 def _inputs(sources: list[_Source]) -> list[dict[str, Any]]:
@@ -494,7 +494,10 @@ def _human(n: int) -> str:
 
 def _anchor(ctx: str, bench: str) -> str:
     raw = f"{ctx}--{bench}" if bench else ctx
-    return "s-" + "".join(c if c.isalnum() else "-" for c in raw).strip("-") + f"-{abs(hash(raw)) % 10**6}"
+    import zlib
+
+    stable = zlib.crc32(raw.encode("utf-8")) % 10**6  # unique where the cleaned names collide; the same every build
+    return "s-" + "".join(c if c.isalnum() else "-" for c in raw).strip("-") + f"-{stable}"
 
 
 # ---------------------------------------------------------------------------- one section
@@ -535,6 +538,19 @@ def _section(ct, ctx, bench, by_name, base, comparisons, max_figures) -> dict[st
         )
         for p in params
     ]
+    raised: dict[str, list[str]] = {}  # warning text -> representations it was raised for
+    for src_name, rep, entry in dict.fromkeys(
+        zip(sub["origin_source"], sub["origin_rep"], sub["entry"], strict=True)
+    ):
+        r = (
+            by_name[src_name].stored.get((bench, dataset, rep))
+            if by_name[src_name].holder is not None
+            else None
+        )
+        for text in r.metadata.get("warnings", []) if r is not None else []:
+            raised.setdefault(str(text), []).append(entry)
+    for text, who in raised.items():
+        notes.append(f"raised while evaluating {', '.join(who)}: {text}")
     provenance = []
     for (src_name, rep), g in sub.groupby(["origin_source", "origin_rep"], sort=False):
         src = by_name[src_name]

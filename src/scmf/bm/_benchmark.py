@@ -33,6 +33,7 @@ import numpy as np
 from .. import _progress, _store
 from .._keys import BENCH_KEY, DEFAULT_DATASET, EMBED_KEY
 from .._validate import as_rep_list, check_anndata, get_rep
+from .._warnings import recording
 from . import _registry
 from ._registry import EXECUTION, SHARED, BenchmarkSpec, Metric, register, rename_aliases
 
@@ -259,11 +260,12 @@ def _dedent_doc(text: str) -> str:
 
 def _run(spec: BenchmarkSpec, prepare: Callable[..., Prepared], own: inspect.Signature, call: dict[str, Any]):
     adata = call["adata"]
-    check_anndata(adata, f"scmf.bm.{spec.name}")
-    reps = as_rep_list(call["use_rep"])
-    dataset = dataset_name_or_default(call["dataset_name"], adata)
-    embeddings = {rep: get_rep(adata, rep, dtype=spec.dtype) for rep in reps}
-    prepared = prepare(**{k: v for k, v in call.items() if k in own.parameters})
+    with recording() as prepare_warnings:  # stored with every result of the call
+        check_anndata(adata, f"scmf.bm.{spec.name}")
+        reps = as_rep_list(call["use_rep"])
+        dataset = dataset_name_or_default(call["dataset_name"], adata)
+        embeddings = {rep: get_rep(adata, rep, dtype=spec.dtype) for rep in reps}
+        prepared = prepare(**{k: v for k, v in call.items() if k in own.parameters})
     if not isinstance(prepared, Prepared):
         msg = f"benchmark {spec.name!r}: its function must return scmf.bm.Prepared, got {type(prepared).__name__}."
         raise TypeError(msg)
@@ -286,11 +288,14 @@ def _run(spec: BenchmarkSpec, prepare: Callable[..., Prepared], own: inspect.Sig
             bar.set_postfix_str(rep, refresh=False)
             start = bar.n
             t0 = time.perf_counter()
-            s = score_fn()
+            with recording() as raised:
+                s = score_fn()
             elapsed = time.perf_counter() - t0
             bar.update(max(steps - (bar.n - start), 0))  # whatever the step did not report
             logger.info("%s on %r: %.2f s", spec.name, rep, elapsed)
-            results.append(_result(spec, dataset, rep, s, params, prepared.metadata))
+            said = list(dict.fromkeys([*prepare_warnings, *raised]))
+            metadata = {**prepared.metadata, "warnings": said} if said else prepared.metadata
+            results.append(_result(spec, dataset, rep, s, params, metadata))
     return finish(adata, results, inplace=call["inplace"], key_added=call["key_added"])
 
 
