@@ -150,6 +150,7 @@ def test_written_atomically_with_the_umask(tmp_path, files):
     assert path.read_text() == "earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
 
 
+@pytest.mark.slow
 def test_cli_report_and_benchmark_report(tmp_path, files, pbmc, capsys):
     out = tmp_path / "r.html"
     assert main(["report", str(files[0]), str(files[1]), "--output", str(out), "--figure-format", "svg"]) == 0
@@ -201,6 +202,7 @@ def _open(browser, path: Path, width: int = 1200):
     return page, errors, requests
 
 
+@pytest.mark.slow
 def test_in_the_browser(browser, page, files):
     p, errors, requests = _open(browser, page)
     assert errors == []
@@ -254,6 +256,7 @@ def test_in_the_browser(browser, page, files):
     p.close()
 
 
+@pytest.mark.slow
 def test_layout_screenshot(browser, tmp_path, pbmc):
     """The top of a report of fixed results looks as it did (low resolution, tolerant).
     Regenerate after an intended change with SCMF_UPDATE_BASELINES=1."""
@@ -297,6 +300,7 @@ def test_comparison_chart_bars_and_marks(files, page):
     assert chart.count(">*</text>") == int(c["significant"].sum()) > 0
 
 
+@pytest.mark.slow
 def test_figures_drawn_in_worker_processes_equal_serial_ones(tmp_path, files, monkeypatch):
     from scmf._report import _build
 
