@@ -302,11 +302,11 @@ def test_comparison_chart_bars_and_marks(files, page):
 
 @pytest.mark.slow
 def test_figures_drawn_in_worker_processes_equal_serial_ones(tmp_path, files, monkeypatch):
-    from scmf._report import _build
+    from scmf._report import _figures
 
     html = {}
     for workers in (1, 2):
-        monkeypatch.setattr(_build, "_workers", lambda n, w=workers: w)
+        monkeypatch.setattr(_figures, "_workers", lambda n, w=workers: w)
         path = scmf.report(files[0], tmp_path / f"r{workers}.html", max_figures=5)
         html[workers] = re.findall(r'<img src="([^"]+)"', path.read_text(encoding="utf-8"))
     assert len(html[1]) >= 8 and html[1] == html[2]

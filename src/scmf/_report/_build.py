@@ -9,14 +9,10 @@ a crash and never a guess.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +21,9 @@ import pandas as pd
 
 from .. import _store
 from .._io import write_text_atomic
-from .._keys import BENCH_KEY, DEFAULT_DATASET, PCA_BASELINE_KEY, UNS_KEY, rep_kind
-
-#: figure formats: how a figure is embedded (both decode offline in every browser)
-FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
-
-
-@dataclass
-class _Source:
-    name: str
-    kind: str  # "AnnData", "h5ad", "zarr", "JSON"
-    holder: Any = None  # what plots read stored results from (an AnnData or its uns)
-    file: Path | None = None
-    size: int | None = None
-    table: pd.DataFrame | None = None
-    embed_params: dict = field(default_factory=dict)
-    _stored: dict | None = None
-
-    @property
-    def stored(self) -> dict[tuple[str, str, str], Any]:
-        """Each stored result by (benchmark, dataset, rep), read once."""
-        if self._stored is None:
-            found = _store.iter_results(self.holder) if self.holder is not None else []
-            self._stored = {(r.benchmark, r.dataset, r.rep): r for r in found}
-        return self._stored
-
-    def plotted(self, bench: str, dataset: str) -> Any:
-        """What plots read for one benchmark on one dataset: only those entries (plots search
-        what they are given, so a large store is not read once per figure)."""
-        store = self.holder.uns.get(BENCH_KEY, {})
-        entries = store.get(bench, {}).get(dataset) if isinstance(store, Mapping) else None
-        if not isinstance(entries, Mapping):
-            return self.holder
-        return _store.UnsHolder({BENCH_KEY: {bench: {dataset: dict(entries)}}})
+from .._keys import DEFAULT_DATASET, PCA_BASELINE_KEY, rep_kind
+from ._figures import FORMATS, draw_all, own_figures, section_chart
+from ._inputs import Source, context_name, inputs_table, read_sources, versions
 
 
 def report(
@@ -168,7 +134,7 @@ def render(
         matplotlib.rc_context({"figure.max_open_warning": 0}),
     ):
         warnings.simplefilter("always")
-        sources = _sources(data, notes)
+        sources = read_sources(data, notes)
         context = _content(sources, notes, baseline, across_sources, max_figures, figure_format)
     for w in caught:
         text = str(w.message)
@@ -178,96 +144,11 @@ def render(
     return _template().render(**context)
 
 
-# ---------------------------------------------------------------------------- inputs
-
-
-def _sources(data: Any, notes: list[str]) -> list[_Source]:
-    from anndata import AnnData
-
-    if isinstance(data, str | os.PathLike | AnnData):
-        data = [data]
-    if isinstance(data, Mapping):
-        named = [(str(k), v) for k, v in data.items()]
-    elif isinstance(data, Sequence) and not isinstance(data, str):
-        named = list(zip(_store.source_names(list(data)), data, strict=True))
-    else:
-        msg = (
-            "report: data must be evaluated files, AnnData objects, a list of them or a mapping "
-            f"{{name: item}}, got {type(data).__name__}."
-        )
-        raise TypeError(msg)
-    out = []
-    for name, item in named:
-        src = _source(name, item, notes)
-        if src is None:
-            continue
-        if src.table.empty:
-            notes.append(
-                f"{_label(src)} holds no scmf results (run a scmf.bm benchmark on it first); left out."
-            )
-            continue
-        out.append(src)
-    return out
-
-
-def _source(name: str, item: Any, notes: list[str]) -> _Source | None:
-    from anndata import AnnData
-
-    from ..bm import read_json, results
-
-    if isinstance(item, AnnData):
-        src = _Source(name, "AnnData", holder=item)
-        src.table = results(item, replicates=True)
-        src.embed_params = (
-            dict(item.uns.get(UNS_KEY, {}).get("params", {}))
-            if isinstance(item.uns.get(UNS_KEY), Mapping)
-            else {}
-        )
-        return src
-    if not isinstance(item, str | os.PathLike):
-        notes.append(f"source {name!r} is a {type(item).__name__}, not an AnnData or a file; left out.")
-        return None
-    p = Path(item)
-    if not p.exists():
-        notes.append(f"{p} does not exist; left out.")
-        return None
-    size = _size(p)
-    try:
-        if p.suffix == ".json":
-            src = _Source(name, "JSON", file=p, size=size)
-            src.table = read_json(p, replicates=True)
-            return src
-        holder = _store.read_file_uns(p, (BENCH_KEY, UNS_KEY))
-        src = _Source(
-            name, "zarr" if p.is_dir() or p.suffix == ".zarr" else "h5ad", holder=holder, file=p, size=size
-        )
-        src.table = results(holder, replicates=True)  # type: ignore[arg-type]
-        stored = holder.uns.get(UNS_KEY, {})
-        src.embed_params = dict(stored.get("params", {})) if isinstance(stored, Mapping) else {}
-        return src
-    except (ValueError, OSError, TypeError, json.JSONDecodeError) as e:
-        notes.append(f"{p} could not be read ({e}); left out.")
-        return None
-
-
-def _size(p: Path) -> int:
-    if p.is_dir():
-        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-    return p.stat().st_size
-
-
-def _label(src: _Source) -> str:
-    return f"{src.file}" if src.file is not None else f"the AnnData {src.name!r}"
-
-
-# ---------------------------------------------------------------------------- content
-
-
 def _content(sources, notes, baseline, across_sources, max_figures, figure_format) -> dict[str, Any]:
     from ..bm import comparison_table
 
     empty = {
-        "sources": _inputs(sources),
+        "sources": inputs_table(sources),
         "overview": [],
         "ranks": None,
         "comparison": None,
@@ -285,7 +166,7 @@ def _content(sources, notes, baseline, across_sources, max_figures, figure_forma
         t["origin_rep"] = t["rep"]
         frames.append(t)
     t = pd.concat(frames, ignore_index=True)
-    versions = sorted({v for s in sources for v in _versions(s)})
+    versions = sorted({v for s in sources for v in versions(s)})
     if len(versions) > 1:
         notes.append(
             f"the results were computed by different scmf versions ({', '.join(versions)}); check each "
@@ -299,7 +180,7 @@ def _content(sources, notes, baseline, across_sources, max_figures, figure_forma
         _section(ct, ctx, bench, by_name, base, comparisons, max_figures)
         for (ctx, bench) in dict.fromkeys(zip(ct["context"], ct["benchmark"], strict=True))
     ]
-    _draw_all([j for s in sections for j in s["jobs"]], figure_format)
+    draw_all([j for s in sections for j in s["jobs"]], figure_format)
     for s in sections:
         for job in s.pop("jobs"):
             if job.src:
@@ -307,7 +188,7 @@ def _content(sources, notes, baseline, across_sources, max_figures, figure_forma
             if job.note:
                 s["notes"].append(job.note)
     return {
-        "sources": _inputs(sources),
+        "sources": inputs_table(sources),
         "overview": _overview(ct),
         "ranks": _ranks(t, across_sources, notes),
         "comparison": _summary_words(comparisons, base),
@@ -401,7 +282,7 @@ def _summary_words(c: pd.DataFrame | None, base: str | None) -> dict[str, Any] |
     for r in c.itertuples():
         rows.append(
             {
-                "benchmark": r.benchmark, "dataset": _ctx(r.source, r.dataset), "metric": r.metric, "rep": r.rep,
+                "benchmark": r.benchmark, "dataset": context_name(r.source, r.dataset), "metric": r.metric, "rep": r.rep,
                 "value": _cell(r.value), "baseline_value": _cell(r.baseline_value),
                 "difference": _cell(r.difference, r.ci_low, r.ci_high), "p_holm": _cell(r.p_holm, digits=3, sci=True),
                 "significant": "yes" if r.significant is True else ("no" if r.significant is False else "–"),
@@ -409,10 +290,6 @@ def _summary_words(c: pd.DataFrame | None, base: str | None) -> dict[str, Any] |
             }
         )  # fmt: skip
     return {"lines": lines, "columns": cols, "rows": rows}
-
-
-def _ctx(source: str, dataset: str) -> str:
-    return f"{source} · {dataset}" if source else str(dataset)
 
 
 def _overview(ct: pd.DataFrame) -> list[dict[str, Any]]:
@@ -457,50 +334,14 @@ def _ranks(t, across_sources, notes) -> dict[str, Any] | None:
     return {"columns": cols, "rows": rows}
 
 
-def _inputs(sources: list[_Source]) -> list[dict[str, Any]]:
-    out = []
-    for s in sources:
-        stamps = sorted(_timestamps(s))
-        out.append(
-            {
-                "name": s.name or "(one input)", "kind": s.kind, "file": str(s.file) if s.file else "in memory",
-                "size": _human(s.size) if s.size is not None else "–", "n_results": int(s.table.groupby(["benchmark", "dataset", "rep"]).ngroups),
-                "evaluated": f"{stamps[0]} – {stamps[-1]}" if len(stamps) > 1 else (stamps[0] if stamps else "not recorded"),
-                "versions": ", ".join(sorted(_versions(s))) or "not recorded",
-            }
-        )  # fmt: skip
-    return out
-
-
-def _provenances(s: _Source) -> list[dict]:
-    return [r.provenance for r in s.stored.values()]
-
-
-def _timestamps(s: _Source) -> set[str]:
-    return {str(p["timestamp"]) for p in _provenances(s) if p.get("timestamp")}
-
-
-def _versions(s: _Source) -> set[str]:
-    return {str(p["scmf"]) for p in _provenances(s) if p.get("scmf")}
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)  # pragma: no cover
-
-
 def _anchor(ctx: str, bench: str) -> str:
     raw = f"{ctx}--{bench}" if bench else ctx
     import zlib
 
-    stable = zlib.crc32(raw.encode("utf-8")) % 10**6  # unique where the cleaned names collide; the same every build
+    stable = (
+        zlib.crc32(raw.encode("utf-8")) % 10**6
+    )  # unique where the cleaned names collide; the same every build
     return "s-" + "".join(c if c.isalnum() else "-" for c in raw).strip("-") + f"-{stable}"
-
-
-# ---------------------------------------------------------------------------- one section
 
 
 def _section(ct, ctx, bench, by_name, base, comparisons, max_figures) -> dict[str, Any]:
@@ -517,13 +358,13 @@ def _section(ct, ctx, bench, by_name, base, comparisons, max_figures) -> dict[st
     table = _results_table(sub, spec, notes)
     figures = []
     marks_base = base if base is not None and base in set(sub["rep"]) else None
-    chart = _comparison_chart(sub, spec, ctx, bench, marks_base, comparisons)
+    chart = section_chart(sub, spec, ctx, bench, marks_base, comparisons)
     if chart:
         caption = "Each metric on its own axis; error bars: 95% intervals; hover a bar for its value"
         if marks_base:
             caption += f"; * significantly different from {marks_base} (Holm-adjusted)"
         figures.append({"caption": caption, "svg": chart, "src": ""})
-    jobs = _own_figures(sub, spec, bench, by_name, base, max_figures, notes)
+    jobs = own_figures(sub, spec, bench, by_name, base, max_figures, notes)
     params = list(dict.fromkeys(sub["params"]))
     settings = [_format_params(json.loads(p)) for p in params]
     entries = list(dict.fromkeys(sub["entry"]))
@@ -565,7 +406,7 @@ def _section(ct, ctx, bench, by_name, base, comparisons, max_figures) -> dict[st
     c = None
     if comparisons is not None and not comparisons.empty:
         csub = comparisons[(comparisons["benchmark"] == bench)]
-        csub = csub[[_ctx(s, d) == ctx for s, d in zip(csub["source"], csub["dataset"], strict=True)]]
+        csub = csub[[context_name(s, d) == ctx for s, d in zip(csub["source"], csub["dataset"], strict=True)]]
         c = len(csub)
     return {
         "anchor": _anchor(ctx, bench), "benchmark": bench, "context": ctx, "dataset": dataset,
@@ -702,206 +543,13 @@ def _py(v: Any) -> str:
     return repr(json.loads(json.dumps(v)))
 
 
-def _result_provenance(src: _Source, bench: str, dataset: str, rep: str) -> tuple[str, str]:
+def _result_provenance(src: Source, bench: str, dataset: str, rep: str) -> tuple[str, str]:
     if src.holder is None:
         return "not recorded (JSON input)", "–"
     r = src.stored.get((bench, dataset, rep))
     if r is None:
         return "not recorded", "–"
     return str(r.provenance.get("timestamp", "not recorded")), str(r.provenance.get("scmf", "–"))
-
-
-# ---------------------------------------------------------------------------- figures
-
-
-def _comparison_chart(sub, spec, ctx, bench, base, comparisons) -> Any:
-    from markupsafe import Markup
-
-    from ._svg import colours_for, comparison_chart
-
-    sig: set[tuple[str, str]] = set()
-    if base is not None and comparisons is not None and not comparisons.empty:
-        c = comparisons[
-            (comparisons["benchmark"] == bench) & comparisons["significant"].fillna(False).astype(bool)
-        ]
-        sig = {(r.rep, r.metric) for r in c.itertuples() if _ctx(r.source, r.dataset) == ctx}
-    entries = list(dict.fromkeys(sub["entry"]))
-    declared = [x.name for x in spec.metrics]
-    metrics = []
-    for m, g in sub.groupby("metric", sort=False):
-        decl = spec.metric(m)
-        known = any(m == d or m.startswith(d + "_") for d in declared)
-        by_entry = {r.entry: r for r in g.itertuples()}
-        bars = []
-        for e in entries:
-            r = by_entry.get(e)
-            if r is None:
-                bars.append(None)
-                continue
-            v, lo, hi = (float(x) if x is not None else math.nan for x in (r.value, r.ci_low, r.ci_high))
-            interval = f" [{lo:.4g}, {hi:.4g}]" if np.isfinite(lo) and np.isfinite(hi) else ""
-            bars.append((v, lo, hi, (r.rep, m) in sig, f"{e} · {m}: {v:.4g}{interval}"))
-        metrics.append({
-            "name": m, "arrow": ("↑" if decl.higher_is_better else "↓") if known else "",
-            "bounds": decl.bounds if known else None, "bars": bars,
-        })  # fmt: skip
-    return Markup(comparison_chart(entries, metrics, colours_for(entries)))
-
-
-@dataclass
-class _Job:
-    """One matplotlib figure to draw: ``scmf.pl`` on a small holder of the stored results."""
-
-    caption: str
-    bench: str
-    index: int  # which of the benchmark's figures
-    holder: Any
-    dataset: str
-    rep: Any  # a representation, or the list of them for a per-section figure
-    src: str = ""
-    note: str | None = None
-
-
-def _own_figures(sub, spec, bench, by_name, base, max_figures, notes) -> list[_Job]:
-    """The benchmark's own figures of a section, to be drawn (see :func:`_draw_all`)."""
-    sources = list(dict.fromkeys(sub["origin_source"]))
-    dataset = str(sub["dataset"].iloc[0])
-    jobs: list[_Job] = []
-    holders = {s: by_name[s].plotted(bench, dataset) for s in sources if by_name[s].holder is not None}
-    if not holders:
-        if bench in _PER_REP or bench in _PER_SECTION:
-            notes.append(
-                "the benchmark's own figures need the stored artifacts, which a JSON input does not carry."
-            )
-        return jobs
-    for s, holder in holders.items():
-        reps = list(dict.fromkeys(sub.loc[sub["origin_source"] == s, "origin_rep"]))
-        if bench in _FROM_TABLE:  # drawn from the results table, not from stored artifacts
-            holder = sub[sub["origin_source"] == s].drop(columns=["entry", "context", "source"])
-        for i, (caption, _) in enumerate(_PER_SECTION.get(bench, [])):
-            jobs.append(
-                _Job(caption + (f" ({s})" if len(holders) > 1 else ""), bench, i, holder, dataset, reps)
-            )
-    if bench in _PER_REP:
-        pairs = [p for p in _figure_order(sub, spec, base) if p[0] in holders]
-        shown = pairs[:max_figures]
-        for s, rep, label in shown:
-            for i, (caption, _) in enumerate(_PER_REP[bench]):
-                jobs.append(_Job(f"{caption}: {label}", bench, i, holders[s], dataset, rep))
-        left = [p[2] for p in pairs if p not in shown]
-        if left:
-            notes.append(
-                f"per-representation figures drawn for {len(shown)} of {len(pairs)} representations "
-                f"(max_figures={max_figures}); not drawn: {', '.join(left)}."
-            )
-    return jobs
-
-
-def _figure_order(sub, spec, base) -> list[tuple[str, str, str]]:
-    """(source, rep, label) of a section's entries: the best-ranked model first, then the
-    baseline, then the others by rank (mean rank over the section's metrics)."""
-    t = sub.drop_duplicates(["entry", "metric"])
-    wide = t.pivot_table(index="entry", columns="metric", values="value", aggfunc="first", sort=False)
-    signs = np.array([1.0 if spec.metric(m).higher_is_better else -1.0 for m in wide.columns])
-    ranks = (-(wide * signs)).rank(axis=0, method="average").mean(axis=1).sort_values(kind="stable")
-    first = t.drop_duplicates("entry").set_index("entry")
-    order = [
-        (str(first.at[e, "origin_source"]), str(first.at[e, "origin_rep"]), str(first.at[e, "rep"]))
-        for e in ranks.index
-    ]
-    models = [p for p in order if rep_kind(p[1]) == "model"]
-    head = models[:1] + [p for p in order if p[2] == base]
-    return head + [p for p in order if p not in head]
-
-
-_PER_REP = {
-    "linear_probe": [
-        ("confusion matrix (rows: true class, normalised)", lambda pl, h, d, r: pl.confusion_matrix(h, rep=r, dataset=d, return_fig=True)),
-        ("F1 per class", lambda pl, h, d, r: pl.f1_per_class(h, rep=r, dataset=d, return_fig=True)),
-    ],
-    "perturbation": [
-        ("per test perturbation: model against the mean-shift baseline", lambda pl, h, d, r: pl.perturbation_vs_baseline(h, rep=r, dataset=d, return_fig=True)),
-        ("predicted against true deltas", lambda pl, h, d, r: pl.perturbation(h, rep=r, dataset=d, max_panels=2, return_fig=True)),
-    ],
-}  # fmt: skip
-_FROM_TABLE = ("label_efficiency",)
-_PER_SECTION = {
-    "grn_inference": [
-        ("ROC and precision-recall curves", lambda pl, h, d, reps: pl.grn_curves(h, rep=reps, dataset=d, return_fig=True)),
-    ],
-    "label_efficiency": [
-        ("label efficiency", lambda pl, h, d, reps: pl.label_efficiency(h, dataset=d, return_fig=True)),
-    ],
-}  # fmt: skip
-
-
-def _draw_all(jobs: list[_Job], figure_format: str) -> None:
-    """Draw every figure, in worker processes where there are many (each figure costs a few
-    tenths of a second of matplotlib layout and encoding; they are independent)."""
-    workers = _workers(len(jobs))
-    if workers <= 1:
-        for job in jobs:
-            job.src, job.note = _draw(job, figure_format)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        done = pool.map(
-            _draw, jobs, [figure_format] * len(jobs), chunksize=max(1, len(jobs) // (4 * workers))
-        )
-        for job, (src, note) in zip(jobs, done, strict=True):
-            job.src, job.note = src, note
-
-
-def _workers(n_jobs: int) -> int:
-    """Processes to draw ``n_jobs`` figures with: one below 8 figures or where fork is unsafe
-    (not Linux), else up to the cores this process may use."""
-    import multiprocessing
-    import sys
-
-    if (
-        n_jobs < 8
-        or not sys.platform.startswith("linux")
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
-        return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - Linux has it
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, n_jobs // 4))
-
-
-def _draw(job: _Job, figure_format: str) -> tuple[str, str | None]:
-    """(data URI, None), or ("", note) when the figure cannot be drawn; the figure is closed."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        matplotlib.use("agg")  # nothing is shown; a worker never opens a window
-    import matplotlib.pyplot as plt
-
-    from .. import pl
-
-    table = _PER_REP if isinstance(job.rep, str) else _PER_SECTION
-    make = table[job.bench][job.index][1]
-    try:
-        fig = make(pl, job.holder, job.dataset, job.rep)
-    except (KeyError, ValueError, TypeError, IndexError) as e:
-        return "", f"{job.caption} not drawn: {e}"
-    try:
-        buf = io.BytesIO()
-        if figure_format == "svg":
-            with plt.rc_context({"svg.fonttype": "path", "svg.hashsalt": "scmf"}):
-                fig.savefig(buf, format="svg", metadata={"Date": None})
-        else:
-            fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
-    finally:
-        plt.close(fig)
-    return f"data:{FORMATS[figure_format]};base64," + base64.b64encode(buf.getvalue()).decode("ascii"), None
-
-
-# ---------------------------------------------------------------------------- template
 
 
 def _template():
