@@ -2,8 +2,9 @@
 
 - no import cycle between files (imports inside functions count: a lazy import is still a
   dependency, and a cycle of them is what let two copies of one route drift apart);
-- rooms import downward only: ``cli`` -> ``callbacks``/``pl`` -> ``bm`` -> ``tl`` -> ``datasets``
-  -> ``models`` -> shared helpers (``scmf._*``) -> ``_kernels``;
+- rooms import downward only: ``cli`` -> (the package) -> ``_report`` -> ``callbacks``/``pl`` ->
+  ``bm`` -> ``tl`` -> ``datasets`` -> ``models`` -> shared helpers (``scmf._*``) -> ``_kernels``
+  -> ``_warnings`` (a leaf every room warns through);
 - no module reaches into another subpackage's private module or name.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "scmf"
 # rank of each room; a module may import rooms of lower or equal rank (equal: the same room)
 RANK = {
+    "_warnings": -1,  # ScmfWarning and warn(): imports nothing of scmf, so every room may use it
     "_kernels": 0,
     "_shared": 1,
     "models": 2,
@@ -23,6 +25,7 @@ RANK = {
     "bm": 5,
     "pl": 6,
     "callbacks": 6,
+    "_report": 6.5,  # scmf.report reads the results (bm) and draws (pl)
     "cli": 8,
 }
 ROOT = 7  # scmf/__init__.py imports every room but the command line, which uses the package as a user does
