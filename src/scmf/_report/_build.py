@@ -166,10 +166,10 @@ def _content(sources, notes, baseline, across_sources, max_figures, figure_forma
         t["origin_rep"] = t["rep"]
         frames.append(t)
     t = pd.concat(frames, ignore_index=True)
-    versions = sorted({v for s in sources for v in versions(s)})
-    if len(versions) > 1:
+    recorded = sorted({v for s in sources for v in versions(s)})
+    if len(recorded) > 1:
         notes.append(
-            f"the results were computed by different scmf versions ({', '.join(versions)}); check each "
+            f"the results were computed by different scmf versions ({', '.join(recorded)}); check each "
             "result's provenance before comparing them."
         )
     ct = comparison_table(t, replicates=True, warn_settings=True, across_sources=across_sources)
