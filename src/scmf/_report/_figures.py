@@ -67,6 +67,10 @@ class _Job:
     note: str | None = None
 
 
+#: curve figures (GRN, label efficiency) draw at most this many representations, best-ranked first
+MAX_CURVES = 5
+
+
 def own_figures(sub, spec, bench, by_name, base, max_figures, notes) -> list[_Job]:
     """The benchmark's own figures of a section, to be drawn (see :func:`_draw_all`)."""
     sources = list(dict.fromkeys(sub["origin_source"]))
@@ -79,16 +83,26 @@ def own_figures(sub, spec, bench, by_name, base, max_figures, notes) -> list[_Jo
                 "the benchmark's own figures need the stored artifacts, which a JSON input does not carry."
             )
         return jobs
+    order = _figure_order(sub, spec, base) if bench in _PER_SECTION or bench in _PER_REP else []
     for s, holder in holders.items():
-        reps = list(dict.fromkeys(sub.loc[sub["origin_source"] == s, "origin_rep"]))
+        if bench not in _PER_SECTION:
+            break
+        ranked = [p for p in order if p[0] == s]
+        reps = [p[1] for p in ranked[:MAX_CURVES]]
+        if len(ranked) > MAX_CURVES:
+            notes.append(
+                f"curves drawn for the {MAX_CURVES} best-ranked representations and the baseline of "
+                f"{len(ranked)}; not drawn: {', '.join(p[2] for p in ranked[MAX_CURVES:])}."
+            )
         if bench in _FROM_TABLE:  # drawn from the results table, not from stored artifacts
-            holder = sub[sub["origin_source"] == s].drop(columns=["entry", "context", "source"])
+            rows = sub[(sub["origin_source"] == s) & sub["origin_rep"].isin(reps)]
+            holder = rows.drop(columns=["entry", "context", "source"])
         for i, (caption, _) in enumerate(_PER_SECTION.get(bench, [])):
             jobs.append(
                 _Job(caption + (f" ({s})" if len(holders) > 1 else ""), bench, i, holder, dataset, reps)
             )
     if bench in _PER_REP:
-        pairs = [p for p in _figure_order(sub, spec, base) if p[0] in holders]
+        pairs = [p for p in order if p[0] in holders]
         shown = pairs[:max_figures]
         for s, rep, label in shown:
             for i, (caption, _) in enumerate(_PER_REP[bench]):
