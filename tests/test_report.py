@@ -28,7 +28,15 @@ def files(tmp_path_factory):
     a = sc.datasets.pbmc68k_reduced()
     scmf.tl.baselines(a, n_comps=20, seed=0)
     scmf.bm.linear_probe(a, "bulk_labels", use_rep=REPS, n_splits=3, dataset_name="pbmc")
-    scmf.bm.embedding_quality(a, "bulk_labels", batch_key="phase", use_rep=REPS, dataset_name="pbmc")
+    scmf.bm.embedding_quality(
+        a,
+        "bulk_labels",
+        batch_key="phase",
+        use_rep=REPS,
+        dataset_name="pbmc",
+        cluster_seeds=1,
+        n_bootstrap=20,
+    )
     scmf.bm.linear_probe(a, "louvain", use_rep=REPS, n_splits=3, dataset_name="pbmc_louvain")
     b = sc.datasets.pbmc68k_reduced()
     scmf.tl.embed(b, "pca", n_comps=10, key_added="X_pca10", seed=0)

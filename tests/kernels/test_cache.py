@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import scmf
+
+pytestmark = pytest.mark.slow  # fresh processes compile a kernel
 
 _RUN = (
     "import warnings, numpy as np\n"
