@@ -178,7 +178,9 @@ def embedding_quality(
         ``n_cells``, ``n_classes``, ``n_batches``, ``cell_type_key``, ``batch_key``,
         ``batch_metrics`` (``"computed"`` or why not), ``overall_definition``.
     ``artifacts``
-        ``timings_s``: seconds per step; ``replicates``: each metric per bootstrap resample.
+        ``timings_s``: seconds per step (``leiden_resolution_<r>``: each Leiden run of the first
+        clustering seed, timed in the process that ran it); ``replicates``: each metric per
+        bootstrap resample.
 
     Examples
     --------
@@ -379,6 +381,7 @@ def _score(
             runs_clusters.append(np.unique(out["clusters"], return_inverse=True)[1].ravel())
             if k == 0:
                 na = out
+                timings.update({f"leiden_resolution_{r:g}": t for r, t in out["seconds"].items()})
         clusters = runs_clusters[0]
     timings["clustering_nmi_ari"] = time.perf_counter() - t0
     gc_labels = None
