@@ -285,8 +285,8 @@ def _summary_words(c: pd.DataFrame | None, base: str | None) -> dict[str, Any] |
                 "benchmark": r.benchmark, "dataset": context_name(r.source, r.dataset), "metric": r.metric, "rep": r.rep,
                 "value": _cell(r.value), "baseline_value": _cell(r.baseline_value),
                 "difference": _cell(r.difference, r.ci_low, r.ci_high), "p_holm": _cell(r.p_holm, digits=3, sci=True),
-                "significant": "yes" if r.significant is True else ("no" if r.significant is False else "–"),
-                "better": bool(r.better) if r.better is not None and r.better == r.better else False,
+                "significant": "yes" if r.significant else "no",
+                "better": bool(r.better),
             }
         )  # fmt: skip
     return {"lines": lines, "columns": cols, "rows": rows}

@@ -165,12 +165,21 @@ def draw_all(jobs: list[_Job], figure_format: str) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_backend) as pool:
         done = pool.map(
             _draw, jobs, [figure_format] * len(jobs), chunksize=max(1, len(jobs) // (4 * workers))
         )
         for job, (src, note) in zip(jobs, done, strict=True):
             job.src, job.note = src, note
+
+
+def _quiet_backend() -> None:
+    """In a worker: draw with Agg (the parent's interactive backend is not the worker's to use).
+    The parent's backend is never changed."""
+    import matplotlib
+
+    matplotlib.use("agg")
 
 
 def _workers(n_jobs: int) -> int:
@@ -194,10 +203,6 @@ def _workers(n_jobs: int) -> int:
 
 def _draw(job: _Job, figure_format: str) -> tuple[str, str | None]:
     """(data URI, None), or ("", note) when the figure cannot be drawn; the figure is closed."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        matplotlib.use("agg")  # nothing is shown; a worker never opens a window
     import matplotlib.pyplot as plt
 
     from .. import pl

@@ -76,17 +76,10 @@ def read_sources(data: Any, notes: list[str]) -> list[Source]:
 def _source(name: str, item: Any, notes: list[str]) -> Source | None:
     from anndata import AnnData
 
-    from ..bm import read_json, results
+    from ..bm import read_json
 
     if isinstance(item, AnnData):
-        src = Source(name, "AnnData", holder=item)
-        src.table = results(item, replicates=True)
-        src.embed_params = (
-            dict(item.uns.get(UNS_KEY, {}).get("params", {}))
-            if isinstance(item.uns.get(UNS_KEY), Mapping)
-            else {}
-        )
-        return src
+        return _from_store(Source(name, "AnnData", holder=item))
     if not isinstance(item, str | os.PathLike):
         notes.append(f"source {name!r} is a {type(item).__name__}, not an AnnData or a file; left out.")
         return None
@@ -101,16 +94,22 @@ def _source(name: str, item: Any, notes: list[str]) -> Source | None:
             src.table = read_json(p, replicates=True)
             return src
         holder = _store.read_file_uns(p, (BENCH_KEY, UNS_KEY))
-        src = Source(
-            name, "zarr" if p.is_dir() or p.suffix == ".zarr" else "h5ad", holder=holder, file=p, size=size
-        )
-        src.table = results(holder, replicates=True)  # type: ignore[arg-type]
-        stored = holder.uns.get(UNS_KEY, {})
-        src.embed_params = dict(stored.get("params", {})) if isinstance(stored, Mapping) else {}
-        return src
+        kind = "zarr" if p.is_dir() or p.suffix == ".zarr" else "h5ad"
+        return _from_store(Source(name, kind, holder=holder, file=p, size=size))
     except (ValueError, OSError, TypeError, json.JSONDecodeError) as e:
         notes.append(f"{p} could not be read ({e}); left out.")
         return None
+
+
+def _from_store(src: Source) -> Source:
+    """``src`` with its table, its results by key and its embeddings' parameters, from one read
+    of its store."""
+    found = list(_store.iter_results(src.holder))
+    src._stored = {(r.benchmark, r.dataset, r.rep): r for r in found}
+    src.table = _store.to_frame(found, replicates=True)
+    embedded = src.holder.uns.get(UNS_KEY, {})
+    src.embed_params = dict(embedded.get("params", {})) if isinstance(embedded, Mapping) else {}
+    return src
 
 
 def _size(p: Path) -> int:
