@@ -173,6 +173,68 @@ def test_leiden_nmi_ari_equals_scib_per_resolution_grid(pbmc, n_jobs):
     assert one["nmi"] <= got["nmi"]  # 0.4 is on the grid: the optimum is at least as good
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_coarse_to_fine_runs_the_rule_on_scibs_per_resolution_scores(pbmc, n_jobs):
+    """0.4, 1.0, 1.6, 2.0, then the grid neighbours of the best: each run equal to scib-metrics'
+    run at that resolution, the kept one the best of those run, whatever the processes."""
+    from scmf.bm._metrics._leiden import RESOLUTIONS, leiden_nmi_ari
+
+    dist, idx = NearestNeighbors(n_neighbors=15).fit(pbmc.obsm["X_pca"]).kneighbors(pbmc.obsm["X_pca"])
+    nn = NeighborsResults(indices=idx, distances=dist.astype(np.float32))
+    labels = pbmc.obs["bulk_labels"].cat.codes.to_numpy()
+    ref = {
+        r: scib_metrics.nmi_ari_cluster_labels_leiden(
+            nn, labels, optimize_resolution=False, resolution=r, seed=3
+        )
+        for r in RESOLUTIONS
+    }
+    coarse = [0.4, 1.0, 1.6, 2.0]
+    top = max(coarse, key=lambda r: (float(ref[r]["nmi"]), -r))
+    i = RESOLUTIONS.index(top)
+    expected_runs = sorted({*coarse, *(RESOLUTIONS[j] for j in (i - 1, i + 1) if 0 <= j < len(RESOLUTIONS))})
+    best = max(expected_runs, key=lambda r: (float(ref[r]["nmi"]), -r))
+
+    got = leiden_nmi_ari(nn.knn_graph_connectivities, labels, search="coarse_to_fine", seed=3, n_jobs=n_jobs)
+    assert sorted(got["seconds"]) == pytest.approx(expected_runs)
+    assert got["resolution"] == pytest.approx(best)
+    assert got["nmi"] == pytest.approx(float(ref[best]["nmi"]), abs=1e-12)
+    assert got["ari"] == pytest.approx(float(ref[best]["ari"]), abs=1e-12)
+    grid = leiden_nmi_ari(nn.knn_graph_connectivities, labels, seed=3, n_jobs=n_jobs)
+    assert len(grid["seconds"]) == len(RESOLUTIONS)
+    assert got["nmi"] <= grid["nmi"]
+    with pytest.raises(ValueError, match="search must be one of"):
+        leiden_nmi_ari(nn.knn_graph_connectivities, labels, search="bisect")
+
+
+def test_resolution_search_is_stored_and_resolved_from_the_path(pbmc):
+    scmf.bm.embedding_quality(
+        pbmc, "bulk_labels", n_bootstrap=0, use_rep="X_pca_baseline", dataset_name="grid"
+    )
+    scmf.bm.embedding_quality(
+        pbmc,
+        "bulk_labels",
+        n_bootstrap=0,
+        use_rep="X_pca_baseline",
+        approximate=True,
+        silhouette_sample=200,
+        dataset_name="approx",
+    )
+    grid = _store.get(pbmc, "embedding_quality", dataset="grid")
+    approx = _store.get(pbmc, "embedding_quality", dataset="approx")
+    assert grid.params["resolution_search"] == "grid"
+    assert approx.params["resolution_search"] == "coarse_to_fine"
+    runs = [k for k in approx.artifacts["timings_s"] if k.startswith("leiden_resolution_")]
+    assert 5 <= len(runs) <= 6
+    assert len([k for k in grid.artifacts["timings_s"] if k.startswith("leiden_resolution_")]) == 10
+    assert f"leiden_resolution_{grid.metadata['leiden_resolution']:g}" in grid.artifacts["timings_s"]
+    scmf.bm.embedding_quality(
+        pbmc, "bulk_labels", n_bootstrap=0, use_rep="X_pca_baseline", clustering="leiden", dataset_name="one"
+    )
+    assert _store.get(pbmc, "embedding_quality", dataset="one").params["resolution_search"] is None
+    with pytest.raises(ValueError, match="resolution_search must be"):
+        scmf.bm.embedding_quality(pbmc, "bulk_labels", use_rep="X_pca_baseline", resolution_search="fine")
+
+
 # ---------------------------------------------------------------- approximate path (large data)
 
 
