@@ -35,6 +35,11 @@ _LAZY = {
     "masked_gene_loss": "._training",
     "lit_module": "._training",
     "random_release": "._random",
+    "external": "._external",
+    "ExternalModel": "._external",
+    "ExternalRecipe": "._external",
+    "create_environment": "._external",
+    "RECIPES": "._external_recipes",
 }
 
 
@@ -49,7 +54,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BASELINES",
+    "RECIPES",
     "EmbeddingModel",
+    "ExternalModel",
+    "ExternalRecipe",
     "GeneMatch",
     "GeneVocab",
     "Recipe",
@@ -62,7 +70,9 @@ __all__ = [
     "TokenizedModel",
     "Tokenizer",
     "Tokens",
+    "create_environment",
     "device_of",
+    "external",
     "format_info",
     "formats",
     "gene_ids",

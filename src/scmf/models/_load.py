@@ -258,3 +258,12 @@ register_format(
     weights="github.com/czi-ai/transcriptformer (README: `transcriptformer download tf-sapiens` etc.)",
     random="scmf.models._random:write_transcriptformer",
 )
+register_format(
+    "external",
+    "scmf.models._external:is_external_dir",
+    "scmf.models._external:load_external",
+    files="scmf_external.yaml (recipe: stack | scprint, or command:), environment:, files: (relative to the folder)",
+    options="environment, context_key, timeout, threads, and the recipe's options",
+    paper="a model run by its authors' package in its own Python environment (Stack, scPRINT, any command line)",
+    weights="wherever its authors publish them (see the models docs)",
+)

@@ -90,8 +90,15 @@ def embed_blocks(
     if X.ndim != 2 or X.shape[0] != target.n_obs:
         msg = f"the Dask expression has shape {X.shape}; expected (n_obs={target.n_obs}, n_vars)."
         raise ValueError(msg)
+    if getattr(model, "context_key", None) is not None:
+        msg = (
+            "context_key groups all cells before they are cut into contexts, which a block-by-block pass cannot do; "
+            "order the cells by that column first (adata[np.argsort(adata.obs[key], kind='stable')]) and embed "
+            "without context_key, or embed in memory."
+        )
+        raise ValueError(msg)
     tokenised = isinstance(model, TokenizedModel)
-    group = model.recipe.batch_group if tokenised else None
+    group = model.recipe.batch_group if tokenised else getattr(model, "batch_group", None)
     size = int(block_size) if block_size is not None else None
     if group and (size or max(X.chunks[0])) % group:  # whole batches per block
         size = -(-(size or max(X.chunks[0])) // group) * group
@@ -109,6 +116,10 @@ def embed_blocks(
             raise KeyError(msg)
         var[gene_key] = np.asarray(target.var[gene_key])
     kw = {**compute_kw, "layer": None, "progress": False}
+    cols = [
+        c for c in getattr(model, "obs_columns", ()) if c in target.obs.columns
+    ]  # what the model reads of obs
+    obs = target.obs[cols].set_axis(np.arange(target.n_obs).astype(str)) if cols else None
     plan = state = None
     if tokenised:  # decided once for the run, on the whole data
         plan = plan_tokens(
@@ -121,8 +132,11 @@ def embed_blocks(
     blocks = X.to_delayed()[:, 0]
     staging = staged_folder(zarr_store) if zarr_store is not None else contextlib.nullcontext()
     with staging as tmp:  # workers write into a temporary store, renamed into place when all are done
-        store = _create_store(tmp, model, target.n_obs, var, X, kw) if tmp is not None else None
-        results, where, elapsed = _run_blocks(blocks, starts, model, var, kw, store, state, client, progress)
+        store = _create_store(tmp, model, target.n_obs, var, X, kw, obs) if tmp is not None else None
+        per_block = None if obs is None else [obs.iloc[a:b] for a, b in zip(starts, stops, strict=True)]
+        results, where, elapsed = _run_blocks(
+            blocks, starts, model, var, kw, store, state, client, progress, per_block
+        )
     params = dict(results[0][1])
     for key in ("n_empty_cells",):
         if key in params:
@@ -134,7 +148,7 @@ def embed_blocks(
     return np.concatenate([r[0] for r in results], axis=0), params
 
 
-def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress):
+def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress, obs=None):
     """Embed each block (in order here, or on the client's workers): (results, where, seconds)."""
     from .._progress import bar
 
@@ -144,7 +158,14 @@ def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress):
         if client is None:  # in order, in this process: a random stream simply continues
             for i, blk in enumerate(blocks):
                 results[i] = _embed_block(
-                    blk.compute(scheduler="synchronous"), model, var, kw, starts[i], store, None
+                    blk.compute(scheduler="synchronous"),
+                    model,
+                    var,
+                    kw,
+                    starts[i],
+                    store,
+                    None,
+                    None if obs is None else obs[i],
                 )
                 pb.update(1)
             where = "in process"
@@ -156,7 +177,16 @@ def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress):
             futures = []
             for i, b in enumerate(block_f):
                 fut = client.submit(
-                    _embed_block, b, model_f, var, kw, int(starts[i]), store, state, pure=False
+                    _embed_block,
+                    b,
+                    model_f,
+                    var,
+                    kw,
+                    int(starts[i]),
+                    store,
+                    state,
+                    None if obs is None else obs[i],
+                    pure=False,
                 )
                 futures.append(fut)
                 if state is not None:  # the next block continues this block's random stream
@@ -170,7 +200,9 @@ def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress):
     return results, where, time.perf_counter() - t0
 
 
-def _embed_block(block, model, var: pd.DataFrame, kw: dict[str, Any], start: int, store: str | None, state):
+def _embed_block(
+    block, model, var: pd.DataFrame, kw: dict[str, Any], start: int, store: str | None, state, obs=None
+):
     """One block of cells -> (its embedding, or its shape when written to ``store``; params; random state)."""
     from anndata import AnnData
     from scipy import sparse
@@ -183,7 +215,7 @@ def _embed_block(block, model, var: pd.DataFrame, kw: dict[str, Any], start: int
     recipe = model.recipe if kw.get("plan") is not None else None
     if state is not None:
         recipe.set_state(state)
-    emb, params = compute(AnnData(X=block, var=var), model, **kw)
+    emb, params = compute(AnnData(X=block, var=var, obs=obs), model, **kw)
     after = recipe.get_state() if recipe is not None else None
     if store is not None:
         import zarr
@@ -229,7 +261,7 @@ def _limit_threads() -> None:
         pass
 
 
-def _create_store(path, model, n_obs: int, var, X, kw) -> str:
+def _create_store(path, model, n_obs: int, var, X, kw, obs=None) -> str:
     """Create the zarr array the workers write into (its width from one embedded cell)."""
     import zarr
     from anndata import AnnData
@@ -239,7 +271,7 @@ def _create_store(path, model, n_obs: int, var, X, kw) -> str:
     first = sparse.csr_matrix(first) if sparse.issparse(first) else np.asarray(first)
     recipe = model.recipe if kw.get("plan") is not None else None
     state = recipe.get_state() if recipe is not None else None
-    emb, _ = compute(AnnData(X=first, var=var), model, **kw)
+    emb, _ = compute(AnnData(X=first, var=var, obs=None if obs is None else obs.iloc[:1]), model, **kw)
     if state is not None:
         recipe.set_state(state)  # the width was measured; the run's random stream starts unchanged
     chunk = int(max(X.chunks[0]))

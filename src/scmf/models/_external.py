@@ -1,0 +1,608 @@
+"""Models that run in their own Python environment, exchanging files with scmf.
+
+Some published models cannot share an environment with scmf (pinned torch or numpy, a
+non-commercial license one should not install everywhere, heavy service dependencies). An
+:class:`ExternalModel` runs the authors' own package with another interpreter: scmf writes
+the cells (only what the model reads) to a temporary ``.h5ad``, runs the recipe's script or
+command line in that environment with a timeout, reads the embedding back, checks its shape,
+order and values, and records the environment (interpreter, package versions, command) in
+the embedding's parameters, as it records any model's.
+
+A model folder holds a ``scmf_external.yaml`` (see :data:`RECIPE_FILE`) naming a built-in
+recipe (``stack``, ``scprint``) or describing a command line; ``scmf.models.load`` and every
+route through :func:`scmf.models.resolve` read it. :func:`external` builds the same object in
+Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RECIPE_FILE = "scmf_external.yaml"
+_COMPLETE = ".scmf-environment.json"  # written last into an environment scmf created
+
+
+@dataclass(frozen=True)
+class ExternalRecipe:
+    """How to run one model's own code: its script or command line and its conventions.
+
+    Attributes
+    ----------
+    name
+        Recorded as the model's name.
+    script
+        Python source the environment's interpreter runs with one argument, the job file
+        (JSON: ``input``, ``output``, ``info``, ``files``, ``options``, ``seed``, ``device``,
+        ``packages``). It writes ``output`` (``.npy``, one row per input cell, in order) and may
+        write ``info`` (JSON, recorded). Either this or ``command``.
+    command
+        A command line whose parts may name ``{python}``, ``{input}``, ``{output}``, ``{seed}``,
+        ``{device}``, a file of ``files`` or an option of ``options`` in braces. ``output``
+        ends in ``.npy`` (rows in input order) or ``.h5ad`` (cells as ``obs``, checked against
+        the input's names; the embedding in ``X`` or ``obsm[output_key]``).
+    files
+        Names of the files the recipe needs from the model folder (e.g. ``checkpoint``).
+    options
+        Options and their defaults (others are refused).
+    input_scale
+        What the model reads: ``"counts"`` (refused: log-normalised or scaled input), or ``"any"``.
+    obs
+        ``obs`` columns written with the cells (``{"column": default}``: a default for a
+        column the data lack; ``None``: required).
+    context_option
+        The option holding how many consecutive cells the model sees together (their
+        embeddings depend on each other): cells are written in the data's order, or grouped
+        by ``context_key``; Dask blocks are made whole multiples of it.
+    packages
+        Distributions whose versions are recorded.
+    requirements
+        What scmf installs when it creates the environment (``environment: create``).
+    output
+        ``"npy"`` or ``"h5ad"``.
+    output_key
+        For ``"h5ad"`` output: the ``obsm`` key holding the embedding (``None``: ``X``).
+    notes
+        Shown by ``scmf list`` (license, where the weights are).
+    """
+
+    name: str
+    script: str | None = None
+    command: tuple[str, ...] | None = None
+    files: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    input_scale: str = "counts"
+    obs: Mapping[str, Any] = field(default_factory=dict)
+    context_option: str | None = None
+    packages: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    output: str = "npy"
+    output_key: str | None = None
+    notes: str = ""
+
+    def __post_init__(self):
+        if (self.script is None) == (self.command is None):
+            msg = f"external recipe {self.name!r}: give a script or a command, not both or neither."
+            raise ValueError(msg)
+        if self.output not in ("npy", "h5ad"):
+            msg = f"external recipe {self.name!r}: output must be 'npy' or 'h5ad', got {self.output!r}."
+            raise ValueError(msg)
+        if self.input_scale not in ("counts", "any"):
+            msg = f"external recipe {self.name!r}: input_scale must be 'counts' or 'any', got {self.input_scale!r}."
+            raise ValueError(msg)
+
+
+# ---------------------------------------------------------------- environments
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A Python interpreter of another environment (``python``) and where it came from."""
+
+    python: Path
+    source: str
+
+    def describe(self) -> dict[str, str]:
+        return {"python": str(self.python), "environment": self.source}
+
+
+def environment(
+    spec: str | os.PathLike | Mapping[str, Any], *, recipe: ExternalRecipe | None = None
+) -> Environment:
+    """The interpreter an external model runs with.
+
+    ``spec``: an interpreter's path; a virtual environment or conda prefix (its
+    ``bin/python``); or ``"create"`` / ``{"requirements": [...]}`` for one scmf creates with
+    ``venv`` and ``pip`` (``uv`` when on the PATH) on first use and keeps under
+    ``$SCMF_ENV_DIR`` (default ``~/.cache/scmf/envs``), named by what it holds.
+    """
+    if isinstance(spec, Mapping) or (isinstance(spec, str) and spec == "create"):
+        reqs = list(spec.get("requirements", ())) if isinstance(spec, Mapping) else []
+        if not reqs and recipe is not None:
+            reqs = list(recipe.requirements)
+        if not reqs:
+            msg = "environment 'create' needs requirements (a list of pip requirement strings)."
+            raise ValueError(msg)
+        root = spec.get("root") if isinstance(spec, Mapping) else None
+        name = recipe.name if recipe is not None else "external"
+        return create_environment(reqs, name=name, root=root)
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        for cand in (p / "bin" / "python", p / "Scripts" / "python.exe", p / "python.exe"):
+            if cand.exists():
+                return Environment(cand, str(p))
+        msg = f"{p} is a folder without bin/python: pass a virtual environment, a conda prefix or an interpreter."
+        raise FileNotFoundError(msg)
+    if not p.exists():
+        msg = (
+            f"the external model's environment {str(p)!r} does not exist: create it (python -m venv, conda "
+            "create) and install the model's package there, or use environment: create with requirements."
+        )
+        raise FileNotFoundError(msg)
+    return Environment(p, str(p))
+
+
+def create_environment(
+    requirements: list[str],
+    *,
+    name: str = "external",
+    root: str | os.PathLike | None = None,
+    python: str | os.PathLike = sys.executable,
+    timeout: float = 3600,
+) -> Environment:
+    """A virtual environment holding ``requirements``, created on first use and reused after.
+
+    Its folder, ``<root>/<name>-<hash>``, is named by the requirements and the base
+    interpreter, and written as a staged folder: a failed or killed install leaves nothing
+    that a later call could mistake for a finished one.
+    """
+    from .._io import staged_folder, write_text_atomic
+
+    root = Path(root or os.environ.get("SCMF_ENV_DIR") or Path.home() / ".cache" / "scmf" / "envs")
+    base = Path(python)
+    key = hashlib.sha256(json.dumps([sorted(requirements), str(base.resolve())]).encode()).hexdigest()[:12]
+    folder = root / f"{name}-{key}"
+    if (folder / _COMPLETE).exists():
+        return Environment(folder / "bin" / "python", str(folder))
+    if folder.exists() and any(folder.iterdir()):
+        msg = f"{folder} exists but is not an environment scmf finished creating; remove it and try again."
+        raise FileExistsError(msg)
+    try:
+        with staged_folder(folder) as tmp:
+            _run_install([str(base), "-m", "venv", str(tmp)], timeout)
+            py = str(tmp / "bin" / "python")
+            uv = shutil.which("uv")
+            cmd = [uv, "pip", "install", "--python", py] if uv else [py, "-m", "pip", "install", "--no-input"]
+            _run_install([*cmd, *requirements], timeout)
+            record = {"requirements": list(requirements), "base_python": str(base), "created": time.time()}
+            write_text_atomic(tmp / _COMPLETE, json.dumps(record, indent=1))
+    except FileExistsError:  # another process finished it first
+        if not (folder / _COMPLETE).exists():
+            raise
+    return Environment(folder / "bin" / "python", str(folder))
+
+
+def _run_install(cmd: list[str], timeout: float) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        msg = f"creating the environment timed out after {timeout:.0f} s: {' '.join(cmd)}"
+        raise RuntimeError(msg) from None
+    if proc.returncode != 0:
+        msg = f"creating the environment failed: {' '.join(cmd)}\n{_tail(proc.stderr or proc.stdout)}"
+        raise RuntimeError(msg)
+
+
+def _tail(text: str, n: int = 15) -> str:
+    lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+    return "\n".join(lines[-n:]) if lines else "(no output)"
+
+
+# ---------------------------------------------------------------- the model
+
+
+class ExternalModel:
+    """A model run by its authors' code in another environment (see the module's text).
+
+    Use :func:`external` or a folder with a ``scmf_external.yaml``; give it to
+    :func:`scmf.tl.embed` like any model.
+    """
+
+    def __init__(
+        self,
+        recipe: ExternalRecipe,
+        env: Environment,
+        *,
+        files: Mapping[str, str | os.PathLike] | None = None,
+        options: Mapping[str, Any] | None = None,
+        context_key: str | None = None,
+        seed: int = 0,
+        timeout: float = 3600,
+        threads: int | None = None,
+        folder: str | os.PathLike | None = None,
+    ):
+        files = {k: Path(v) for k, v in (files or {}).items()}
+        missing = [f for f in recipe.files if f not in files]
+        if missing:
+            msg = f"the {recipe.name} recipe needs the files {missing} (in scmf_external.yaml or as files=)."
+            raise ValueError(msg)
+        for k, v in files.items():
+            if not v.exists():
+                msg = f"the {recipe.name} model's {k} file {str(v)!r} does not exist."
+                raise FileNotFoundError(msg)
+        unknown = sorted(set(options or {}) - set(recipe.options))
+        if unknown:
+            msg = (
+                f"unknown options {unknown} for the {recipe.name} recipe; it takes {sorted(recipe.options)}."
+            )
+            raise ValueError(msg)
+        if not (isinstance(timeout, int | float) and timeout > 0):
+            msg = f"timeout must be a positive number of seconds, got {timeout!r}."
+            raise ValueError(msg)
+        self.recipe, self.env = recipe, env
+        self.files = files
+        self.options = {**recipe.options, **dict(options or {})}
+        self.context_key, self.seed, self.timeout, self.threads = (
+            context_key,
+            int(seed),
+            float(timeout),
+            threads,
+        )
+        self.folder = None if folder is None else Path(folder)
+        self.name = recipe.name
+
+    @property
+    def obs_columns(self) -> list[str]:
+        """The ``obs`` columns the model reads (sent with each Dask block)."""
+        return list(self.recipe.obs)
+
+    @property
+    def batch_group(self) -> int | None:
+        """Consecutive cells the model sees together (Dask blocks are whole multiples of it)."""
+        opt = self.recipe.context_option
+        return int(self.options[opt]) if opt else None
+
+    def embed_adata(
+        self, adata, *, layer, batch_size, device, gene_key, id_type, input_scale, progress, plan=None
+    ):
+        """Write the cells, run the recipe, read the embedding back: ``(embedding, params)``."""
+        from .._expression import detect_scale, get_expression
+
+        X = get_expression(adata, layer)
+        declared = input_scale
+        if self.recipe.input_scale == "counts":
+            scale = detect_scale(X) if input_scale == "auto" else input_scale
+            if scale != "counts":
+                msg = (
+                    f"the {self.name} model reads raw counts, but the expression looks {scale}: pass layer= naming "
+                    "a counts layer (e.g. 'counts'), or input_scale='counts' if these values are counts."
+                )
+                raise ValueError(msg)
+            declared = "counts"
+        names = adata.var[gene_key] if gene_key is not None else adata.var_names
+        if gene_key is not None and gene_key not in adata.var.columns:
+            msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(adata.var.columns)})."
+            raise KeyError(msg)
+        order = np.arange(adata.n_obs)
+        if self.context_key is not None:
+            if self.context_key not in adata.obs.columns:
+                msg = f"context_key={self.context_key!r} is not a column of adata.obs."
+                raise KeyError(msg)
+            codes = np.unique(np.asarray(adata.obs[self.context_key]).astype(str), return_inverse=True)[1]
+            order = np.argsort(codes.ravel(), kind="stable")
+        obs = self._obs(adata, order)
+        emb, info, command = self._run(X, order, np.asarray(names, dtype=object).astype(str), obs, device)
+        out = np.empty_like(emb)
+        out[order] = emb
+        params = {
+            "model": self.name,
+            "layer": layer,
+            "batch_size": int(batch_size),
+            "external": {
+                **self.env.describe(),
+                "recipe": self.name,
+                "command": command,
+                "files": {k: str(v) for k, v in self.files.items()},
+                "options": dict(self.options),
+                "seed": self.seed,
+                **({"info": info} if info else {}),
+            },
+            "input_scale": declared,
+            "device": device,
+        }
+        if self.recipe.context_option:
+            params["external"]["context"] = f"runs of {self.batch_group} consecutive cells " + (
+                f"after a stable sort by obs[{self.context_key!r}]"
+                if self.context_key
+                else "in the data's order"
+            )
+        if self.folder is not None:
+            params["checkpoint"] = str(self.folder)
+        return out, params
+
+    def _obs(self, adata, order):
+        import pandas as pd
+
+        obs = pd.DataFrame(index=pd.Index([f"c{i}" for i in range(adata.n_obs)], dtype=object))
+        for col, default in self.recipe.obs.items():
+            if col in adata.obs.columns:
+                obs[col] = np.asarray(adata.obs[col]).astype(str)[order]
+            elif default is None:
+                msg = f"the {self.name} model needs obs[{col!r}]; add that column."
+                raise KeyError(msg)
+            else:
+                obs[col] = str(default)
+        return obs
+
+    def _run(self, X, order, genes, obs, device):
+        import anndata as ad
+        from scipy import sparse
+
+        from .._io import write_h5ad, write_text_atomic
+
+        n = X.shape[0]
+        Xw = sparse.csr_matrix(X, dtype=np.float32)[order] if n else sparse.csr_matrix((0, X.shape[1]))
+        with tempfile.TemporaryDirectory(prefix="scmf-external-") as tmp:
+            tmp = Path(tmp)
+            import pandas as pd
+
+            cells = ad.AnnData(X=Xw, obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=object)))
+            inp = write_h5ad(tmp / "input.h5ad", cells)
+            out = tmp / f"output.{self.recipe.output}"
+            info_path = tmp / "info.json"
+            job = {
+                "input": str(inp), "output": str(out), "info": str(info_path),
+                "files": {k: str(v) for k, v in self.files.items()}, "options": dict(self.options),
+                "seed": self.seed, "device": device, "threads": self.threads, "packages": list(self.recipe.packages),
+            }  # fmt: skip
+            job_path = write_text_atomic(tmp / "job.json", json.dumps(job))
+            if self.recipe.script is not None:
+                script = write_text_atomic(tmp / "recipe.py", self.recipe.script)
+                cmd = [str(self.env.python), str(script), str(job_path)]
+                shown = ["{python}", "<recipe script>", "{job}"]
+            else:
+                values = {
+                    "python": str(self.env.python), "input": str(inp), "output": str(out), "job": str(job_path),
+                    "seed": str(self.seed), "device": str(device), **{k: str(v) for k, v in self.files.items()},
+                    **{k: str(v) for k, v in self.options.items()},
+                }  # fmt: skip
+                cmd = [part.format(**values) for part in self.recipe.command]
+                shown = list(self.recipe.command)
+            self._call(cmd, tmp)
+            if not out.exists():
+                msg = f"the {self.name} command finished but wrote no {out.name}; check the recipe's output convention."
+                raise RuntimeError(msg)
+            emb = self._read(out, obs.index)
+            info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        return emb, info, shown
+
+    def _call(self, cmd, cwd):
+        env = dict(os.environ)
+        if self.threads:
+            env.update({k: str(self.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            _, err = proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            msg = f"the {self.name} model ran past its timeout of {self.timeout:.0f} s and was stopped; pass a larger timeout."
+            raise TimeoutError(msg) from None
+        except BaseException:
+            _kill(proc)
+            raise
+        if proc.returncode != 0:
+            msg = f"the {self.name} model's command failed (exit status {proc.returncode}); its last lines:\n{_tail(err)}"
+            raise RuntimeError(msg)
+
+    def _read(self, out: Path, names) -> np.ndarray:
+        n = len(names)
+        if self.recipe.output == "npy":
+            emb = np.load(out, allow_pickle=False)
+        else:
+            import anndata as ad
+
+            res = ad.read_h5ad(out)
+            if res.n_obs != n or not np.array_equal(
+                np.asarray(res.obs_names, dtype=object), np.asarray(names)
+            ):
+                msg = (
+                    f"the {self.name} model's output holds {res.n_obs} cells that are not the {n} it was given, "
+                    "in their order (obs names differ)."
+                )
+                raise ValueError(msg)
+            key = self.recipe.output_key
+            if key is not None and key not in res.obsm:
+                msg = f"the {self.name} model's output has no obsm[{key!r}] (it has {list(res.obsm)})."
+                raise ValueError(msg)
+            emb = res.obsm[key] if key is not None else res.X
+            emb = emb.toarray() if hasattr(emb, "toarray") else emb
+        emb = np.asarray(emb)
+        if emb.ndim != 2 or emb.shape[0] != n:
+            msg = f"the {self.name} model returned shape {emb.shape} for {n} cells; expected ({n}, dims)."
+            raise ValueError(msg)
+        if not np.isfinite(emb).all():
+            msg = f"the {self.name} model returned NaN or inf for {int((~np.isfinite(emb).all(axis=1)).sum())} cells."
+            raise ValueError(msg)
+        return emb.astype(np.float32, copy=False)
+
+
+def _kill(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+# ---------------------------------------------------------------- building one
+
+
+def external(
+    recipe: str | ExternalRecipe,
+    *,
+    environment: str | os.PathLike | Mapping[str, Any],
+    files: Mapping[str, str | os.PathLike] | None = None,
+    options: Mapping[str, Any] | None = None,
+    context_key: str | None = None,
+    seed: int = 0,
+    timeout: float = 3600,
+    threads: int | None = None,
+) -> ExternalModel:
+    """A model that runs in its own Python environment, for :func:`scmf.tl.embed`.
+
+    Parameters
+    ----------
+    recipe
+        ``"stack"``, ``"scprint"`` (see :data:`RECIPES`) or an :class:`ExternalRecipe`.
+    environment
+        An interpreter, a virtual environment or conda prefix, or ``"create"`` (scmf creates one
+        with the recipe's requirements; see :func:`environment`).
+    files
+        The recipe's files (e.g. ``checkpoint``, ``genelist`` for Stack).
+    options
+        The recipe's options (defaults in the recipe).
+    context_key
+        For a model whose cells see each other (Stack): an ``obs`` column the cells are
+        grouped by (stable sort) before they are cut into contexts. ``None``: the data's order.
+    seed
+        Handed to the recipe (its sampling) and recorded.
+    timeout
+        Seconds the command may run.
+    threads
+        CPU threads of the command (``OMP_NUM_THREADS``; ``None``: its default).
+
+    Examples
+    --------
+    >>> import scmf
+    >>> sorted(scmf.models.RECIPES)
+    ['scprint', 'stack']
+    """
+    rec = _recipe(recipe)
+    env = globals()["environment"](environment, recipe=rec)
+    return ExternalModel(
+        rec,
+        env,
+        files=files,
+        options=options,
+        context_key=context_key,
+        seed=seed,
+        timeout=timeout,
+        threads=threads,
+    )
+
+
+def _recipe(recipe: str | ExternalRecipe) -> ExternalRecipe:
+    if isinstance(recipe, ExternalRecipe):
+        return recipe
+    from ._external_recipes import RECIPES
+
+    if recipe not in RECIPES:
+        msg = f"unknown external recipe {recipe!r}; built in: {sorted(RECIPES)}, or describe a command (see the models docs)."
+        raise ValueError(msg)
+    return RECIPES[recipe]
+
+
+def is_external_dir(path: Path) -> bool:
+    return (Path(path) / RECIPE_FILE).is_file()
+
+
+_YAML_KEYS = {"recipe", "environment", "files", "options", "context_key", "timeout", "threads", "command",
+              "name", "output", "output_key", "input_scale", "obs", "packages", "context_option"}  # fmt: skip
+
+
+def load_external(
+    path: str | os.PathLike,
+    *,
+    seed: int = 0,
+    environment: str | os.PathLike | None = None,
+    **overrides: Any,
+) -> ExternalModel:
+    """The model a folder's ``scmf_external.yaml`` describes (relative paths from the folder).
+
+    ``recipe: stack`` (or ``scprint``) names a built-in recipe; otherwise ``command:`` (a list)
+    with ``output:``, ``input_scale:``, ``obs:``, ... describes one (see :class:`ExternalRecipe`).
+    ``environment``, ``context_key``, ``timeout``, ``threads`` and the recipe's options (as
+    keyword arguments) override the file's values.
+    """
+    import yaml
+
+    folder = Path(path)
+    try:
+        spec = yaml.safe_load((folder / RECIPE_FILE).read_text()) or {}
+    except yaml.YAMLError as e:
+        msg = f"{folder / RECIPE_FILE} is not valid YAML: {e}"
+        raise ValueError(msg) from None
+    if not isinstance(spec, dict):
+        msg = f"{folder / RECIPE_FILE} must hold a mapping (recipe:/command:, environment:, files:, ...)."
+        raise ValueError(msg)
+    unknown = sorted(set(spec) - _YAML_KEYS)
+    if unknown:
+        msg = f"{folder / RECIPE_FILE}: unknown keys {unknown}; known: {sorted(_YAML_KEYS)}."
+        raise ValueError(msg)
+    for k in ("context_key", "timeout", "threads"):
+        if k in overrides:
+            spec[k] = overrides.pop(k)
+    declared = dict(spec.get("options") or {})
+    spec["options"] = {**declared, **(overrides.pop("options", None) or {}), **overrides}
+    if "recipe" in spec:
+        rec = _recipe(spec["recipe"])
+    elif "command" in spec:
+        rec = ExternalRecipe(
+            name=str(spec.get("name", folder.name)),
+            command=tuple(str(c) for c in spec["command"]),
+            files=tuple((spec.get("files") or {}).keys()),
+            options=declared,
+            input_scale=str(spec.get("input_scale", "counts")),
+            obs=dict(spec.get("obs") or {}),
+            context_option=spec.get("context_option"),
+            packages=tuple(spec.get("packages") or ()),
+            output=str(spec.get("output", "npy")),
+            output_key=spec.get("output_key"),
+        )
+    else:
+        msg = f"{folder / RECIPE_FILE} names neither a recipe ({['scprint', 'stack']}) nor a command."
+        raise ValueError(msg)
+    env_spec = environment if environment is not None else spec.get("environment")
+    if env_spec is None:
+        msg = (
+            f"{folder / RECIPE_FILE} names no environment (an interpreter, a venv/conda prefix, or 'create')."
+        )
+        raise ValueError(msg)
+    if isinstance(env_spec, str) and env_spec != "create" and not Path(env_spec).expanduser().is_absolute():
+        env_spec = folder / env_spec
+    files = {
+        k: (folder / v if not Path(v).is_absolute() else Path(v))
+        for k, v in (spec.get("files") or {}).items()
+    }
+    return ExternalModel(
+        rec,
+        globals()["environment"](env_spec, recipe=rec),
+        files=files,
+        options=spec.get("options") or {},
+        context_key=spec.get("context_key"),
+        seed=seed,
+        timeout=float(spec.get("timeout", 3600)),
+        threads=spec.get("threads"),
+        folder=folder,
+    )

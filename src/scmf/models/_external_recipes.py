@@ -1,0 +1,143 @@
+"""The built-in recipes for models that run in their own environment (see ``_external``).
+
+Each script runs with the model's environment's interpreter (never with scmf's), calls the
+authors' own Python API as their documentation does, and writes the embedding as ``.npy``
+rows in the order of the cells it was given, plus a JSON record of what it ran.
+"""
+
+from __future__ import annotations
+
+from ._external import ExternalRecipe
+
+_STACK = r"""
+import json, sys
+job = json.load(open(sys.argv[1]))
+import numpy as np
+import torch
+from importlib import metadata
+
+
+def _version(p):
+    try:
+        return metadata.version(p)
+    except metadata.PackageNotFoundError:
+        return None
+
+from stack.model_loading import load_model_from_checkpoint
+
+torch.manual_seed(job["seed"])
+if job["threads"]:
+    torch.set_num_threads(int(job["threads"]))
+device = job["device"]
+if device == "auto":
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+model = load_model_from_checkpoint(job["files"]["checkpoint"], device=torch.device(device))
+if int(model.n_cells) != int(job["options"]["context_size"]):
+    sys.exit(
+        f"the checkpoint's context is {int(model.n_cells)} cells, not context_size={job['options']['context_size']}; "
+        "pass options={'context_size': %d}" % int(model.n_cells)
+    )
+opt = job["options"]
+emb, _ = model.get_latent_representation(
+    adata_path=job["input"],
+    genelist_path=job["files"]["genelist"],
+    gene_name_col=None,
+    batch_size=int(opt["batch_size"]),
+    show_progress=False,
+    num_workers=0,
+    random_state=job["seed"],
+)
+np.save(job["output"], np.asarray(emb, dtype=np.float32))
+with open(job["info"], "w") as f:
+    json.dump(
+        {
+            "python": sys.version.split()[0],
+            "versions": {p: _version(p) for p in job["packages"]},
+            "device": device,
+            "context_size": int(model.n_cells),
+        },
+        f,
+    )
+"""
+
+_SCPRINT = r"""
+import json, random, sys
+job = json.load(open(sys.argv[1]))
+import numpy as np
+import torch
+import anndata as ad
+from importlib import metadata
+
+
+def _version(p):
+    try:
+        return metadata.version(p)
+    except metadata.PackageNotFoundError:
+        return None
+
+from scprint import scPrint
+from scprint.tasks import Embedder
+
+random.seed(job["seed"])
+np.random.seed(job["seed"])
+torch.manual_seed(job["seed"])
+if job["threads"]:
+    torch.set_num_threads(int(job["threads"]))
+device = job["device"]
+if device == "auto":
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+opt = job["options"]
+model = scPrint.load_from_checkpoint(job["files"]["checkpoint"], precpt_gene_emb=None, map_location=device)
+adata = ad.read_h5ad(job["input"])
+if opt["preprocess"]:
+    from scdataloader import Preprocessor
+
+    adata = Preprocessor(do_postp=False)(adata)
+dtype = {"auto": torch.float16 if device == "cuda" else torch.float32, "float16": torch.float16,
+         "bfloat16": torch.bfloat16, "float32": torch.float32}[opt["dtype"]]
+embedder = Embedder(how=opt["how"], max_len=int(opt["max_len"]), batch_size=int(opt["batch_size"]),
+                    num_workers=0, doclass=False, doplot=False, pred_embedding=[], dtype=dtype)
+adata, _ = embedder(model, adata, cache=False)
+np.save(job["output"], np.asarray(adata.obsm["scprint_emb"], dtype=np.float32))
+with open(job["info"], "w") as f:
+    json.dump({"python": sys.version.split()[0], "device": device,
+               "versions": {p: _version(p) for p in job["packages"]}}, f)
+"""
+
+RECIPES: dict[str, ExternalRecipe] = {
+    "stack": ExternalRecipe(
+        name="stack",
+        script=_STACK,
+        files=("checkpoint", "genelist"),
+        options={"batch_size": 32, "context_size": 256},
+        input_scale="counts",
+        context_option="context_size",
+        packages=("arc-stack", "torch", "anndata", "numpy"),
+        requirements=("arc-stack==0.1.3",),
+        notes=(
+            "Arc Institute's Stack (PyPI arc-stack; code and weights CC BY-NC-SA 4.0, non-commercial). "
+            "Files: checkpoint (.ckpt), genelist (the pickled gene list of training). Each run of "
+            "context_size consecutive cells is embedded together."
+        ),
+    ),
+    "scprint": ExternalRecipe(
+        name="scprint",
+        script=_SCPRINT,
+        files=("checkpoint",),
+        options={
+            "max_len": 2000,
+            "batch_size": 64,
+            "how": "random expr",
+            "dtype": "auto",
+            "preprocess": True,
+        },
+        input_scale="counts",
+        obs={"organism_ontology_term_id": "NCBITaxon:9606"},
+        packages=("scprint", "torch", "lamindb", "anndata", "numpy"),
+        requirements=("scprint==2.3.8",),
+        notes=(
+            "scPRINT (PyPI scprint, Kalfon et al., Nature Communications 2025): Ensembl gene ids as var names, "
+            "counts; pins torch 2.2, numpy < 2 and Python < 3.13, hence its own environment."
+        ),
+    ),
+}
