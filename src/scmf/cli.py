@@ -367,6 +367,12 @@ def _list(args: argparse.Namespace) -> int:
         ):
             if text:
                 print(f"      {label + ':':9s}{text}")
+    print("  models in their own environment (scmf_external.yaml: recipe: NAME, or command:):")
+    for name, rec in sorted(scmf.models.RECIPES.items()):
+        print(
+            f"    {name:9s}files: {', '.join(rec.files)}; options: {', '.join(f'{k}={v}' for k, v in rec.options.items())}"
+        )
+        print(f"      {rec.notes}")
     print("datasets:")
     for name, entry in scmf.datasets.registry().items():
         print(f"  {name:32s} {entry.description}")

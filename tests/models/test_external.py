@@ -20,9 +20,8 @@ import pytest
 import scipy.sparse as sp
 
 import scmf
+from helpers import counts_of
 from scmf.models import ExternalRecipe
-
-from ..helpers import counts_of
 
 W_SEED = 5
 
@@ -379,3 +378,25 @@ def test_stack_embedding_equals_the_authors_api_in_their_environment(tmp_path, k
     assert not np.allclose(cells.obsm["X_grouped"], got, atol=1e-4)
     with pytest.raises(RuntimeError, match="context_size"):
         scmf.tl.embed(cells, model_dir, device="cpu", options={"context_size": 128}, key_added="X_bad")
+
+
+def test_command_line_benchmarks_an_external_model(tmp_path, cells):
+    from scmf.cli import main
+
+    d = folder_with(tmp_path)
+    cells.obs["cell_type"] = cells.obs["cell_type"].astype(str)
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    (tmp_path / "c.yaml").write_text(
+        "eval:\n  benchmarks:\n    - name: linear_probe\n      params: {label_key: cell_type, n_splits: 2}\n"
+    )
+    out = tmp_path / "r.json"
+    rc = main(
+        ["benchmark", "--config", str(tmp_path / "c.yaml"), "--model", str(d), "--data", str(tmp_path / "cells.h5ad"),
+         "--output", str(out), "--write-h5ad", str(tmp_path / "evaluated")]
+    )  # fmt: skip
+    assert rc == 0
+    records = json.loads(out.read_text())
+    assert [(r["benchmark_name"], r["rep"]) for r in records] == [("linear_probe", "X_standin")]
+    back = ad.read_h5ad(next((tmp_path / "evaluated").glob("*.h5ad")))
+    np.testing.assert_allclose(back.obsm["X_standin"], expected(cells.X, 2.0), rtol=1e-5, atol=1e-5)
+    assert back.uns["scmf"]["params"]["X_standin"]["external"]["recipe"] == "standin"

@@ -37,7 +37,7 @@ _LAZY = {
     "random_release": "._random",
     "external": "._external",
     "ExternalModel": "._external",
-    "ExternalRecipe": "._external",
+    "ExternalRecipe": "._external_recipes",
     "create_environment": "._external",
     "RECIPES": "._external_recipes",
 }

@@ -26,83 +26,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._external_recipes import RECIPES, ExternalRecipe
+
 RECIPE_FILE = "scmf_external.yaml"
 _COMPLETE = ".scmf-environment.json"  # written last into an environment scmf created
-
-
-@dataclass(frozen=True)
-class ExternalRecipe:
-    """How to run one model's own code: its script or command line and its conventions.
-
-    Attributes
-    ----------
-    name
-        Recorded as the model's name.
-    script
-        Python source the environment's interpreter runs with one argument, the job file
-        (JSON: ``input``, ``output``, ``info``, ``files``, ``options``, ``seed``, ``device``,
-        ``packages``). It writes ``output`` (``.npy``, one row per input cell, in order) and may
-        write ``info`` (JSON, recorded). Either this or ``command``.
-    command
-        A command line whose parts may name ``{python}``, ``{input}``, ``{output}``, ``{seed}``,
-        ``{device}``, a file of ``files`` or an option of ``options`` in braces. ``output``
-        ends in ``.npy`` (rows in input order) or ``.h5ad`` (cells as ``obs``, checked against
-        the input's names; the embedding in ``X`` or ``obsm[output_key]``).
-    files
-        Names of the files the recipe needs from the model folder (e.g. ``checkpoint``).
-    options
-        Options and their defaults (others are refused).
-    input_scale
-        What the model reads: ``"counts"`` (refused: log-normalised or scaled input), or ``"any"``.
-    obs
-        ``obs`` columns written with the cells (``{"column": default}``: a default for a
-        column the data lack; ``None``: required).
-    context_option
-        The option holding how many consecutive cells the model sees together (their
-        embeddings depend on each other): cells are written in the data's order, or grouped
-        by ``context_key``; Dask blocks are made whole multiples of it.
-    packages
-        Distributions whose versions are recorded.
-    requirements
-        What scmf installs when it creates the environment (``environment: create``).
-    output
-        ``"npy"`` or ``"h5ad"``.
-    output_key
-        For ``"h5ad"`` output: the ``obsm`` key holding the embedding (``None``: ``X``).
-    notes
-        Shown by ``scmf list`` (license, where the weights are).
-    """
-
-    name: str
-    script: str | None = None
-    command: tuple[str, ...] | None = None
-    files: tuple[str, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)
-    input_scale: str = "counts"
-    obs: Mapping[str, Any] = field(default_factory=dict)
-    context_option: str | None = None
-    packages: tuple[str, ...] = ()
-    requirements: tuple[str, ...] = ()
-    output: str = "npy"
-    output_key: str | None = None
-    notes: str = ""
-
-    def __post_init__(self):
-        if (self.script is None) == (self.command is None):
-            msg = f"external recipe {self.name!r}: give a script or a command, not both or neither."
-            raise ValueError(msg)
-        if self.output not in ("npy", "h5ad"):
-            msg = f"external recipe {self.name!r}: output must be 'npy' or 'h5ad', got {self.output!r}."
-            raise ValueError(msg)
-        if self.input_scale not in ("counts", "any"):
-            msg = f"external recipe {self.name!r}: input_scale must be 'counts' or 'any', got {self.input_scale!r}."
-            raise ValueError(msg)
 
 
 # ---------------------------------------------------------------- environments
@@ -168,6 +101,13 @@ def create_environment(
     Its folder, ``<root>/<name>-<hash>``, is named by the requirements and the base
     interpreter, and written as a staged folder: a failed or killed install leaves nothing
     that a later call could mistake for a finished one.
+
+    Examples
+    --------
+    >>> from scmf.models import create_environment
+    >>> env = create_environment(["arc-stack==0.1.3"], name="stack")  # doctest: +SKIP
+    >>> env.python.name  # doctest: +SKIP
+    'python'
     """
     from .._io import staged_folder, write_text_atomic
 
@@ -354,6 +294,7 @@ class ExternalModel:
         from .._io import write_h5ad, write_text_atomic
 
         n = X.shape[0]
+        t0 = time.perf_counter()
         Xw = sparse.csr_matrix(X, dtype=np.float32)[order] if n else sparse.csr_matrix((0, X.shape[1]))
         with tempfile.TemporaryDirectory(prefix="scmf-external-") as tmp:
             tmp = Path(tmp)
@@ -381,12 +322,15 @@ class ExternalModel:
                 }  # fmt: skip
                 cmd = [part.format(**values) for part in self.recipe.command]
                 shown = list(self.recipe.command)
+            t1 = time.perf_counter()
             self._call(cmd, tmp)
+            t2 = time.perf_counter()
             if not out.exists():
                 msg = f"the {self.name} command finished but wrote no {out.name}; check the recipe's output convention."
                 raise RuntimeError(msg)
             emb = self._read(out, obs.index)
             info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        info["exchange_seconds"] = {"write": t1 - t0, "command": t2 - t1, "read": time.perf_counter() - t2}
         return emb, info, shown
 
     def _call(self, cmd, cwd):
@@ -515,8 +459,6 @@ def external(
 def _recipe(recipe: str | ExternalRecipe) -> ExternalRecipe:
     if isinstance(recipe, ExternalRecipe):
         return recipe
-    from ._external_recipes import RECIPES
-
     if recipe not in RECIPES:
         msg = f"unknown external recipe {recipe!r}; built in: {sorted(RECIPES)}, or describe a command (see the models docs)."
         raise ValueError(msg)

@@ -7,9 +7,83 @@ rows in the order of the cells it was given, plus a JSON record of what it ran.
 
 from __future__ import annotations
 
-from ._external import ExternalRecipe
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ExternalRecipe:
+    """How to run one model's own code: its script or command line and its conventions.
+
+    Attributes
+    ----------
+    name
+        Recorded as the model's name.
+    script
+        Python source the environment's interpreter runs with one argument, the job file
+        (JSON: ``input``, ``output``, ``info``, ``files``, ``options``, ``seed``, ``device``,
+        ``packages``). It writes ``output`` (``.npy``, one row per input cell, in order) and may
+        write ``info`` (JSON, recorded). Either this or ``command``.
+    command
+        A command line whose parts may name ``{python}``, ``{input}``, ``{output}``, ``{seed}``,
+        ``{device}``, a file of ``files`` or an option of ``options`` in braces. ``output``
+        ends in ``.npy`` (rows in input order) or ``.h5ad`` (cells as ``obs``, checked against
+        the input's names; the embedding in ``X`` or ``obsm[output_key]``).
+    files
+        Names of the files the recipe needs from the model folder (e.g. ``checkpoint``).
+    options
+        Options and their defaults (others are refused).
+    input_scale
+        What the model reads: ``"counts"`` (refused: log-normalised or scaled input), or ``"any"``.
+    obs
+        ``obs`` columns written with the cells (``{"column": default}``: a default for a
+        column the data lack; ``None``: required).
+    context_option
+        The option holding how many consecutive cells the model sees together (their
+        embeddings depend on each other): cells are written in the data's order, or grouped
+        by ``context_key``; Dask blocks are made whole multiples of it.
+    packages
+        Distributions whose versions are recorded.
+    requirements
+        What scmf installs when it creates the environment (``environment: create``).
+    output
+        ``"npy"`` or ``"h5ad"``.
+    output_key
+        For ``"h5ad"`` output: the ``obsm`` key holding the embedding (``None``: ``X``).
+    notes
+        Shown by ``scmf list`` (license, where the weights are).
+    """
+
+    name: str
+    script: str | None = None
+    command: tuple[str, ...] | None = None
+    files: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    input_scale: str = "counts"
+    obs: Mapping[str, Any] = field(default_factory=dict)
+    context_option: str | None = None
+    packages: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    output: str = "npy"
+    output_key: str | None = None
+    notes: str = ""
+
+    def __post_init__(self):
+        if (self.script is None) == (self.command is None):
+            msg = f"external recipe {self.name!r}: give a script or a command, not both or neither."
+            raise ValueError(msg)
+        if self.output not in ("npy", "h5ad"):
+            msg = f"external recipe {self.name!r}: output must be 'npy' or 'h5ad', got {self.output!r}."
+            raise ValueError(msg)
+        if self.input_scale not in ("counts", "any"):
+            msg = f"external recipe {self.name!r}: input_scale must be 'counts' or 'any', got {self.input_scale!r}."
+            raise ValueError(msg)
+
 
 _STACK = r"""
+import time
+t0 = time.perf_counter()
 import json, sys
 job = json.load(open(sys.argv[1]))
 import numpy as np
@@ -31,6 +105,7 @@ if job["threads"]:
 device = job["device"]
 if device == "auto":
     device = "cuda" if torch.cuda.is_available() else "cpu"
+t1 = time.perf_counter()
 model = load_model_from_checkpoint(job["files"]["checkpoint"], device=torch.device(device))
 if int(model.n_cells) != int(job["options"]["context_size"]):
     sys.exit(
@@ -47,10 +122,12 @@ emb, _ = model.get_latent_representation(
     num_workers=0,
     random_state=job["seed"],
 )
+t2 = time.perf_counter()
 np.save(job["output"], np.asarray(emb, dtype=np.float32))
 with open(job["info"], "w") as f:
     json.dump(
         {
+            "seconds": {"imports": t1 - t0, "model": t2 - t1},
             "python": sys.version.split()[0],
             "versions": {p: _version(p) for p in job["packages"]},
             "device": device,
@@ -61,6 +138,8 @@ with open(job["info"], "w") as f:
 """
 
 _SCPRINT = r"""
+import time
+t0 = time.perf_counter()
 import json, random, sys
 job = json.load(open(sys.argv[1]))
 import numpy as np
@@ -87,6 +166,7 @@ device = job["device"]
 if device == "auto":
     device = "cuda" if torch.cuda.is_available() else "cpu"
 opt = job["options"]
+t1 = time.perf_counter()
 model = scPrint.load_from_checkpoint(job["files"]["checkpoint"], precpt_gene_emb=None, map_location=device)
 adata = ad.read_h5ad(job["input"])
 if opt["preprocess"]:
@@ -98,9 +178,10 @@ dtype = {"auto": torch.float16 if device == "cuda" else torch.float32, "float16"
 embedder = Embedder(how=opt["how"], max_len=int(opt["max_len"]), batch_size=int(opt["batch_size"]),
                     num_workers=0, doclass=False, doplot=False, pred_embedding=[], dtype=dtype)
 adata, _ = embedder(model, adata, cache=False)
+t2 = time.perf_counter()
 np.save(job["output"], np.asarray(adata.obsm["scprint_emb"], dtype=np.float32))
 with open(job["info"], "w") as f:
-    json.dump({"python": sys.version.split()[0], "device": device,
+    json.dump({"python": sys.version.split()[0], "device": device, "seconds": {"imports": t1 - t0, "model": t2 - t1},
                "versions": {p: _version(p) for p in job["packages"]}}, f)
 """
 
