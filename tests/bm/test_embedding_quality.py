@@ -322,7 +322,8 @@ def test_sampled_silhouette_standard_error_matches_its_spread():
 
 
 def test_leiden_graph_is_scanpys_edge_for_edge(pbmc, monkeypatch):
-    """The graph is built in pieces with weights kept aside: the same edges, order and weights."""
+    """The graph is built from pieces of the edge list, undirected in one call, weights kept
+    aside: the same edges, order and weights as scanpy's directed graph made undirected."""
     import igraph
 
     import scmf.bm._metrics._leiden as leiden
