@@ -271,11 +271,13 @@ def test_scprint_recipe_runs_its_api_conventions_on_a_stand_in(tmp_path, cells, 
 
 @pytest.mark.slow
 def test_environment_created_once_and_a_failed_install_leaves_nothing(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
     from scmf.models import create_environment
 
-    env = create_environment(["six"], name="tiny", root=tmp_path)
+    with ThreadPoolExecutor(2) as pool:  # two callers at once: one creates, the other waits and reuses
+        env, again = pool.map(lambda _: create_environment(["six"], name="tiny", root=tmp_path), range(2))
     assert env.python.exists() and Path(env.source).parent == tmp_path
-    again = create_environment(["six"], name="tiny", root=tmp_path)
     assert again.python == env.python
     import subprocess
 
@@ -285,7 +287,9 @@ def test_environment_created_once_and_a_failed_install_leaves_nothing(tmp_path):
     assert out.returncode == 0 and out.stdout.strip() == env.source
     with pytest.raises(RuntimeError, match="creating the environment failed"):
         create_environment(["scmf-no-such-package-anywhere==0.0.1"], name="broken", root=tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [Path(env.source).name]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        Path(env.source).name
+    ]
 
 
 # ---------------------------------------------------------------- Stack, on the authors' own package

@@ -16,6 +16,7 @@ Python.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -109,14 +110,23 @@ def create_environment(
     >>> env.python.name  # doctest: +SKIP
     'python'
     """
-    from .._io import staged_folder, write_text_atomic
-
     root = Path(root or os.environ.get("SCMF_ENV_DIR") or Path.home() / ".cache" / "scmf" / "envs")
     base = Path(python)
     key = hashlib.sha256(json.dumps([sorted(requirements), str(base.resolve())]).encode()).hexdigest()[:12]
     folder = root / f"{name}-{key}"
     if (folder / _COMPLETE).exists():
         return Environment(folder / "bin" / "python", str(folder))
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / f".{folder.name}.lock"):  # one creator at a time; the others wait, then reuse
+        if (folder / _COMPLETE).exists():
+            return Environment(folder / "bin" / "python", str(folder))
+        _create(folder, base, requirements, timeout)
+    return Environment(folder / "bin" / "python", str(folder))
+
+
+def _create(folder: Path, base: Path, requirements: list[str], timeout: float) -> None:
+    from .._io import staged_folder, write_text_atomic
+
     if folder.exists() and any(folder.iterdir()):
         msg = f"{folder} exists but is not an environment scmf finished creating; remove it and try again."
         raise FileExistsError(msg)
@@ -132,7 +142,23 @@ def create_environment(
     except FileExistsError:  # another process finished it first
         if not (folder / _COMPLETE).exists():
             raise
-    return Environment(folder / "bin" / "python", str(folder))
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock on ``path`` (POSIX; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _run_install(cmd: list[str], timeout: float) -> None:
