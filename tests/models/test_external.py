@@ -161,6 +161,8 @@ def test_failures_are_clear_and_lose_nothing(tmp_path, cells, monkeypatch):
     del no_donor.obs["donor"]
     with pytest.raises(KeyError, match="needs obs\\['donor'\\]"):
         scmf.tl.embed(no_donor, folder_with(tmp_path / "f"))
+    with pytest.raises(KeyError, match="gene_key='symbols' is not a column"):
+        scmf.tl.embed(cells, folder_with(tmp_path / "h"), gene_key="symbols")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         scmf.tl.embed(cells, folder_with(tmp_path / "g", environment=str(tmp_path / "nowhere")))
     assert "X_scmf" not in cells.obsm and "scmf" not in cells.uns

@@ -258,10 +258,10 @@ class ExternalModel:
                 )
                 raise ValueError(msg)
             declared = "counts"
-        names = adata.var[gene_key] if gene_key is not None else adata.var_names
         if gene_key is not None and gene_key not in adata.var.columns:
             msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(adata.var.columns)})."
             raise KeyError(msg)
+        names = adata.var[gene_key] if gene_key is not None else adata.var_names
         order = np.arange(adata.n_obs)
         if self.context_key is not None:
             if self.context_key not in adata.obs.columns:
