@@ -206,6 +206,7 @@ def test_coarse_to_fine_runs_the_rule_on_scibs_per_resolution_scores(pbmc, n_job
         leiden_nmi_ari(nn.knn_graph_connectivities, labels, search="bisect")
 
 
+@pytest.mark.slow  # the approximate path compiles pynndescent (~30 s in a fresh process)
 def test_resolution_search_is_stored_and_resolved_from_the_path(pbmc):
     scmf.bm.embedding_quality(
         pbmc, "bulk_labels", n_bootstrap=0, use_rep="X_pca_baseline", dataset_name="grid"

@@ -126,6 +126,7 @@ def test_command_model_embeds_like_the_command_and_records_it(tmp_path, cells):
         scmf.tl.embed(cells, d, options={"scael": 0.5})
 
 
+@pytest.mark.slow
 def test_cells_grouped_into_contexts_by_a_key_and_put_back(tmp_path, cells):
     d = folder_with(
         tmp_path, extra=["--context", "{context}"], options={"context": 16}, context_option="context"
@@ -141,6 +142,7 @@ def test_cells_grouped_into_contexts_by_a_key_and_put_back(tmp_path, cells):
     assert "16 consecutive cells" in ctx and "donor" in ctx
 
 
+@pytest.mark.slow
 def test_failures_are_clear_and_lose_nothing(tmp_path, cells, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
@@ -171,6 +173,7 @@ def test_failures_are_clear_and_lose_nothing(tmp_path, cells, monkeypatch):
         assert p.name in ("embed.py", "scmf_external.yaml")
 
 
+@pytest.mark.slow
 def test_external_blocks_on_dask_equal_in_memory(tmp_path, cells):
     da = pytest.importorskip("dask.array")
     d = folder_with(
