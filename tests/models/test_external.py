@@ -163,6 +163,8 @@ def test_failures_are_clear_and_lose_nothing(tmp_path, cells, monkeypatch):
     del no_donor.obs["donor"]
     with pytest.raises(KeyError, match="needs obs\\['donor'\\]"):
         scmf.tl.embed(no_donor, folder_with(tmp_path / "f"))
+    with pytest.raises(ValueError, match="input_scale must be"):
+        scmf.tl.embed(cells, folder_with(tmp_path / "i"), input_scale="count")
     with pytest.raises(KeyError, match="gene_key='symbols' is not a column"):
         scmf.tl.embed(cells, folder_with(tmp_path / "h"), gene_key="symbols")
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -185,6 +187,8 @@ def test_external_blocks_on_dask_equal_in_memory(tmp_path, cells):
     scmf.tl.embed(lazy, d)
     np.testing.assert_allclose(lazy.obsm["X_scmf"], cells.obsm["X_scmf"], rtol=1e-5, atol=1e-4)
     assert lazy.uns["scmf"]["params"]["X_scmf"]["n_blocks"] == 2
+    with pytest.raises(ValueError, match="context_key groups all cells"):
+        scmf.tl.embed(lazy, d, options={"context_key": "donor"}, key_added="X_grouped")
 
 
 def test_python_api_and_listing(tmp_path, cells):

@@ -345,7 +345,7 @@ def _score(
 
     X = well_scaled(X)  # distances of x1e35 or x1e-30 values would overflow/underflow
     timings: dict[str, float] = {}
-    se: dict[str, float] = {}
+    meta: dict[str, float] = {}  # the metadata this representation adds
     warn_duplicate_rows(X, "the embedding")
     t0 = time.perf_counter()
     if sample is None:
@@ -375,11 +375,11 @@ def _score(
     ipw = None  # sampled cells stand for (type size / sampled) cells each
     if sample is not None:
         ipw = (label_counts / np.bincount(ys, minlength=n_labels))[ys]
-        se["asw_cell_type_se"] = 0.5 * stratified_mean_se(
+        meta["asw_cell_type_se"] = 0.5 * stratified_mean_se(
             cells["asw_cell_type"], ys, label_counts, per_group=False
         )
         if with_batch:
-            se["asw_batch_se"] = stratified_mean_se(cells["asw_batch"], ys, label_counts, per_group=True)
+            meta["asw_batch_se"] = stratified_mean_se(cells["asw_batch"], ys, label_counts, per_group=True)
     timings["silhouettes"] = time.perf_counter() - t0
     advance()
 
@@ -410,7 +410,7 @@ def _score(
                 timings["leiden_graph_build"] = out["graph_seconds"]
                 timings.update({f"leiden_resolution_{r:g}": t for r, t in out["seconds"].items()})
                 if clustering == "leiden_optimized":
-                    se["leiden_resolution"] = out["resolution"]
+                    meta["leiden_resolution"] = out["resolution"]
         clusters = runs_clusters[0]
     timings["clustering_nmi_ari"] = time.perf_counter() - t0
     gc_labels = None
@@ -465,6 +465,6 @@ def _score(
         metrics={m: metrics[m] for m in ordered if m in metrics},
         replicates={m: np.asarray(v) for m, v in replicates.items()},
         replicate_kind="bootstrap",
-        metadata=se,
+        metadata=meta,
         artifacts={"timings_s": timings},
     )

@@ -53,7 +53,7 @@ class Environment:
         return {"python": str(self.python), "environment": self.source}
 
 
-def environment(
+def resolve_environment(
     spec: str | os.PathLike | Mapping[str, Any], *, recipe: ExternalRecipe | None = None
 ) -> Environment:
     """The interpreter an external model runs with.
@@ -221,12 +221,8 @@ class ExternalModel:
         self.recipe, self.env = recipe, env
         self.files = files
         self.options = {**recipe.options, **dict(options or {})}
-        self.context_key, self.seed, self.timeout, self.threads = (
-            context_key,
-            int(seed),
-            float(timeout),
-            threads,
-        )
+        self.context_key = context_key
+        self.seed, self.timeout, self.threads = int(seed), float(timeout), threads
         self.folder = None if folder is None else Path(folder)
         self.name = recipe.name
 
@@ -248,6 +244,9 @@ class ExternalModel:
         from .._expression import detect_scale, get_expression
 
         X = get_expression(adata, layer)
+        if input_scale not in ("auto", "counts", "log1p"):
+            msg = f"input_scale must be 'auto', 'counts' or 'log1p', got {input_scale!r}."
+            raise ValueError(msg)
         declared = input_scale
         if self.recipe.input_scale == "counts":
             scale = detect_scale(X) if input_scale == "auto" else input_scale
@@ -315,17 +314,15 @@ class ExternalModel:
 
     def _run(self, X, order, genes, obs, device):
         import anndata as ad
+        import pandas as pd
         from scipy import sparse
 
         from .._io import write_h5ad, write_text_atomic
 
-        n = X.shape[0]
         t0 = time.perf_counter()
-        Xw = sparse.csr_matrix(X, dtype=np.float32)[order] if n else sparse.csr_matrix((0, X.shape[1]))
+        Xw = sparse.csr_matrix(X, dtype=np.float32)[order]
         with tempfile.TemporaryDirectory(prefix="scmf-external-") as tmp:
             tmp = Path(tmp)
-            import pandas as pd
-
             cells = ad.AnnData(X=Xw, obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=object)))
             inp = write_h5ad(tmp / "input.h5ad", cells)
             out = tmp / f"output.{self.recipe.output}"
@@ -368,12 +365,12 @@ class ExternalModel:
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one stream: the last lines shown on failure are the last printed
             text=True,
             start_new_session=True,
         )
         try:
-            _, err = proc.communicate(timeout=self.timeout)
+            printed, _ = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
             msg = f"the {self.name} model ran past its timeout of {self.timeout:.0f} s and was stopped; pass a larger timeout."
@@ -382,7 +379,7 @@ class ExternalModel:
             _kill(proc)
             raise
         if proc.returncode != 0:
-            msg = f"the {self.name} model's command failed (exit status {proc.returncode}); its last lines:\n{_tail(err)}"
+            msg = f"the {self.name} model's command failed (exit status {proc.returncode}); its last lines:\n{_tail(printed)}"
             raise RuntimeError(msg)
 
     def _read(self, out: Path, names) -> np.ndarray:
@@ -447,7 +444,7 @@ def external(
         ``"stack"``, ``"scprint"`` (see :data:`RECIPES`) or an :class:`ExternalRecipe`.
     environment
         An interpreter, a virtual environment or conda prefix, or ``"create"`` (scmf creates one
-        with the recipe's requirements; see :func:`environment`).
+        with the recipe's requirements; see :func:`resolve_environment`).
     files
         The recipe's files (e.g. ``checkpoint``, ``genelist`` for Stack).
     options
@@ -469,7 +466,7 @@ def external(
     ['scprint', 'stack']
     """
     rec = _recipe(recipe)
-    env = globals()["environment"](environment, recipe=rec)
+    env = resolve_environment(environment, recipe=rec)
     return ExternalModel(
         rec,
         env,
@@ -528,11 +525,9 @@ def load_external(
     if unknown:
         msg = f"{folder / RECIPE_FILE}: unknown keys {unknown}; known: {sorted(_YAML_KEYS)}."
         raise ValueError(msg)
-    for k in ("context_key", "timeout", "threads"):
-        if k in overrides:
-            spec[k] = overrides.pop(k)
+    settings = {k: overrides.pop(k, spec.get(k)) for k in ("context_key", "timeout", "threads")}
     declared = dict(spec.get("options") or {})
-    spec["options"] = {**declared, **(overrides.pop("options", None) or {}), **overrides}
+    options = {**declared, **(overrides.pop("options", None) or {}), **overrides}
     if "recipe" in spec:
         rec = _recipe(spec["recipe"])
     elif "command" in spec:
@@ -549,7 +544,7 @@ def load_external(
             output_key=spec.get("output_key"),
         )
     else:
-        msg = f"{folder / RECIPE_FILE} names neither a recipe ({['scprint', 'stack']}) nor a command."
+        msg = f"{folder / RECIPE_FILE} names neither a recipe ({sorted(RECIPES)}) nor a command."
         raise ValueError(msg)
     env_spec = environment if environment is not None else spec.get("environment")
     if env_spec is None:
@@ -557,20 +552,22 @@ def load_external(
             f"{folder / RECIPE_FILE} names no environment (an interpreter, a venv/conda prefix, or 'create')."
         )
         raise ValueError(msg)
-    if isinstance(env_spec, str) and env_spec != "create" and not Path(env_spec).expanduser().is_absolute():
-        env_spec = folder / env_spec
-    files = {
-        k: (folder / v if not Path(v).is_absolute() else Path(v))
-        for k, v in (spec.get("files") or {}).items()
-    }
+    if not (isinstance(env_spec, Mapping) or env_spec == "create"):
+        env_spec = _in(folder, env_spec)
     return ExternalModel(
         rec,
-        globals()["environment"](env_spec, recipe=rec),
-        files=files,
-        options=spec.get("options") or {},
-        context_key=spec.get("context_key"),
+        resolve_environment(env_spec, recipe=rec),
+        files={k: _in(folder, v) for k, v in (spec.get("files") or {}).items()},
+        options=options,
+        context_key=settings["context_key"],
         seed=seed,
-        timeout=float(spec.get("timeout", 3600)),
-        threads=spec.get("threads"),
+        timeout=3600 if settings["timeout"] is None else settings["timeout"],
+        threads=settings["threads"],
         folder=folder,
     )
+
+
+def _in(folder: Path, path: str | os.PathLike) -> Path:
+    """``path`` (``~`` expanded) read from ``folder`` when relative."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else folder / p

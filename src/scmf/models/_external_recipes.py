@@ -81,14 +81,32 @@ class ExternalRecipe:
             raise ValueError(msg)
 
 
-_STACK = r"""
+# What every built-in script starts with: read the job, seed the global generators (the
+# authors' samplers draw from them), set the threads, resolve the device.
+_BEGIN = r"""
 import time
 t0 = time.perf_counter()
-import json, sys
-job = json.load(open(sys.argv[1]))
+import json, random, sys
+from importlib import metadata
 import numpy as np
 import torch
-from importlib import metadata
+job = json.load(open(sys.argv[1]))
+opt = job["options"]
+random.seed(job["seed"])
+np.random.seed(job["seed"])
+torch.manual_seed(job["seed"])
+if job["threads"]:
+    torch.set_num_threads(int(job["threads"]))
+device = job["device"]
+if device == "auto":
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+"""
+
+# What every built-in script ends with: the embedding ``emb`` as float32 rows, and a record
+# of the run (``extra`` adds to it); ``t1`` marks the end of the imports.
+_END = r"""
+t2 = time.perf_counter()
+np.save(job["output"], np.asarray(emb, dtype=np.float32))
 
 
 def _version(p):
@@ -97,22 +115,24 @@ def _version(p):
     except metadata.PackageNotFoundError:
         return None
 
+
+with open(job["info"], "w") as f:
+    json.dump({"seconds": {"imports": t1 - t0, "model": t2 - t1}, "python": sys.version.split()[0],
+               "versions": {p: _version(p) for p in job["packages"]}, "device": device, **extra}, f)
+"""
+
+_STACK = (
+    _BEGIN
+    + r"""
 from stack.model_loading import load_model_from_checkpoint
 
-torch.manual_seed(job["seed"])
-if job["threads"]:
-    torch.set_num_threads(int(job["threads"]))
-device = job["device"]
-if device == "auto":
-    device = "cuda" if torch.cuda.is_available() else "cpu"
 t1 = time.perf_counter()
 model = load_model_from_checkpoint(job["files"]["checkpoint"], device=torch.device(device))
-if int(model.n_cells) != int(job["options"]["context_size"]):
+if int(model.n_cells) != int(opt["context_size"]):
     sys.exit(
-        f"the checkpoint's context is {int(model.n_cells)} cells, not context_size={job['options']['context_size']}; "
+        f"the checkpoint's context is {int(model.n_cells)} cells, not context_size={opt['context_size']}; "
         "pass options={'context_size': %d}" % int(model.n_cells)
     )
-opt = job["options"]
 emb, _ = model.get_latent_representation(
     adata_path=job["input"],
     genelist_path=job["files"]["genelist"],
@@ -122,50 +142,18 @@ emb, _ = model.get_latent_representation(
     num_workers=0,
     random_state=job["seed"],
 )
-t2 = time.perf_counter()
-np.save(job["output"], np.asarray(emb, dtype=np.float32))
-with open(job["info"], "w") as f:
-    json.dump(
-        {
-            "seconds": {"imports": t1 - t0, "model": t2 - t1},
-            "python": sys.version.split()[0],
-            "versions": {p: _version(p) for p in job["packages"]},
-            "device": device,
-            "context_size": int(model.n_cells),
-        },
-        f,
-    )
+extra = {"context_size": int(model.n_cells)}
 """
+    + _END
+)
 
-_SCPRINT = r"""
-import time
-t0 = time.perf_counter()
-import json, random, sys
-job = json.load(open(sys.argv[1]))
-import numpy as np
-import torch
+_SCPRINT = (
+    _BEGIN
+    + r"""
 import anndata as ad
-from importlib import metadata
-
-
-def _version(p):
-    try:
-        return metadata.version(p)
-    except metadata.PackageNotFoundError:
-        return None
-
 from scprint import scPrint
 from scprint.tasks import Embedder
 
-random.seed(job["seed"])
-np.random.seed(job["seed"])
-torch.manual_seed(job["seed"])
-if job["threads"]:
-    torch.set_num_threads(int(job["threads"]))
-device = job["device"]
-if device == "auto":
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-opt = job["options"]
 t1 = time.perf_counter()
 model = scPrint.load_from_checkpoint(job["files"]["checkpoint"], precpt_gene_emb=None, map_location=device)
 adata = ad.read_h5ad(job["input"])
@@ -178,12 +166,11 @@ dtype = {"auto": torch.float16 if device == "cuda" else torch.float32, "float16"
 embedder = Embedder(how=opt["how"], max_len=int(opt["max_len"]), batch_size=int(opt["batch_size"]),
                     num_workers=0, doclass=False, doplot=False, pred_embedding=[], dtype=dtype)
 adata, _ = embedder(model, adata, cache=False)
-t2 = time.perf_counter()
-np.save(job["output"], np.asarray(adata.obsm["scprint_emb"], dtype=np.float32))
-with open(job["info"], "w") as f:
-    json.dump({"python": sys.version.split()[0], "device": device, "seconds": {"imports": t1 - t0, "model": t2 - t1},
-               "versions": {p: _version(p) for p in job["packages"]}}, f)
+emb = adata.obsm["scprint_emb"]
+extra = {}
 """
+    + _END
+)
 
 RECIPES: dict[str, ExternalRecipe] = {
     "stack": ExternalRecipe(

@@ -18,6 +18,7 @@ both searches run gives the same clusters in both.
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import numpy as np
@@ -68,7 +69,6 @@ def _scores(
     graph, labels: np.ndarray, resolutions: list[float], seed: int
 ) -> list[tuple[float, float, np.ndarray, float]]:
     import random
-    import time
 
     import igraph
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
@@ -116,32 +116,25 @@ def leiden_nmi_ari(
         msg = f"search must be one of {SEARCHES}, got {search!r}."
         raise ValueError(msg)
     if not optimize_resolution:
-        rounds = [[float(resolution)]]
-    elif search == "grid":
-        rounds = [list(RESOLUTIONS)]
+        first = [float(resolution)]
     else:
-        rounds = [list(COARSE)]
+        first = list(RESOLUTIONS if search == "grid" else COARSE)
     if n_jobs < 0:
         import os
 
         n_jobs = os.cpu_count() or 1
-    n_jobs = max(1, min(n_jobs, len(rounds[0])))
-    import time
-
+    n_jobs = max(1, min(n_jobs, len(first)))
     t0 = time.perf_counter()
     graph = _graph(conn)
     graph_seconds = time.perf_counter() - t0
-    done: dict[float, tuple] = {}
     with _runner(conn, graph, labels, seed, n_jobs) as run:
-        for todo in rounds:
-            done.update(zip(todo, run(todo), strict=True))
-            if optimize_resolution and search == "coarse_to_fine" and len(rounds) == 1:
-                best = RESOLUTIONS.index(_best(done))
-                near = (best - 1, best + 1)
-                rounds.append(
-                    [RESOLUTIONS[i] for i in near if 0 <= i < len(RESOLUTIONS) and RESOLUTIONS[i] not in done]
-                )
-                advance(search_runs(search) - len(COARSE) - len(rounds[-1]))  # the bar's unused steps
+        done = dict(zip(first, run(first), strict=True))
+        if optimize_resolution and search == "coarse_to_fine":  # second round: the best one's neighbours
+            best = RESOLUTIONS.index(_best(done))
+            near = [RESOLUTIONS[i] for i in (best - 1, best + 1) if 0 <= i < len(RESOLUTIONS)]
+            second = [r for r in near if r not in done]
+            done.update(zip(second, run(second), strict=True))
+            advance(search_runs(search) - len(done))  # the bar's unused steps
     r = _best(done)
     return {
         "nmi": done[r][0],
@@ -198,11 +191,11 @@ class _runner:
             return _scores(self.graph, self.labels, resolutions, self.seed)
         from joblib import Parallel, delayed  # spawned workers: each builds its own from the matrix
 
-        chunks = [resolutions[i :: self.n_jobs] for i in range(self.n_jobs)]
-        parts = Parallel(n_jobs=self.n_jobs)(
-            delayed(_scores_from)(self.conn, self.labels, c, self.seed) for c in chunks if c
+        chunks = [c for c in (resolutions[i :: self.n_jobs] for i in range(self.n_jobs)) if c]
+        parts = Parallel(n_jobs=len(chunks))(
+            delayed(_scores_from)(self.conn, self.labels, c, self.seed) for c in chunks
         )
-        by_res = {r: s for c, p in zip(chunks, parts, strict=False) for r, s in zip(c, p, strict=True)}
+        by_res = {r: s for c, p in zip(chunks, parts, strict=True) for r, s in zip(c, p, strict=True)}
         advance(len(resolutions))
         return [by_res[r] for r in resolutions]
 
