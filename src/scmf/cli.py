@@ -354,6 +354,9 @@ def _list(args: argparse.Namespace) -> int:
     print("benchmarks:")
     for name, spec in sorted(scmf.bm.benchmarks().items()):
         print(f"  {name:20s} params: {', '.join(spec.params)}")
+    print('  cz-benchmarks tasks (pip install "scmf[cz]"), each equal to cz\'s own:')
+    for name, (task, reads, base) in scmf.bm.CZ_TASKS.items():
+        print(f"    {name}: {task}; reads {reads}; baseline: {base}")
     print("models:")
     print(f"  baselines: {', '.join(scmf.models.BASELINES)}")
     print("  checkpoint formats (scmf.models.load / --model DIR; weights are never downloaded by scmf):")

@@ -7,7 +7,14 @@ from ._benchmark import Prepared, Score, benchmark, benchmarks, declaration, reg
 from ._cell_cycle import cell_cycle_conservation
 from ._compare import AggregateTable, aggregate_table, compare, comparison_table, rank_summary, summary
 from ._config import BenchmarkConfig, EvalConfig, load_config
+from ._cz import CZ_TASKS as CZ_TASKS  # package-level table for the CLI
 from ._cz import cz_batch_integration, cz_clustering, cz_embedding, cz_label_prediction
+from ._cz_perturbation import cz_perturbation_expression_prediction
+from ._cz_species import (
+    cz_cross_species_integration,
+    cz_cross_species_label_prediction,
+    cz_sequential_organization,
+)
 from ._embedding_quality import embedding_quality
 from ._grn import grn_inference
 from ._guide import Benchmark, EvalHarness, get_benchmark
@@ -46,8 +53,12 @@ __all__ = [
     "comparison_table",
     "cz_batch_integration",
     "cz_clustering",
+    "cz_cross_species_integration",
+    "cz_cross_species_label_prediction",
     "cz_embedding",
     "cz_label_prediction",
+    "cz_perturbation_expression_prediction",
+    "cz_sequential_organization",
     "declaration",
     "embedding_quality",
     "evaluate",

@@ -9,6 +9,7 @@ are cz-benchmarks' own, under the names documented per function.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,6 +37,42 @@ _NAMES = {
     "mean_fold_precision": "precision",
     "mean_fold_recall": "recall",
     "mean_fold_auroc": "auroc",
+}
+
+#: every cz-benchmarks task scmf runs: benchmark -> (cz's task class, what it reads, its baseline)
+CZ_TASKS = {
+    "cz_clustering": ("ClusteringTask", "embedding, cell_type_key", "cz_pca_baseline (baseline=True)"),
+    "cz_embedding": ("EmbeddingTask", "embedding, cell_type_key", "cz_pca_baseline (baseline=True)"),
+    "cz_label_prediction": (
+        "MetadataLabelPredictionTask",
+        "embedding, cell_type_key",
+        "cz_expression_baseline (baseline=True)",
+    ),
+    "cz_batch_integration": (
+        "BatchIntegrationTask",
+        "embedding, cell_type_key, batch_key",
+        "cz_pca_baseline (baseline=True)",
+    ),
+    "cz_cross_species_integration": (
+        "CrossSpeciesIntegrationTask",
+        "embedding of every organism's cells, cell_type_key, organism_key",
+        "none (cz defines none)",
+    ),
+    "cz_cross_species_label_prediction": (
+        "CrossSpeciesLabelPredictionTask",
+        "embedding of every organism's cells, cell_type_key, organism_key, sample_key (optional)",
+        "none (cz defines none)",
+    ),
+    "cz_sequential_organization": (
+        "SequentialOrganizationTask",
+        "embedding, time_key (numbers or ordered categories)",
+        "cz_pca_baseline (baseline=True)",
+    ),
+    "cz_perturbation_expression_prediction": (
+        "PerturbationExpressionPredictionTask",
+        "expression, perturbation_key, control_label, context_key; embedding (ridge) or predicted_layer",
+        "none (cz defines none); the measured expression as predicted_layer is the ceiling",
+    ),
 }
 
 
@@ -76,6 +113,51 @@ def _import_keeping_logging(module: str) -> None:
             if h not in handlers:
                 root.removeHandler(h)
         root.setLevel(level)
+
+
+@contextlib.contextmanager
+def global_seed(seed: int):
+    """NumPy's global random state seeded with ``seed`` for the block, the caller's state restored after.
+
+    Some cz-benchmarks metrics draw from the global state without a seed (the random-neighbour
+    expectation of ``sequential_alignment``); seeding it makes scmf's stored value
+    reproducible, and equal to cz's after ``np.random.seed(seed)``.
+    """
+    state = np.random.get_state()  # noqa: NPY002 (cz reads the global state)
+    np.random.seed(int(seed) % 2**32)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+def cz_log_as_warning(func: str, run):
+    """``run()``, with what cz-benchmarks logs at WARNING meanwhile turned into one scmf warning.
+
+    cz logs a line per condition or fold (and Python prints them to stderr when the user
+    has no logging set up); one warning that counts them says the same once.
+    """
+    import logging
+
+    said: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            said.append(record.getMessage())
+
+    log = logging.getLogger("czbenchmarks")
+    handler, propagate = _Collect(level=logging.WARNING), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        out = run()
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+    if said:
+        more = f" (and {len(said) - 1} more like it)" if len(said) > 1 else ""
+        warn(f"{func}: cz-benchmarks says: {said[0]}{more}")
+    return out
 
 
 def _labels(adata, key: str, func: str):
@@ -120,9 +202,9 @@ def _prepared(
     import czbenchmarks.tasks as tasks
 
     def score(X: np.ndarray) -> Score:
-        return Score(
-            _metric_names(getattr(tasks, task)(random_seed=seed).run(np.ascontiguousarray(X), inputs))
-        )
+        with global_seed(seed):
+            results = getattr(tasks, task)(random_seed=seed).run(np.ascontiguousarray(X), inputs)
+        return Score(_metric_names(results))
 
     extra = {}
     if baseline:
@@ -133,7 +215,8 @@ def _prepared(
             expr = get_expression(adata, layer)
             expr = sparse.csr_matrix(expr) if sparse.issparse(expr) else np.asarray(expr)
             expr = expr.copy() if keep.all() else expr[keep]  # a copy: cz preprocesses what it is given
-            emb = getattr(tasks, task)(random_seed=seed).compute_baseline(expr, baseline_input())
+            with global_seed(seed):
+                emb = getattr(tasks, task)(random_seed=seed).compute_baseline(expr, baseline_input())
             return score(emb)
 
         extra[baseline_rep] = baseline_score
