@@ -9,6 +9,7 @@ from ._grn import block_cosine, edge_cosine, expressing_counts, expressing_sums,
 from ._pairwise import exact_knn, label_distance_sums, neighbour_distances
 from ._ranking import bootstrap_ranking, bootstrap_seeds, weighted_ranking
 from ._tokenize import BINNED, EXPM1, NONE, NORMALISE_LOG1P, RAW, tokenize_csr
+from ._wilcoxon import benjamini_hochberg, rank_sum_vs_reference
 
 __all__ = [
     "BINNED",
@@ -16,6 +17,7 @@ __all__ = [
     "NONE",
     "NORMALISE_LOG1P",
     "RAW",
+    "benjamini_hochberg",
     "block_cosine",
     "bootstrap_ranking",
     "bootstrap_seeds",
@@ -25,6 +27,7 @@ __all__ = [
     "expressing_sums",
     "label_distance_sums",
     "neighbour_distances",
+    "rank_sum_vs_reference",
     "tokenize_csr",
     "unit_rows",
     "weighted_ranking",

@@ -27,6 +27,7 @@ from ._label_transfer import label_transfer
 from ._linear_probe import linear_probe
 from ._metrics import knn as neighbors
 from ._perturbation import perturbation
+from ._perturbation_response import perturbation_response
 from ._registry import BenchmarkSpec, Metric
 from ._results import collect, read_json, results, to_json
 from ._scib import pre_integration_pca, scib, scib_table
@@ -71,6 +72,7 @@ __all__ = [
     "load_config",
     "neighbors",
     "perturbation",
+    "perturbation_response",
     "pre_integration_pca",
     "rank_summary",
     "read_json",

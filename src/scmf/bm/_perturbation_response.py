@@ -1,0 +1,486 @@
+"""Perturbation response scored as the Virtual Cell Challenge scores it, beside the references and the ceiling.
+
+Per perturbation: the delta of its mean log-normalised expression from the control mean, its
+differential expression against the controls (Wilcoxon rank-sum, Benjamini-Hochberg, pdex's
+log2 fold change), and the mean embedding of its cells. A ridge regression from mean
+embedding to delta, fitted on training perturbations, predicts the held-out ones; the
+references predict them without the embedding; the ceiling compares two halves of each
+perturbation's own cells. All scored with ``_metrics/_profiles.py`` (cell-eval's metrics).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import sparse
+
+from .._expression import get_expression, log_normalised, with_raw
+from .._validate import get_labels, name_list
+from .._warnings import warn
+from ._benchmark import Prepared, Score, benchmark
+from ._metrics._profiles import OVERLAP_K, PROFILE_METRICS, log2_fold_change, predicted_fdr, profile_scores
+from ._perturbation import _CONTROL_LIKE, MIN_TRAIN
+from ._registry import Metric
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+REFERENCES = ("cell_mean", "mean_shift", "ceiling")
+SHIFT_LEVELS = (0.25, 0.5, 0.75)
+_SHIFT_METRICS = ("pearson_delta", "discrimination_score", "mae")
+_LOWER = {"mae", "mse"}
+_BOUNDS = {"pearson_delta": (-1.0, 1.0), "pearson_delta_de": (-1.0, 1.0)}
+_WHAT = {
+    "pearson_delta": "Pearson of predicted and measured deltas, all genes",
+    "pearson_delta_de": "Pearson of the deltas on the top significant DE genes",
+    "mae": "mean absolute error of the predicted mean expression",
+    "mse": "mean squared error of the predicted mean expression",
+    "discrimination_score": "1 - rank of the right perturbation among all by L1 distance / n",
+    "overlap_at_N": "share of the measured DE genes found in the prediction's top genes (recall at the DE set's size)",
+    "de_recall": "share of the measured DE genes the prediction calls DE",
+    "de_precision": "share of the prediction's DE calls that are measured DE genes",
+    "direction_match": "share of measured DE genes whose predicted change has the right sign",
+}
+_REF_WHAT = {
+    "cell_mean": "cell-mean baseline (mean delta of all training cells)",
+    "mean_shift": "mean-shift baseline (mean training delta per perturbation)",
+    "additive": "additive baseline (sum of the single perturbations' deltas), doubles only",
+    "ceiling": "data ceiling (one half of each perturbation's cells predicting the other)",
+}
+
+
+def _what(m: str) -> str:
+    if m in _WHAT:
+        return _WHAT[m]
+    kind, _, k = m.rpartition("_at_")
+    return f"{kind} of the top-{k} DE genes (cell-eval)"
+
+
+def _declare() -> list[Metric]:
+    out = []
+    for prefix, group, what in [("", "perturbation", "")] + [
+        (f"{r}_", "baseline", f" [{_REF_WHAT[r]}]") for r in REFERENCES
+    ]:
+        for m in PROFILE_METRICS:
+            hib = m not in _LOWER
+            out.append(
+                Metric(
+                    f"{prefix}{m}",
+                    group,
+                    hib,
+                    _BOUNDS.get(m, None if m in _LOWER else (0.0, 1.0)),
+                    _what(m) + what,
+                )
+            )
+    for m in _SHIFT_METRICS:
+        for who, group in (("", "perturbation"), ("mean_shift_", "baseline")):
+            out.append(
+                Metric(
+                    f"{who}{m}_shift_auc",
+                    group,
+                    m not in _LOWER,
+                    None,
+                    f"{_what(m)}, averaged over the distribution-shift curve (area / width)",
+                    aggregated=False,
+                )
+            )
+    return out
+
+
+@benchmark("perturbation_response", _declare(), aliases={"test_fraction": "test_size"})
+def perturbation_response(
+    adata: AnnData,
+    perturbation_key: str = "perturbation",
+    *,
+    control_label: str = "control",
+    splits: str | tuple[str, ...] = "auto",
+    test_size: float = 0.3,
+    shift_levels: tuple[float, ...] = SHIFT_LEVELS,
+    n_top_genes: int = 50,
+    fdr_threshold: float = 0.05,
+    combo_sep: str = "+",
+    alpha: float = 1.0,
+    min_cells: int = 10,
+    layer: str | None = None,
+    use_raw: bool = False,
+    normalize: str = "auto",
+    seed: int = 42,
+) -> Prepared:
+    """Perturbation response scored as the Virtual Cell Challenge does, against references and a ceiling.
+
+    Each perturbation's *delta* is its mean log-normalised expression minus the control
+    mean; its measured differential expression is a Wilcoxon rank-sum test of its cells
+    against the control cells per gene (Benjamini-Hochberg over genes; log2 fold change of
+    the pseudobulk means as ``pdex``, cell-eval's DE engine, computes it). The model is a
+    ridge regression from a perturbation's mean embedding to its delta, fitted on the
+    training perturbations; it predicts the held-out ones. Beside it, on the same held-out
+    perturbations:
+
+    - ``cell_mean_*``: the cell-mean baseline, the mean expression of every training
+      perturbed cell (as a delta);
+    - ``mean_shift_*``: the mean of the training perturbations' deltas;
+    - ``additive_*`` (split ``doubles``): for a double perturbation ``A+B``, the sum of the
+      deltas of ``A`` and ``B``;
+    - ``ceiling_*``: the data ceiling, one random half of each perturbation's cells
+      predicting the other half (deltas and DE of the halves), what the data allow.
+
+    Metrics per held-out perturbation (cell-eval's definitions, its DE tables read as
+    float32): ``pearson_delta`` (all genes), ``pearson_delta_de`` (the ``n_top_genes``
+    significant genes of largest ``|log2 fold change|``), ``mae``, ``mse`` (of the predicted
+    mean expression), ``discrimination_score`` (L1, the target gene left out),
+    ``overlap_at_50/100/200/N`` and ``precision_at_50/100/200`` (measured DE genes,
+    ``fdr < fdr_threshold``, ranked by ``|log2FC|``, against the prediction's genes ranked by
+    ``|predicted log2FC|``: a predicted profile has no cells to test, so all its genes are
+    its list) and ``direction_match``. Stored: their means over held-out perturbations.
+
+    Splits (``splits``; ``"auto"``: all that the data allow):
+
+    ``random``
+        ``test_size`` of the perturbations held out at random: metrics without a prefix.
+    ``shift``
+        The same held-out perturbations, with the training perturbations most similar to
+        them (cosine of deltas) removed: at level ``f`` of ``shift_levels``, the fraction
+        ``f`` closest to the held-out set. ``{metric}_shift{f}`` for the model and
+        ``mean_shift_...``; the x-axis, the mean dissimilarity of each held-out
+        perturbation to its nearest training one, is ``metadata["shift_dissimilarity"]``;
+        ``{metric}_shift_auc`` is the area under the curve (random split included) divided
+        by its width: the mean score under shift.
+    ``doubles``
+        Train on single perturbations, test on double ones (``A+B``, both singles present):
+        ``doubles_{metric}`` for the model and every reference, ``additive`` included.
+
+    Parameters
+    ----------
+    adata
+        Expression in ``X`` (or ``layer``/``.raw``), embedding(s) in ``obsm``.
+    perturbation_key
+        ``obs`` column of each cell's perturbation; doubles are written ``A+B``.
+    control_label
+        The value marking control cells.
+    splits
+        ``"auto"`` or a tuple of ``"random"``, ``"shift"``, ``"doubles"``.
+    test_size
+        Fraction of perturbations held out by the random split.
+    shift_levels
+        Fractions of the training perturbations, most similar first, removed per shift level.
+    n_top_genes
+        Genes of ``pearson_delta_de``.
+    fdr_threshold
+        FDR below which a gene is differentially expressed.
+    combo_sep
+        Separator of combined perturbations.
+    alpha
+        Ridge regularisation.
+    min_cells
+        Perturbations with fewer cells are left out (warned); each half of the ceiling has
+        half of them.
+    layer, use_raw, normalize
+        Expression read, as in :func:`scmf.bm.perturbation` (counts are log-normalised on a copy).
+    seed
+        Seed of the random split and of the halves.
+
+    Examples
+    --------
+    >>> import scmf
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=16, seed=0)
+    >>> scmf.tl.baselines(adata, n_comps=10)
+    >>> scmf.bm.perturbation_response(adata, use_rep="X_pca_baseline", splits=("random",))
+    >>> m = scmf.bm.results(adata).set_index("metric")["value"]
+    >>> bool(m["ceiling_pearson_delta"] > m["mean_shift_pearson_delta"])
+    True
+    """
+    func = "perturbation_response"
+    labels = get_labels(adata, perturbation_key, param="perturbation_key", func=func)
+    cats = np.asarray(labels.categories, dtype=object)
+    if str(control_label) not in set(cats):
+        likely = [c for c in cats if _CONTROL_LIKE.search(str(c))]
+        msg = (
+            f"control_label={control_label!r} is not a value of obs[{perturbation_key!r}] ({name_list(cats)}"
+            + (f"; likely controls: {likely}" if likely else "")
+            + f"). {func} needs control cells: pass the label they carry."
+        )
+        raise ValueError(msg)
+    if not 0.0 < float(test_size) < 1.0:
+        msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
+        raise ValueError(msg)
+    ctrl = int(np.flatnonzero(cats == str(control_label))[0])
+    codes = np.full(adata.n_obs, -1)
+    codes[labels.mask] = labels.codes
+    counts = np.bincount(codes[codes >= 0], minlength=cats.size)
+    if counts[ctrl] < min_cells:
+        msg = f"{func}: only {counts[ctrl]} control cells (< min_cells={min_cells}); the control mean would be unreliable."
+        raise ValueError(msg)
+    small = [i for i in range(cats.size) if i != ctrl and 0 < counts[i] < min_cells]
+    if small:
+        warn(
+            f"{func}: leaving out {len(small)} perturbations with fewer than {min_cells} cells: {name_list(cats[small])}."
+        )
+    perts = np.asarray([i for i in range(cats.size) if i != ctrl and counts[i] >= min_cells])
+    names = np.asarray(cats[perts], dtype=str)
+    n_p = perts.size
+    if n_p < MIN_TRAIN + 2:
+        msg = f"{func} needs at least {MIN_TRAIN + 2} perturbations besides the control with >= {min_cells} cells; found {n_p}."
+        raise ValueError(msg)
+
+    # which splits
+    singles = np.asarray([combo_sep not in n for n in names])
+    parts_of = {n: n.split(combo_sep) for n in names}
+    single_set = set(names[singles])
+    is_double = np.asarray(
+        [(not s) and all(p in single_set for p in parts_of[n]) for s, n in zip(singles, names, strict=True)]
+    )
+    wanted = (
+        ("random", "shift", "doubles")
+        if splits == "auto"
+        else tuple([splits] if isinstance(splits, str) else splits)
+    )
+    unknown = set(wanted) - {"random", "shift", "doubles"}
+    if unknown or not wanted:
+        msg = f"splits must be 'auto' or a tuple of 'random', 'shift', 'doubles'; got {splits!r}."
+        raise ValueError(msg)
+    if "doubles" in wanted and (is_double.sum() < 1 or singles.sum() < MIN_TRAIN):
+        if splits != "auto":
+            msg = (
+                f"{func}: splits includes 'doubles' but obs[{perturbation_key!r}] has {int(is_double.sum())} double "
+                f"perturbations ('A{combo_sep}B' with both singles present) and {int(singles.sum())} singles."
+            )
+            raise ValueError(msg)
+        wanted = tuple(w for w in wanted if w != "doubles")
+
+    # group means of every perturbation, the control and the halves of each perturbation, in one product
+    rng = np.random.default_rng([int(seed), 0x11A])
+    cell_rows = np.flatnonzero(np.isin(codes, [ctrl, *perts]))
+    pos_of = np.full(cats.size, -1)
+    pos_of[perts] = np.arange(n_p)
+    unit = np.where(codes[cell_rows] == ctrl, n_p, pos_of[codes[cell_rows]])  # n_p: control
+    half = np.zeros(cell_rows.size, dtype=np.int64)
+    for u in range(n_p):  # a random half of each perturbation's cells
+        mine = np.flatnonzero(unit == u)
+        half[rng.permutation(mine)[: mine.size // 2]] = 1
+    rows = np.concatenate([unit, np.where(unit < n_p, n_p + 1 + unit * 2 + half, -1)])
+    cols = np.concatenate([cell_rows, cell_rows])
+    ok = rows >= 0
+    n_groups = n_p + 1 + 2 * n_p
+    sizes = np.bincount(rows[ok], minlength=n_groups).astype(np.float64)
+    M = sparse.csr_matrix((1.0 / sizes[rows[ok]], (rows[ok], cols[ok])), shape=(n_groups, adata.n_obs))
+
+    src, src_layer = with_raw(adata, layer, use_raw)
+    X, scale, action = log_normalised(get_expression(src, src_layer), normalize, func)
+    means = M @ X
+    means = means.toarray() if sparse.issparse(means) else np.asarray(means)
+    control = means[n_p]
+    delta = means[:n_p] - control
+    delta_half = (means[n_p + 1 :: 2] - control, means[n_p + 2 :: 2] - control)  # half 0, half 1
+    genes = np.asarray(src.var_names, dtype=str)
+    gene_pos = {g: i for i, g in enumerate(genes)}
+    target_cols = np.asarray([gene_pos.get(n, -1) for n in names])
+
+    # measured DE: all perturbations, and each perturbation's second half (the ceiling's truth)
+    from .._kernels import benjamini_hochberg, rank_sum_vs_reference
+
+    # each gene's spread across all scored cells: the noise a predicted change is called against
+    Xs = X[cell_rows]
+    sq = Xs.multiply(Xs).mean(axis=0) if sparse.issparse(Xs) else (np.asarray(Xs) ** 2).mean(axis=0)
+    mean_all = np.asarray(Xs.mean(axis=0)).ravel()
+    spread = (
+        np.maximum(np.asarray(sq).ravel() - mean_all**2, 0.0) * cell_rows.size / max(cell_rows.size - 1, 1)
+    )
+    Xc = sparse.csc_matrix(Xs) if not sparse.issparse(Xs) else Xs.tocsc()
+    Xc.sort_indices()
+    group = np.where(unit == n_p, -1, unit).astype(np.int64)
+    n_ctrl = int((unit == n_p).sum())
+    _, p_full = rank_sum_vs_reference(
+        Xc.indptr,
+        Xc.indices,
+        Xc.data.astype(np.float64, copy=False),
+        group,
+        n_p,
+        sizes[:n_p].astype(np.int64),
+        n_ctrl,
+    )
+    group_half = np.where(unit == n_p, -1, np.where(half == 1, unit, -2)).astype(np.int64)
+    _, p_half = rank_sum_vs_reference(
+        Xc.indptr, Xc.indices, Xc.data.astype(np.float64, copy=False), group_half, n_p,
+        sizes[n_p + 2 :: 2].astype(np.int64), n_ctrl,
+    )  # fmt: skip
+    del Xc, Xs
+    fdr = benjamini_hochberg(p_full)
+    fdr_half = benjamini_hochberg(p_half)
+    lfc = log2_fold_change(means[:n_p], control[None, :])
+    lfc_half = log2_fold_change(means[n_p + 2 :: 2], control[None, :])
+    half_cells = (sizes[n_p + 1 :: 2], sizes[n_p + 2 :: 2])
+    n_cells_pert = sizes[:n_p]
+
+    # splits of perturbations: (name, train, test)
+    n_test = max(1, int(np.ceil(float(test_size) * n_p)))
+    if n_p - n_test < MIN_TRAIN:
+        msg = f"test_size={test_size} leaves {n_p - n_test} training perturbations; at least {MIN_TRAIN} are needed."
+        raise ValueError(msg)
+    order = np.random.default_rng(int(seed)).permutation(n_p)
+    test = np.sort(order[:n_test])
+    train = np.sort(order[n_test:])
+    split_list: list[tuple[str, np.ndarray, np.ndarray]] = []
+    dissimilarity: dict[str, float] = {}
+    unit_vec = delta / np.maximum(np.linalg.norm(delta, axis=1, keepdims=True), 1e-12)
+    sim = unit_vec @ unit_vec.T
+
+    def _dissim(tr, te) -> float:
+        return float(np.mean(1.0 - sim[np.ix_(te, tr)].max(axis=1)))
+
+    if "random" in wanted or "shift" in wanted:
+        split_list.append(("random", train, test))
+        dissimilarity["random"] = _dissim(train, test)
+    if "shift" in wanted:
+        closeness = sim[np.ix_(train, test)].max(axis=1)
+        by_close = train[np.argsort(-closeness, kind="stable")]
+        for f in shift_levels:
+            drop = int(np.ceil(float(f) * train.size))
+            kept = np.sort(by_close[drop:])
+            if kept.size < MIN_TRAIN:
+                warn(
+                    f"{func}: shift level {f} leaves {kept.size} training perturbations (< {MIN_TRAIN}); skipped."
+                )
+                continue
+            split_list.append((f"shift{f:g}", kept, test))
+            dissimilarity[f"shift{f:g}"] = _dissim(kept, test)
+    if "doubles" in wanted:
+        split_list.append(("doubles", np.flatnonzero(singles), np.flatnonzero(is_double)))
+        dissimilarity["doubles"] = _dissim(np.flatnonzero(singles), np.flatnonzero(is_double))
+    name_index = {n: i for i, n in enumerate(names)}
+
+    def _references(tr, te) -> dict[str, np.ndarray]:
+        w = n_cells_pert[tr]
+        refs = {
+            "cell_mean": np.broadcast_to(
+                (w[:, None] * delta[tr]).sum(0) / w.sum(), (te.size, delta.shape[1])
+            ),
+            "mean_shift": np.broadcast_to(delta[tr].mean(axis=0), (te.size, delta.shape[1])),
+        }
+        add = np.full((te.size, delta.shape[1]), np.nan)
+        train_names = set(names[tr])
+        for j, i in enumerate(te):
+            parts = parts_of[names[i]]
+            if len(parts) > 1 and all(p in train_names for p in parts):
+                add[j] = delta[[name_index[p] for p in parts]].sum(axis=0)
+        refs["additive"] = add
+        return refs
+
+    def _scores(pred, te, *, half_truth=False):
+        """Every metric per held-out perturbation; a prediction is called DE at the power of the cells it stands for."""
+        ok_rows = ~np.isnan(pred).any(axis=1)
+        out = {m: np.full(te.size, np.nan) for m in PROFILE_METRICS}
+        if ok_rows.sum() < 1:
+            return out
+        te_ok = te[ok_rows]
+        truth = delta_half[1][te_ok] if half_truth else delta[te_ok]
+        cells = (half_cells[0] if half_truth else n_cells_pert)[te_ok]
+        s = profile_scores(
+            pred[ok_rows], truth, control,
+            (fdr_half if half_truth else fdr)[te_ok], (lfc_half if half_truth else lfc)[te_ok],
+            target_cols[te_ok], predicted_fdr(pred[ok_rows], spread, n_ctrl, cells),
+            n_top_genes=n_top_genes, fdr_threshold=fdr_threshold,
+        )  # fmt: skip
+        for m in PROFILE_METRICS:
+            out[m][ok_rows] = s[m]
+        return out
+
+    # what does not depend on the embedding: references and ceiling, once per split
+    fixed: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for split, tr, te in split_list:
+        refs = _references(tr, te)
+        fixed[split] = {r: _scores(np.asarray(v), te) for r, v in refs.items()}
+        fixed[split]["ceiling"] = _scores(delta_half[0][te], te, half_truth=True)
+
+    def score(E: np.ndarray) -> Score:
+        from sklearn.linear_model import Ridge
+
+        feats = M[:n_p] @ E.astype(np.float64)  # mean embedding per perturbation
+        metrics: dict[str, float] = {}
+        per_rows = {"split": [], "perturbation": [], "predictor": [], **{m: [] for m in PROFILE_METRICS}}
+        replicates: dict[str, np.ndarray] = {}
+        curve: dict[str, dict[str, float]] = {}
+        for split, tr, te in split_list:
+            pred = Ridge(alpha=alpha).fit(feats[tr], delta[tr]).predict(feats[te])
+            by = {"model": _scores(pred, te), **fixed[split]}
+            for who, s in by.items():
+                if who == "additive" and split != "doubles":
+                    continue
+                per_rows["split"] += [split] * te.size
+                per_rows["perturbation"] += list(names[te])
+                per_rows["predictor"] += [who] * te.size
+                for m in PROFILE_METRICS:
+                    per_rows[m].append(s[m])
+            means = {
+                who: {
+                    m: float(np.nanmean(s[m])) if np.isfinite(s[m]).any() else float("nan")
+                    for m in PROFILE_METRICS
+                }
+                for who, s in by.items()
+            }
+            curve[split] = {
+                f"{who}:{m}": means[who][m]
+                for who in ("model", "mean_shift", "cell_mean", "ceiling")
+                for m in _SHIFT_METRICS
+            }
+            if split == "random":
+                for who, vals in means.items():
+                    if who == "additive":
+                        continue
+                    prefix = "" if who == "model" else f"{who}_"
+                    metrics.update({f"{prefix}{m}": v for m, v in vals.items()})
+                replicates = {m: by["model"][m] for m in PROFILE_METRICS if np.isfinite(by["model"][m]).all()}
+            elif split.startswith("shift"):
+                for m in _SHIFT_METRICS:
+                    metrics[f"{m}_{split}"] = means["model"][m]
+                    metrics[f"mean_shift_{m}_{split}"] = means["mean_shift"][m]
+            else:
+                for who, vals in means.items():
+                    prefix = "doubles_" if who == "model" else f"doubles_{who}_"
+                    metrics.update({f"{prefix}{m}": v for m, v in vals.items()})
+        shift_splits = [s for s in curve if s == "random" or s.startswith("shift")]
+        if "shift" in wanted and len(shift_splits) >= 2:
+            x = np.asarray([dissimilarity[s] for s in shift_splits])
+            o = np.argsort(x, kind="stable")
+            width = x[o][-1] - x[o][0]
+            for m in _SHIFT_METRICS:
+                for who, prefix in (("model", ""), ("mean_shift", "mean_shift_")):
+                    y = np.asarray([curve[s][f"{who}:{m}"] for s in shift_splits])[o]
+                    metrics[f"{prefix}{m}_shift_auc"] = (
+                        float(np.trapezoid(y, x[o]) / width) if width > 0 else float(np.mean(y))
+                    )
+        return Score(
+            metrics,
+            replicates=replicates if replicates and len(next(iter(replicates.values()))) > 1 else {},
+            replicate_kind="splits",
+            artifacts={
+                "per_perturbation": {
+                    k: (np.concatenate(v) if k in PROFILE_METRICS else list(v)) for k, v in per_rows.items()
+                },
+                "curve": {
+                    "split": list(curve),
+                    **{k: np.asarray([curve[s][k] for s in curve]) for k in next(iter(curve.values()))},
+                },
+            },
+        )
+
+    return Prepared(
+        score,
+        metadata={
+            "n_cells": int(cell_rows.size),
+            "n_control_cells": n_ctrl,
+            "n_perturbations": int(n_p),
+            "n_test": int(n_test),
+            "n_doubles": int(is_double.sum()),
+            "n_genes": int(genes.size),
+            "splits": [s for s, _, _ in split_list],
+            "shift_dissimilarity": dissimilarity,
+            "n_de_genes_median": float(np.median((fdr < fdr_threshold).sum(axis=1))),
+            "perturbation_key": perturbation_key,
+            "control_label": str(control_label),
+            "dropped_perturbations": [str(c) for c in cats[small]],
+            "input_scale": scale,
+            "overlap_k": list(OVERLAP_K),
+        },
+        params={"normalize": action, "control_label": str(control_label), "splits": list(wanted)},
+    )
