@@ -288,23 +288,18 @@ def perturbation_response(
     )
     Xc = sparse.csc_matrix(Xs) if not sparse.issparse(Xs) else Xs.tocsc()
     Xc.sort_indices()
+    del Xs
+    values = Xc.data.astype(np.float64, copy=False)
     group = np.where(unit == n_p, -1, unit).astype(np.int64)
     n_ctrl = int((unit == n_p).sum())
     _, p_full = rank_sum_vs_reference(
-        Xc.indptr,
-        Xc.indices,
-        Xc.data.astype(np.float64, copy=False),
-        group,
-        n_p,
-        sizes[:n_p].astype(np.int64),
-        n_ctrl,
+        Xc.indptr, Xc.indices, values, group, n_p, sizes[:n_p].astype(np.int64), n_ctrl
     )
     group_half = np.where(unit == n_p, -1, np.where(half == 1, unit, -2)).astype(np.int64)
     _, p_half = rank_sum_vs_reference(
-        Xc.indptr, Xc.indices, Xc.data.astype(np.float64, copy=False), group_half, n_p,
-        sizes[n_p + 2 :: 2].astype(np.int64), n_ctrl,
-    )  # fmt: skip
-    del Xc, Xs
+        Xc.indptr, Xc.indices, values, group_half, n_p, sizes[n_p + 2 :: 2].astype(np.int64), n_ctrl
+    )
+    del Xc, values
     fdr = benjamini_hochberg(p_full)
     fdr_half = benjamini_hochberg(p_half)
     lfc = log2_fold_change(means[:n_p], control[None, :])
