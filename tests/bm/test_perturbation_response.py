@@ -290,3 +290,30 @@ def test_every_metric_declared():
         for ref in ("cell_mean", "mean_shift", "ceiling"):
             assert spec.metric(f"{ref}_{m}").group == "baseline"
     assert spec.metric("mae").higher_is_better is False
+
+
+def test_contexts_use_their_own_controls(norman):
+    """With context_key each (perturbation, cell line) is compared with the controls of its line."""
+    scmf.bm.perturbation_response(
+        norman, context_key="cell_type", use_rep="X_pca_baseline", splits=("random",)
+    )
+    r = _store.get(norman, "perturbation_response")
+    assert r.metadata["n_contexts"] == 4
+    obs = norman.obs[["perturbation", "cell_type"]].astype(str)
+    means = (
+        pd.DataFrame(norman.X.toarray())
+        .groupby([obs["perturbation"].to_numpy(), obs["cell_type"].to_numpy()])
+        .mean()
+    )
+    delta = {
+        f"{p} ({c})": means.loc[(p, c)].to_numpy() - means.loc[("control", c)].to_numpy()
+        for p, c in means.index
+        if p != "control"
+    }
+    ms = _per(r, predictor="mean_shift")
+    test = list(ms.index)
+    train = [u for u in delta if u not in test]
+    assert len(train) == r.metadata["n_perturbations"] - r.metadata["n_test"]
+    pred = np.mean([delta[u] for u in train], axis=0)  # the mean-shift baseline from line-specific deltas
+    for u in test:
+        assert ms.loc[u, "mae"] == pytest.approx(np.abs(pred - delta[u]).mean(), rel=1e-9)

@@ -94,6 +94,7 @@ def perturbation_response(
     perturbation_key: str = "perturbation",
     *,
     control_label: str = "control",
+    context_key: str | None = None,
     splits: str | tuple[str, ...] = "auto",
     test_size: float = 0.3,
     shift_levels: tuple[float, ...] = SHIFT_LEVELS,
@@ -158,6 +159,12 @@ def perturbation_response(
         ``obs`` column of each cell's perturbation; doubles are written ``A+B``.
     control_label
         The value marking control cells.
+    context_key
+        ``obs`` column of contexts (cell line, cell type, screen) with their own controls:
+        each (perturbation, context) pair is a unit named ``"perturbation (context)"``,
+        compared with the controls of its context (deltas, DE, the ceiling), and a double's
+        singles are looked up in its own context. Contexts with fewer than ``min_cells``
+        control cells are left out (warned).
     splits
         ``"auto"`` or a tuple of ``"random"``, ``"shift"``, ``"doubles"``.
     test_size
@@ -205,30 +212,61 @@ def perturbation_response(
         msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
         raise ValueError(msg)
     ctrl = int(np.flatnonzero(cats == str(control_label))[0])
-    codes = np.full(adata.n_obs, -1)
-    codes[labels.mask] = labels.codes
-    counts = np.bincount(codes[codes >= 0], minlength=cats.size)
-    if counts[ctrl] < min_cells:
-        msg = f"{func}: only {counts[ctrl]} control cells (< min_cells={min_cells}); the control mean would be unreliable."
+    pcode = np.full(adata.n_obs, -1)
+    pcode[labels.mask] = labels.codes
+    if context_key is not None:
+        ctx = get_labels(adata, context_key, param="context_key", func=func)
+        ctx_names = np.asarray(ctx.categories, dtype=str)
+        ccode = np.full(adata.n_obs, -1)
+        ccode[ctx.mask] = ctx.codes
+        pcode[ccode < 0] = -1
+    else:
+        ctx_names = np.asarray([""])
+        ccode = np.zeros(adata.n_obs, dtype=np.int64)
+    n_c = ctx_names.size
+    # a unit is a (perturbation, context) pair; controls are units too, one per context
+    ucode = np.where(pcode >= 0, pcode * n_c + np.maximum(ccode, 0), -1)
+    counts = np.bincount(ucode[ucode >= 0], minlength=cats.size * n_c)
+    ctrl_counts = counts[ctrl * n_c : (ctrl + 1) * n_c]
+    ok_ctx = ctrl_counts >= min_cells
+    if not ok_ctx.any():
+        msg = (
+            f"{func}: only {int(ctrl_counts.max())} control cells (< min_cells={min_cells})"
+            + (" in every context" if context_key is not None else "")
+            + "; the control mean would be unreliable."
+        )
         raise ValueError(msg)
-    small = [i for i in range(cats.size) if i != ctrl and 0 < counts[i] < min_cells]
+
+    def unit_name(u: int) -> str:
+        p_, c_ = divmod(int(u), n_c)
+        return str(cats[p_]) if context_key is None else f"{cats[p_]} ({ctx_names[c_]})"
+
+    cand = np.asarray([u for u in range(cats.size * n_c) if u // n_c != ctrl and counts[u] > 0])
+    no_ctrl = [u for u in cand if not ok_ctx[u % n_c]]
+    if no_ctrl:
+        warn(
+            f"{func}: leaving out {len(no_ctrl)} perturbations in contexts with fewer than {min_cells} control cells: {name_list([unit_name(u) for u in no_ctrl])}."
+        )
+    small = [u for u in cand if ok_ctx[u % n_c] and counts[u] < min_cells]
     if small:
         warn(
-            f"{func}: leaving out {len(small)} perturbations with fewer than {min_cells} cells: {name_list(cats[small])}."
+            f"{func}: leaving out {len(small)} perturbations with fewer than {min_cells} cells: {name_list([unit_name(u) for u in small])}."
         )
-    perts = np.asarray([i for i in range(cats.size) if i != ctrl and counts[i] >= min_cells])
-    names = np.asarray(cats[perts], dtype=str)
-    n_p = perts.size
+    units = np.asarray([u for u in cand if ok_ctx[u % n_c] and counts[u] >= min_cells], dtype=np.int64)
+    n_p = units.size
     if n_p < MIN_TRAIN + 2:
         msg = f"{func} needs at least {MIN_TRAIN + 2} perturbations besides the control with >= {min_cells} cells; found {n_p}."
         raise ValueError(msg)
+    names = np.asarray([unit_name(u) for u in units], dtype=str)
+    base = np.asarray([str(cats[u // n_c]) for u in units], dtype=str)  # the perturbation without its context
+    unit_ctx = units % n_c
 
-    # which splits
-    singles = np.asarray([combo_sep not in n for n in names])
-    parts_of = {n: n.split(combo_sep) for n in names}
-    single_set = set(names[singles])
+    # which splits; a double's singles are looked up in its own context
+    singles = np.asarray([combo_sep not in n for n in base])
+    key_of = {(b_, c_): i for i, (b_, c_) in enumerate(zip(base, unit_ctx, strict=True))}
+    parts_of = {i: [key_of.get((p_, unit_ctx[i])) for p_ in base[i].split(combo_sep)] for i in range(n_p)}
     is_double = np.asarray(
-        [(not s) and all(p in single_set for p in parts_of[n]) for s, n in zip(singles, names, strict=True)]
+        [(not singles[i]) and all(j is not None and singles[j] for j in parts_of[i]) for i in range(n_p)]
     )
     wanted = (
         ("random", "shift", "doubles")
@@ -248,20 +286,26 @@ def perturbation_response(
             raise ValueError(msg)
         wanted = tuple(w for w in wanted if w != "doubles")
 
-    # group means of every perturbation, the control and the halves of each perturbation, in one product
+    # group means in one product: each unit (0..n_p-1), each context's control (n_p + c), each unit's halves
     rng = np.random.default_rng([int(seed), 0x11A])
-    cell_rows = np.flatnonzero(np.isin(codes, [ctrl, *perts]))
-    pos_of = np.full(cats.size, -1)
-    pos_of[perts] = np.arange(n_p)
-    unit = np.where(codes[cell_rows] == ctrl, n_p, pos_of[codes[cell_rows]])  # n_p: control
+    pos_of = np.full(cats.size * n_c, -1)
+    pos_of[units] = np.arange(n_p)
+    is_ctrl_cell = (pcode == ctrl) & ok_ctx[np.maximum(ccode, 0)] & (ccode >= 0)
+    cell_rows = np.flatnonzero(is_ctrl_cell | (np.where(ucode >= 0, pos_of[np.maximum(ucode, 0)], -1) >= 0))
+    uc = ucode[cell_rows]
+    is_c = is_ctrl_cell[cell_rows]
+    unit = np.where(is_c, n_p + ccode[cell_rows], pos_of[uc])  # n_p + c: the control of context c
     half = np.zeros(cell_rows.size, dtype=np.int64)
+    order_u = np.argsort(unit, kind="stable")
+    bounds = np.searchsorted(unit[order_u], np.arange(n_p + 1))
     for u in range(n_p):  # a random half of each perturbation's cells
-        mine = np.flatnonzero(unit == u)
+        mine = order_u[bounds[u] : bounds[u + 1]]
         half[rng.permutation(mine)[: mine.size // 2]] = 1
-    rows = np.concatenate([unit, np.where(unit < n_p, n_p + 1 + unit * 2 + half, -1)])
+    first_half = n_p + n_c
+    rows = np.concatenate([unit, np.where(unit < n_p, first_half + unit * 2 + half, -1)])
     cols = np.concatenate([cell_rows, cell_rows])
     ok = rows >= 0
-    n_groups = n_p + 1 + 2 * n_p
+    n_groups = first_half + 2 * n_p
     sizes = np.bincount(rows[ok], minlength=n_groups).astype(np.float64)
     M = sparse.csr_matrix((1.0 / sizes[rows[ok]], (rows[ok], cols[ok])), shape=(n_groups, adata.n_obs))
 
@@ -269,18 +313,19 @@ def perturbation_response(
     X, scale, action = log_normalised(get_expression(src, src_layer), normalize, func)
     means = M @ X
     means = means.toarray() if sparse.issparse(means) else np.asarray(means)
-    control = means[n_p]
+    control = means[n_p + unit_ctx]  # each unit's own control mean (units x genes)
     delta = means[:n_p] - control
-    delta_half = (means[n_p + 1 :: 2] - control, means[n_p + 2 :: 2] - control)  # half 0, half 1
+    delta_half = (means[first_half::2] - control, means[first_half + 1 :: 2] - control)  # half 0, half 1
     genes = np.asarray(src.var_names, dtype=str)
     gene_pos = {g: i for i, g in enumerate(genes)}
-    target_cols = np.asarray([gene_pos.get(n, -1) for n in names])
+    target_cols = np.asarray([gene_pos.get(n, -1) for n in base])
+    n_ctrl = sizes[n_p + unit_ctx]  # control cells of each unit's context
 
-    # measured DE: all perturbations, and each perturbation's second half (the ceiling's truth)
+    # measured DE: each unit against its context's controls, and each unit's second half (the ceiling's truth)
     from .._kernels import benjamini_hochberg, rank_sum_vs_reference
 
-    # each gene's spread across all scored cells: the noise a predicted change is called against
     Xs = X[cell_rows]
+    # each gene's spread across all scored cells: the noise a predicted change is called against
     sq = Xs.multiply(Xs).mean(axis=0) if sparse.issparse(Xs) else (np.asarray(Xs) ** 2).mean(axis=0)
     mean_all = np.asarray(Xs.mean(axis=0)).ravel()
     spread = (
@@ -290,21 +335,34 @@ def perturbation_response(
     Xc.sort_indices()
     del Xs
     values = Xc.data.astype(np.float64, copy=False)
-    group = np.where(unit == n_p, -1, unit).astype(np.int64)
-    n_ctrl = int((unit == n_p).sum())
-    _, p_full = rank_sum_vs_reference(
-        Xc.indptr, Xc.indices, values, group, n_p, sizes[:n_p].astype(np.int64), n_ctrl
-    )
-    group_half = np.where(unit == n_p, -1, np.where(half == 1, unit, -2)).astype(np.int64)
-    _, p_half = rank_sum_vs_reference(
-        Xc.indptr, Xc.indices, values, group_half, n_p, sizes[n_p + 2 :: 2].astype(np.int64), n_ctrl
-    )
+    p_full = np.ones((n_p, genes.size))
+    p_half = np.ones((n_p, genes.size))
+    cell_ctx = ccode[cell_rows]
+    for c in np.flatnonzero(ok_ctx):  # one pass per context: its units against its own controls
+        mine = cell_ctx == c
+        ref = np.where(mine & is_c, -1, -2)
+        group = np.where(mine & ~is_c, unit, ref).astype(np.int64)
+        _, P = rank_sum_vs_reference(
+            Xc.indptr, Xc.indices, values, group, n_p, sizes[:n_p].astype(np.int64), int(sizes[n_p + c])
+        )
+        group_half = np.where(mine & ~is_c & (half == 1), unit, ref).astype(np.int64)
+        _, Ph = rank_sum_vs_reference(
+            Xc.indptr,
+            Xc.indices,
+            values,
+            group_half,
+            n_p,
+            sizes[first_half + 1 :: 2].astype(np.int64),
+            int(sizes[n_p + c]),
+        )
+        in_c = unit_ctx == c
+        p_full[in_c], p_half[in_c] = P[in_c], Ph[in_c]
     del Xc, values
     fdr = benjamini_hochberg(p_full)
     fdr_half = benjamini_hochberg(p_half)
-    lfc = log2_fold_change(means[:n_p], control[None, :])
-    lfc_half = log2_fold_change(means[n_p + 2 :: 2], control[None, :])
-    half_cells = (sizes[n_p + 1 :: 2], sizes[n_p + 2 :: 2])
+    lfc = log2_fold_change(means[:n_p], control)
+    lfc_half = log2_fold_change(means[first_half + 1 :: 2], control)
+    half_cells = (sizes[first_half::2], sizes[first_half + 1 :: 2])
     n_cells_pert = sizes[:n_p]
 
     # splits of perturbations: (name, train, test)
@@ -342,7 +400,6 @@ def perturbation_response(
     if "doubles" in wanted:
         split_list.append(("doubles", np.flatnonzero(singles), np.flatnonzero(is_double)))
         dissimilarity["doubles"] = _dissim(np.flatnonzero(singles), np.flatnonzero(is_double))
-    name_index = {n: i for i, n in enumerate(names)}
 
     def _references(tr, te) -> dict[str, np.ndarray]:
         w = n_cells_pert[tr]
@@ -353,11 +410,11 @@ def perturbation_response(
             "mean_shift": np.broadcast_to(delta[tr].mean(axis=0), (te.size, delta.shape[1])),
         }
         add = np.full((te.size, delta.shape[1]), np.nan)
-        train_names = set(names[tr])
+        in_train = set(tr.tolist())
         for j, i in enumerate(te):
-            parts = parts_of[names[i]]
-            if len(parts) > 1 and all(p in train_names for p in parts):
-                add[j] = delta[[name_index[p] for p in parts]].sum(axis=0)
+            parts = parts_of[i]
+            if len(parts) > 1 and all(q is not None and q in in_train for q in parts):
+                add[j] = delta[parts].sum(axis=0)
         refs["additive"] = add
         return refs
 
@@ -371,9 +428,9 @@ def perturbation_response(
         truth = delta_half[1][te_ok] if half_truth else delta[te_ok]
         cells = (half_cells[0] if half_truth else n_cells_pert)[te_ok]
         s = profile_scores(
-            pred[ok_rows], truth, control,
+            pred[ok_rows], truth, control[te_ok],
             (fdr_half if half_truth else fdr)[te_ok], (lfc_half if half_truth else lfc)[te_ok],
-            target_cols[te_ok], predicted_fdr(pred[ok_rows], spread, n_ctrl, cells),
+            target_cols[te_ok], predicted_fdr(pred[ok_rows], spread, n_ctrl[te_ok], cells),
             n_top_genes=n_top_genes, fdr_threshold=fdr_threshold,
         )  # fmt: skip
         for m in PROFILE_METRICS:
@@ -463,7 +520,9 @@ def perturbation_response(
         score,
         metadata={
             "n_cells": int(cell_rows.size),
-            "n_control_cells": n_ctrl,
+            "n_control_cells": int(sizes[n_p : n_p + n_c][ok_ctx].sum()),
+            "context_key": context_key,
+            "n_contexts": int(ok_ctx.sum()),
             "n_perturbations": int(n_p),
             "n_test": int(n_test),
             "n_doubles": int(is_double.sum()),
@@ -473,7 +532,7 @@ def perturbation_response(
             "n_de_genes_median": float(np.median((fdr < fdr_threshold).sum(axis=1))),
             "perturbation_key": perturbation_key,
             "control_label": str(control_label),
-            "dropped_perturbations": [str(c) for c in cats[small]],
+            "dropped_perturbations": [unit_name(u) for u in [*small, *no_ctrl]],
             "input_scale": scale,
             "overlap_k": list(OVERLAP_K),
         },

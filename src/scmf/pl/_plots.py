@@ -509,6 +509,118 @@ def perturbation_vs_baseline(
     return finish(fig, [a], show=show, return_fig=return_fig)
 
 
+_PREDICTOR_STYLE = {
+    "model": ("tab:red", "model"),
+    "mean_shift": ("tab:blue", "mean-shift baseline"),
+    "cell_mean": ("tab:cyan", "cell-mean baseline"),
+    "additive": ("tab:green", "additive baseline"),
+    "ceiling": ("k", "data ceiling"),
+}
+
+
+@plot_docs
+def perturbation_response(
+    adata: AnnData,
+    *,
+    metric: str = "pearson_delta",
+    rep: str | None = None,
+    dataset: str | None = None,
+    ax=None,
+    show: bool | None = None,
+    return_fig: bool = False,
+):
+    """The model beside its references and the data ceiling: under distribution shift, and per split.
+
+    Left: the metric against the dissimilarity of the held-out perturbations to the training
+    ones (the random split, then each shift level), for the model and the mean-shift
+    baseline, with the cell-mean baseline and the ceiling of the same held-out
+    perturbations as horizontal lines. Right: per split (random, doubles), the mean over
+    held-out perturbations of every predictor with its 95% interval (t over perturbations).
+
+    Parameters
+    ----------
+    metric
+        A metric of ``perturbation_response`` drawn on the shift curve: ``pearson_delta``,
+        ``discrimination_score`` or ``mae`` (the right panel takes any of its metrics).
+
+    Examples
+    --------
+    >>> import scmf
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=30, seed=0)
+    >>> scmf.tl.embed(adata, "pca", n_comps=10)
+    >>> scmf.bm.perturbation_response(adata)
+    >>> left, right = scmf.pl.perturbation_response(adata, show=False)
+    >>> left.get_xlabel()
+    'dissimilarity of held-out to training perturbations'
+    """
+    import pandas as pd
+    from scipy import stats
+
+    r = stored(adata, "perturbation_response", rep=rep, dataset=dataset)
+    per = pd.DataFrame(r.artifacts["per_perturbation"])
+    if metric not in per.columns:
+        msg = f"metric={metric!r} is not a perturbation_response metric; choose from {[c for c in per.columns if c not in ('split', 'perturbation', 'predictor')]}."
+        raise ValueError(msg)
+    fig, (a, b) = axes(ax, 2, size=(8.0, 3.3))
+    curve = r.artifacts.get("curve", {})
+    splits = [str(s) for s in curve.get("split", [])]
+    shift = [s for s in splits if s == "random" or s.startswith("shift")]
+    dis = r.metadata.get("shift_dissimilarity", {})
+    if len(shift) >= 2 and f"model:{metric}" in curve:
+        x = np.asarray([float(dis[s]) for s in shift])
+        at = {s: i for i, s in enumerate(splits)}
+        for who in ("model", "mean_shift"):
+            color, label = _PREDICTOR_STYLE[who]
+            y = np.asarray(curve[f"{who}:{metric}"], dtype=float)[[at[s] for s in shift]]
+            a.plot(x, y, "o-", color=color, label=label, ms=4)
+        for who in ("cell_mean", "ceiling"):
+            color, label = _PREDICTOR_STYLE[who]
+            a.axhline(
+                float(np.asarray(curve[f"{who}:{metric}"])[at["random"]]),
+                color=color,
+                ls="--",
+                lw=0.8,
+                label=label,
+            )
+        for s, xi in zip(shift, x, strict=True):
+            a.annotate(
+                s, (xi, a.get_ylim()[0]), fontsize=6, rotation=90, va="bottom", ha="center", color="0.4"
+            )
+        a.legend(fontsize=6, frameon=False)
+    else:
+        a.text(
+            0.5,
+            0.5,
+            f"no shift curve for {metric}",
+            ha="center",
+            va="center",
+            transform=a.transAxes,
+            fontsize=8,
+        )
+    a.set_xlabel("dissimilarity of held-out to training perturbations")
+    a.set_ylabel(metric)
+    a.set_title(f"{r.rep}: under distribution shift", fontsize=9)
+    groups = [s for s in ("random", "doubles") if s in set(per["split"])]
+    width = 0.8 / len(_PREDICTOR_STYLE)
+    for gi, split in enumerate(groups):
+        for pi, (who, (color, label)) in enumerate(_PREDICTOR_STYLE.items()):
+            v = per.loc[(per["split"] == split) & (per["predictor"] == who), metric].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                continue
+            half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0
+            b.bar(gi + (pi - 2) * width, v.mean(), width, yerr=half, color=color, alpha=0.8,
+                  label=label if gi == 0 or (split == "doubles" and who == "additive") else None, capsize=2)  # fmt: skip
+    b.set_xticks(
+        range(len(groups)),
+        [f"{s} ({int(((per['split'] == s) & (per['predictor'] == 'model')).sum())})" for s in groups],
+    )
+    b.set_ylabel(metric)
+    b.set_title("mean over held-out perturbations (95% CI)", fontsize=9)
+    b.legend(fontsize=6, frameon=False)
+    return finish(fig, [a, b], show=show, return_fig=return_fig)
+
+
 @plot_docs
 def grn_curves(
     adata: AnnData,

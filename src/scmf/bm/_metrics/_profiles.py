@@ -39,7 +39,7 @@ def log2_fold_change(mean_log: np.ndarray, control_log: np.ndarray) -> np.ndarra
     return np.log2((m + EPSILON) / (c + EPSILON))
 
 
-def predicted_fdr(pred: np.ndarray, spread: np.ndarray, n_control: int, n_cells: np.ndarray) -> np.ndarray:
+def predicted_fdr(pred: np.ndarray, spread: np.ndarray, n_control, n_cells: np.ndarray) -> np.ndarray:
     """FDR of each predicted change: z = delta / sqrt(spread (1/n_control + 1/n_cells)), two-sided, BH per row.
 
     ``spread`` is each gene's variance over the scored cells (a prediction has no cells of its
@@ -51,7 +51,10 @@ def predicted_fdr(pred: np.ndarray, spread: np.ndarray, n_control: int, n_cells:
 
     from ..._kernels import benjamini_hochberg
 
-    se = np.sqrt(spread[None, :] * (1.0 / n_control + 1.0 / np.asarray(n_cells, dtype=float)[:, None]))
+    n_control = np.broadcast_to(np.asarray(n_control, dtype=float), (pred.shape[0],))
+    se = np.sqrt(
+        spread[None, :] * (1.0 / n_control[:, None] + 1.0 / np.asarray(n_cells, dtype=float)[:, None])
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se > 0, np.abs(pred) / np.where(se > 0, se, 1.0), np.where(pred != 0, np.inf, 0.0))
     return benjamini_hochberg(erfc(z / np.sqrt(2.0)))
@@ -113,7 +116,8 @@ def profile_scores(
 ) -> dict[str, np.ndarray]:
     """Every metric of ``PROFILE_METRICS`` per perturbation (row).
 
-    ``control`` is the control mean (log1p scale) the deltas are taken from; ``fdr`` and
+    ``control`` is the control mean (log1p scale) the deltas are taken from (one vector, or
+    one per row when contexts have their own controls); ``fdr`` and
     ``lfc`` the measured DE of each perturbation, ``pred_fdr`` the prediction's
     (:func:`predicted_fdr`). ``pearson_delta_de`` is the Pearson on the
     ``n_top_genes`` significant genes of largest ``|lfc|`` (NaN with fewer than 3);
@@ -132,7 +136,8 @@ def profile_scores(
     sig = fdr.astype(np.float32) < np.float32(fdr_threshold)
     n_sig = sig.sum(axis=1)
     real_rank = _ranks_desc(np.abs(lfc32), sig)  # significant genes by |lfc|; others at n
-    pred_lfc = log2_fold_change(control[None, :] + pred, control[None, :]).astype(np.float32)
+    control = np.broadcast_to(control, pred.shape)  # one control mean, or each row's own
+    pred_lfc = log2_fold_change(control + pred, control).astype(np.float32)
     pred_sig = pred_fdr.astype(np.float32) < np.float32(fdr_threshold)
     n_pred = pred_sig.sum(axis=1)
     pred_rank = _ranks_desc(np.abs(pred_lfc), pred_sig)
