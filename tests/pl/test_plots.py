@@ -42,6 +42,7 @@ def evaluated(tmp_path_factory, data_dir):
     norman = ad.read_h5ad(data_dir / "norman2019_mcfaline2023_perturbench_devel.h5ad")
     scmf.tl.baselines(norman, n_comps=20, seed=0)
     scmf.bm.perturbation(norman, context_key="cell_type", use_rep=reps, n_splits=2)
+    scmf.bm.perturbation_response(norman, context_key="cell_type", use_rep=reps)
     out["norman"] = norman
     kang = ad.read_h5ad(data_dir / "kang2018_ifnb_scgen_valid.h5ad")
     scmf.tl.baselines(kang, n_comps=20, seed=0)
@@ -94,6 +95,9 @@ CASES = {
         e["norman"], rep="X_pca_baseline", max_panels=3, return_fig=True
     ),
     "perturbation_vs_baseline": lambda e: scmf.pl.perturbation_vs_baseline(
+        e["norman"], rep="X_pca_baseline", return_fig=True
+    ),
+    "perturbation_response": lambda e: scmf.pl.perturbation_response(
         e["norman"], rep="X_pca_baseline", return_fig=True
     ),
     "grn_curves": lambda e: scmf.pl.grn_curves(e["kang"], return_fig=True),
