@@ -234,6 +234,14 @@ def test_additive_baseline_on_synthetic_doubles():
     assert r.metrics["doubles_additive_pearson_delta"] >= r.metrics["doubles_ceiling_pearson_delta"] - 0.02
     per = _per(r, "doubles", "additive")
     assert sorted(per.index) == sorted(p for p in adata.obs["perturbation"].unique() if "+" in p)
+    # the additive prediction is exactly the sum of the measured single deltas
+    obs = adata.obs["perturbation"].astype(str).to_numpy()
+    means = pd.DataFrame(adata.X.toarray()).groupby(obs).mean()
+    d = means - means.loc["control"]
+    for double in per.index:
+        a, b = double.split("+")
+        want = np.abs(d.loc[a] + d.loc[b] - d.loc[double]).mean()
+        assert per.loc[double, "mae"] == pytest.approx(want, rel=1e-9)
     assert list(r.metadata["splits"]) == ["doubles"]
 
 
