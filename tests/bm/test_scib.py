@@ -170,3 +170,70 @@ def test_table_keeps_files_and_datasets_apart(pbmc):
     assert one.loc["X_pca_baseline", "Silhouette label"] == pytest.approx(
         _store.get(a, "scib", rep="X_pca_baseline").metrics["silhouette_label"]
     )
+
+
+def _exact_and_approximate(adata, label_key, batch_key, reps, **kw):
+    out = {}
+    for approximate in (False, True):
+        scmf.bm.scib(
+            adata, label_key, batch_key, use_rep=reps, approximate=approximate, progress=False,
+            pre_integrated="X_pre", dataset_name=f"approximate_{approximate}", **kw,
+        )  # fmt: skip
+        out[approximate] = {
+            r: _store.get(adata, "scib", rep=r, dataset=f"approximate_{approximate}") for r in reps
+        }
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["kang", "norman", "synthetic"])
+def test_approximate_path_is_explicit_stored_and_close(case, kang, norman):
+    if case == "kang":
+        adata, lab, bat = kang.copy(), "cell_type", "condition"
+        adata.obsm["X_pre"] = adata.obsm["X_pca"]
+        reps = ["X_pca"]
+    elif case == "norman":
+        adata, lab, bat = norman.copy(), "perturbation", "cell_type"  # McFaline's perturbations span 3 lines
+        adata.obsm["X_pre"] = adata.obsm["X_pca_baseline"]
+        reps = ["X_pca_baseline", "X_random_baseline"]
+    else:
+        adata = scmf.datasets.toy(6000, 16, n_labels=6, n_batches=3, label_sep=0.8, batch_shift=0.8, seed=4)
+        lab, bat = "cell_type", "batch"
+        adata.obsm["X_pre"] = adata.obsm["X_scmf"]
+        reps = ["X_scmf"]
+    # samples smaller than the data, so the approximations are exercised
+    got = _exact_and_approximate(adata, lab, bat, reps, silhouette_sample=1000, kbet_sample=300)
+    for rep in reps:
+        e, a = got[False][rep], got[True][rep]
+        assert e.params["approximate"] is False and a.params["approximate"] is True
+        assert a.params["silhouette_sample"] == 1000 and a.params["kbet_sample"] == 300
+        assert "pynndescent" in a.metadata["neighbors"]
+        for m in ("silhouette_label", "isolated_labels"):
+            se = a.metadata[f"{m}_se"]
+            assert 0 <= se < 0.02  # 0 where every cell of the labels concerned is sampled
+            assert abs(a.metrics[m] - e.metrics[m]) < max(4 * se, 2e-3), (rep, m)
+        # the graph metrics on an approximate graph with high recall, and the untouched ones
+        for m in ("clisi", "ilisi", "graph_connectivity"):
+            assert a.metrics[m] == pytest.approx(e.metrics[m], abs=0.01), (rep, m)
+        for m in ("bras", "kmeans_nmi", "kmeans_ari", "pcr_comparison"):
+            assert a.metrics[m] == pytest.approx(e.metrics[m], abs=1e-6), (rep, m)
+        assert a.metrics["kbet"] == pytest.approx(e.metrics["kbet"], abs=0.05), rep
+
+
+def test_auto_switch_and_table_refuses_to_mix(pbmc):
+    adata = pbmc.copy()
+    adata.obsm["X_pre"] = adata.obsm["X_pca"]
+    kw = {"metrics": ["silhouette_label", "graph_connectivity"], "pre_integrated": "X_pre", "progress": False}
+    scmf.bm.scib(adata, "bulk_labels", "phase", use_rep="X_pca", **kw)
+    assert _store.get(adata, "scib").params["approximate"] is False  # "auto" at 700 cells: exact
+    scmf.bm.scib(
+        adata, "bulk_labels", "phase", use_rep="X_umap", approximate=True, silhouette_sample=200, **kw
+    )
+    with pytest.raises(ValueError, match="computed exactly and approximately"):
+        scmf.bm.scib_table(adata)
+    with pytest.raises(ValueError, match="silhouette_sample must be an integer >= 100"):
+        scmf.bm.scib(
+            adata, "bulk_labels", "phase", use_rep="X_pca", approximate=True, silhouette_sample=10, **kw
+        )
+    with pytest.raises(ValueError, match="approximate must be True, False or 'auto'"):
+        scmf.bm.scib(adata, "bulk_labels", "phase", use_rep="X_pca", approximate="yes", **kw)

@@ -30,7 +30,15 @@ from .._validate import get_labels, get_rep, well_scaled
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark
 from ._metrics import isolated_labels, kbet_per_label
-from ._metrics._silhouette import batch_silhouette_cells, bras_cells, per_label_mean, silhouette_from_sums
+from ._metrics._neighbors import APPROXIMATE_ABOVE, knn
+from ._metrics._silhouette import (
+    batch_silhouette_cells,
+    bras_cells,
+    per_label_mean,
+    silhouette_from_sums,
+    stratified_mean_se,
+    stratified_sample,
+)
 from ._registry import SCIB_WEIGHTS, Metric, weighted_score
 
 if TYPE_CHECKING:
@@ -152,6 +160,10 @@ def scib(
     metrics: str | Sequence[str] | None = "default",
     layer: str | None = None,
     use_raw: bool = False,
+    approximate: bool | str = "auto",
+    silhouette_sample: int = 10_000,
+    kbet_sample: int = 5_000,
+    seed: int = 0,
     n_jobs: int | None = None,
 ) -> Prepared:
     """The scIB metrics of scib-metrics' ``Benchmarker``, with its bio/batch/total aggregates.
@@ -183,6 +195,23 @@ def scib(
         names from both.
     layer, use_raw
         Expression for the default ``pre_integrated`` PCA.
+    approximate
+        ``"auto"``: exact up to 200,000 cells, approximate above (the threshold of
+        :func:`scmf.bm.embedding_quality`); or ``True`` / ``False``. Approximate: the shared
+        graph is pynndescent's (90 neighbours, :func:`scmf.bm.neighbors`, the graph the
+        ``Benchmarker`` itself builds); the silhouette metrics (silhouette label, isolated
+        labels, silhouette batch) are measured on a stratified sample of
+        ``silhouette_sample`` cells, each against all cells, with their standard errors in
+        the metadata (``silhouette_label_se``, ``isolated_labels_se``, ``silhouette_batch_se``);
+        kBET tests each label on at most ``kbet_sample`` of its cells with their own
+        neighbour graph (see :func:`scmf.bm._metrics.kbet_per_label`); LISI, graph
+        connectivity, PCR, BRAS and KMeans are computed as on the exact path, on the shared
+        graph. The resolved value is stored in the parameters, and :func:`scmf.bm.scib_table`
+        refuses to lay exact and approximate results out as one table.
+    silhouette_sample, kbet_sample
+        Sample sizes of the approximate path (stored in the parameters).
+    seed
+        Seed of the approximate path's graph and samples.
     n_jobs
         Processes for the Leiden resolutions (not recorded).
 
@@ -243,9 +272,23 @@ def scib(
             X_pre = get_rep(adata, pre_integrated, dtype=None)
         X_pre = X_pre if keep.all() else X_pre[keep]
     jobs = 1 if n_jobs is None else int(n_jobs)
+    if approximate == "auto":
+        approximate = n_keep > APPROXIMATE_ABOVE
+    elif not isinstance(approximate, bool | np.bool_):
+        msg = f"approximate must be True, False or 'auto', got {approximate!r}."
+        raise ValueError(msg)
+    approximate = bool(approximate)
+    for name, v in (("silhouette_sample", silhouette_sample), ("kbet_sample", kbet_sample)):
+        if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 100:
+            msg = f"{name} must be an integer >= 100, got {v!r}."
+            raise ValueError(msg)
+    sample = stratified_sample(y, int(silhouette_sample), seed) if approximate else None
 
     def score(X: np.ndarray) -> Score:
-        return _score(X, y, b, y_names, b_names, chosen, X_pre=X_pre, n_jobs=jobs)
+        return _score(
+            X, y, b, y_names, b_names, chosen, X_pre=X_pre, n_jobs=jobs, sample=sample,
+            kbet_sample=int(kbet_sample) if approximate else None, seed=seed,
+        )  # fmt: skip
 
     return Prepared(
         score,
@@ -257,14 +300,29 @@ def scib(
             "n_batches": int(uniq_b.size),
             "cell_type_key": cell_type_key,
             "batch_key": batch_key,
-            "neighbors": "exact euclidean, 90 per cell (self included), subset to 15 and 50",
+            "neighbors": (
+                "pynndescent (approximate), 90 per cell (self included), subset to 15 and 50"
+                if approximate
+                else "exact euclidean, 90 per cell (self included), subset to 15 and 50"
+            ),
+            "silhouettes": f"stratified sample of {sample.size} cells, each against all"
+            if approximate
+            else "exact",
             "pre_integrated": pre_integrated or "PCA of the expression (50 components, ARPACK)",
         },
-        params={"metrics": chosen},
+        params={
+            "metrics": chosen,
+            "approximate": approximate,
+            "silhouette_sample": int(silhouette_sample) if approximate else None,
+            "kbet_sample": int(kbet_sample) if approximate else None,
+            "seed": int(seed) if approximate else None,
+        },
     )
 
 
-def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
+def _score(
+    X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs, sample=None, kbet_sample=None, seed=0
+) -> Score:
     import scib_metrics
     from scib_metrics.nearest_neighbors import NeighborsResults
 
@@ -275,10 +333,25 @@ def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
     timings: dict[str, float] = {}
     n_y, n_b = int(y.max()) + 1, int(b.max()) + 1
     t0 = time.perf_counter()
-    sums, idx, dist = label_distance_sums(X, y * n_b + b, n_y * n_b, k=NEIGHBOURS["lisi"])
+    meta: dict[str, float] = {}
+    if sample is None:
+        sums, idx, dist = label_distance_sums(X, y * n_b + b, n_y * n_b, k=NEIGHBOURS["lisi"])
+        graph = NeighborsResults(indices=idx, distances=dist)
+        timings["neighbours_and_silhouette_sums"] = time.perf_counter() - t0
+        ys, bs, counts, weights = y, b, None, None
+    else:
+        graph = knn(X, NEIGHBOURS["lisi"], method="pynndescent", seed=seed)
+        timings["approximate_neighbours"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sums = label_distance_sums(X, y * n_b + b, n_y * n_b, rows=sample)
+        timings["sampled_silhouette_sums"] = time.perf_counter() - t0
+        ys, bs = y[sample], b[sample]
+        counts = np.bincount(y * n_b + b, minlength=n_y * n_b).reshape(n_y, n_b)
+        weights = (counts.sum(axis=1) / np.bincount(ys, minlength=n_y))[
+            ys
+        ]  # a sampled cell stands for this many
     sums = sums.reshape(-1, n_y, n_b)
-    graph = NeighborsResults(indices=idx, distances=dist)
-    timings["neighbours_and_silhouette_sums"] = time.perf_counter() - t0
+    label_counts = None if counts is None else counts.sum(axis=1)
     advance()
     g15 = graph.subset_neighbors(NEIGHBOURS["graph_connectivity"])
     g50 = graph.subset_neighbors(NEIGHBOURS["kbet"])
@@ -295,16 +368,43 @@ def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
     def label_silhouettes():
         nonlocal sil
         if sil is None:
-            sil = (silhouette_from_sums(sums.sum(axis=2), y) + 1.0) / 2.0
+            sil = (silhouette_from_sums(sums.sum(axis=2), ys, counts=label_counts) + 1.0) / 2.0
         return sil
+
+    def isolated():
+        value = isolated_labels(label_silhouettes(), y, b, sil_labels=ys)
+        if sample is not None:  # the mean over isolated labels of their sampled cells' mean
+            pairs = np.unique(np.column_stack([y, b]), axis=0)
+            n_of = np.bincount(pairs[:, 0], minlength=n_y)
+            present = np.unique(y)
+            chosen_labels = present[n_of[present] <= n_of[present].min()]
+            in_iso = np.isin(ys, chosen_labels)
+            meta["isolated_labels_se"] = stratified_mean_se(
+                np.where(in_iso, label_silhouettes(), np.nan), ys, label_counts, per_group=True
+            )
+        return value
+
+    def label_silhouette():
+        if sample is None:
+            return float(np.mean(label_silhouettes()))
+        meta["silhouette_label_se"] = stratified_mean_se(
+            label_silhouettes(), ys, label_counts, per_group=False
+        )
+        return float(np.average(label_silhouettes(), weights=weights))
+
+    def batch_silhouette():
+        cells = batch_silhouette_cells(sums, ys, bs, counts=counts)
+        if sample is not None:
+            meta["silhouette_batch_se"] = stratified_mean_se(cells, ys, label_counts, per_group=True)
+        return per_label_mean(cells, ys)
 
     for name in chosen:
         if name == "isolated_labels":
-            m[name] = timed(name, lambda: isolated_labels(label_silhouettes(), y, b))
+            m[name] = timed(name, isolated)
         elif name == "silhouette_label":
-            m[name] = timed(name, lambda: float(np.mean(label_silhouettes())))
+            m[name] = timed(name, label_silhouette)
         elif name == "silhouette_batch":
-            m[name] = timed(name, lambda: per_label_mean(batch_silhouette_cells(sums, y, b), y))
+            m[name] = timed(name, batch_silhouette)
         elif name == "bras":
             m[name] = timed(name, lambda: per_label_mean(bras_cells(X, y, b, n_y, n_b, metric="cosine"), y))
         elif name in ("kmeans_nmi", "kmeans_ari"):
@@ -323,7 +423,9 @@ def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
         elif name == "ilisi":
             m[name] = timed(name, lambda: float(scib_metrics.ilisi_knn(graph, b_names)))
         elif name == "kbet":
-            m[name] = timed(name, lambda: kbet_per_label(g50, b_names, y_names))
+            m[name] = timed(
+                name, lambda: kbet_per_label(g50, b_names, y_names, X=X, max_cells=kbet_sample, seed=seed)
+            )
         elif name == "graph_connectivity":
             m[name] = timed(name, lambda: float(scib_metrics.graph_connectivity(g15, y_names)))
         elif name == "pcr_comparison":
@@ -343,7 +445,7 @@ def _score(X, y, b, y_names, b_names, chosen, *, X_pre, n_jobs) -> Score:
     nan = [k for k, v in metrics.items() if not np.isfinite(v) and k not in ("bio", "batch", "total")]
     if nan:
         warn(f"scib: {', '.join(nan)} could not be computed (NaN).")
-    return Score(metrics, artifacts={"timings_s": timings})
+    return Score(metrics, metadata=meta, artifacts={"timings_s": timings})
 
 
 def scib_table(
@@ -378,6 +480,19 @@ def scib_table(
         msg = f"scib results of several datasets/sources ({shown}); pass dataset= (and source=)."
         raise ValueError(msg)
     if t["params"].nunique() > 1:  # the table's params are the settings (use_rep left out)
+        import json
+
+        kinds = {
+            bool(json.loads(p).get("approximate", False)) if isinstance(p, str) else False
+            for p in t["params"]
+        }
+        if len(kinds) > 1:
+            msg = (
+                "scib results computed exactly and approximately (approximate=True/False): their graphs, "
+                "silhouettes and kBET differ, so one table would rank them on different measurements. Lay out one "
+                "at a time (rerun with the same approximate= for every representation)."
+            )
+            raise ValueError(msg)
         msg = "scib results with different settings (metrics, keys); lay out one setting at a time."
         raise ValueError(msg)
     wide = t.pivot_table(index="rep", columns="metric", values="value", sort=False, dropna=False)
