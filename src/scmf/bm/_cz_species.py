@@ -75,6 +75,19 @@ def _full_codes(n: int, lab) -> np.ndarray:
     return out
 
 
+def _species_metadata(keep, cell_type_key, organism_key, organisms, parts, labels) -> dict:
+    """What both cross-species tasks record: the cells and labels of each organism."""
+    return {
+        "n_cells": int(keep.sum()),
+        "cell_type_key": cell_type_key,
+        "organism_key": organism_key,
+        "organisms": [str(o) for o in organisms],
+        "n_cells_per_organism": [int(p.size) for p in parts],
+        "n_classes": int(np.unique(labels).size),
+        "cz_benchmarks_version": _cz_version(),
+    }
+
+
 def _by_organism(group: np.ndarray, n_groups: int) -> list[np.ndarray]:
     """Cell positions of each organism, in the cells' own order."""
     return [np.flatnonzero(group == g) for g in range(n_groups)]
@@ -155,15 +168,7 @@ def cz_cross_species_integration(
     return Prepared(
         score,
         cells=keep,
-        metadata={
-            "n_cells": int(keep.sum()),
-            "cell_type_key": cell_type_key,
-            "organism_key": organism_key,
-            "organisms": [str(o) for o in organisms],
-            "n_cells_per_organism": [int(p.size) for p in parts],
-            "n_classes": int(np.unique(labels).size),
-            "cz_benchmarks_version": _cz_version(),
-        },
+        metadata=_species_metadata(keep, cell_type_key, organism_key, organisms, parts, labels),
     )
 
 
@@ -305,15 +310,7 @@ def cz_cross_species_label_prediction(
     return Prepared(
         score,
         cells=keep,
-        metadata={
-            "n_cells": int(keep.sum()),
-            "cell_type_key": cell_type_key,
-            "organism_key": organism_key,
-            "organisms": [str(o) for o in organisms],
-            "n_cells_per_organism": [int(p.size) for p in parts],
-            "n_classes": int(np.unique(labels).size),
-            "cz_benchmarks_version": _cz_version(),
-        },
+        metadata=_species_metadata(keep, cell_type_key, organism_key, organisms, parts, labels),
         params={"aggregation": aggregation},
     )
 

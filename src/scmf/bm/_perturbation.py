@@ -90,6 +90,21 @@ def _warn_mixed_contexts(adata, perturbation_key: str, labels, ctrl: int) -> Non
     )
 
 
+def contexts_with_controls(
+    control_counts: np.ndarray, min_cells: int, *, by_context: bool, func: str = ""
+) -> np.ndarray:
+    """Which contexts have at least ``min_cells`` control cells; none is an error."""
+    ok = control_counts >= min_cells
+    if not ok.any():
+        msg = (
+            f"{func + ': ' if func else ''}only {int(control_counts.max())} control cells (< min_cells={min_cells})"
+            + (" in every context" if by_context else "")
+            + "; the control mean would be unreliable."
+        )
+        raise ValueError(msg)
+    return ok
+
+
 MIN_TRAIN = 3
 """Training perturbations a split needs at the least: with one or two the ridge regression
 learns their mean shift and scores as the mean-shift baseline, a number that means nothing."""
@@ -247,14 +262,7 @@ def perturbation(
         return cats[p] if context_key is None else f"{cats[p]} ({ctx_names[c]})"
 
     ctrl_units = ctrl * n_c + np.arange(n_c)
-    ok_ctx = counts[ctrl_units] >= min_cells
-    if not ok_ctx.any():
-        msg = (
-            f"only {counts[ctrl_units].max()} control cells (< min_cells={min_cells})"
-            + (" in every context" if context_key is not None else "")
-            + "; the control mean would be unreliable."
-        )
-        raise ValueError(msg)
+    ok_ctx = contexts_with_controls(counts[ctrl_units], min_cells, by_context=context_key is not None)
     units = np.arange(n_p * n_c)
     is_pert = (units // n_c != ctrl) & (counts > 0)
     no_ctrl = is_pert & ~ok_ctx[units % n_c]

@@ -20,7 +20,7 @@ from .._validate import get_labels, name_list
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark
 from ._metrics._profiles import OVERLAP_K, PROFILE_METRICS, log2_fold_change, predicted_fdr, profile_scores
-from ._perturbation import _CONTROL_LIKE, MIN_TRAIN
+from ._perturbation import _CONTROL_LIKE, MIN_TRAIN, contexts_with_controls
 from ._registry import Metric
 
 if TYPE_CHECKING:
@@ -227,15 +227,9 @@ def perturbation_response(
     # a unit is a (perturbation, context) pair; controls are units too, one per context
     ucode = np.where(pcode >= 0, pcode * n_c + np.maximum(ccode, 0), -1)
     counts = np.bincount(ucode[ucode >= 0], minlength=cats.size * n_c)
-    ctrl_counts = counts[ctrl * n_c : (ctrl + 1) * n_c]
-    ok_ctx = ctrl_counts >= min_cells
-    if not ok_ctx.any():
-        msg = (
-            f"{func}: only {int(ctrl_counts.max())} control cells (< min_cells={min_cells})"
-            + (" in every context" if context_key is not None else "")
-            + "; the control mean would be unreliable."
-        )
-        raise ValueError(msg)
+    ok_ctx = contexts_with_controls(
+        counts[ctrl * n_c : (ctrl + 1) * n_c], min_cells, by_context=context_key is not None, func=func
+    )
 
     def unit_name(u: int) -> str:
         p_, c_ = divmod(int(u), n_c)
