@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 REFERENCES = ("cell_mean", "mean_shift", "ceiling")
 SHIFT_LEVELS = (0.25, 0.5, 0.75)
 _SHIFT_METRICS = ("pearson_delta", "discrimination_score", "mae")
+#: what the references, the shift levels and the doubles store as metrics (every metric of every
+#: predictor and split is in ``artifacts["per_perturbation"]``): tables stay readable
+KEY_METRICS = ("pearson_delta", "discrimination_score", "mae")
 _LOWER = {"mae", "mse"}
 _BOUNDS = {"pearson_delta": (-1.0, 1.0), "pearson_delta_de": (-1.0, 1.0)}
 _WHAT = {
@@ -58,29 +61,43 @@ def _what(m: str) -> str:
 
 
 def _declare() -> list[Metric]:
-    out = []
-    for prefix, group, what in [("", "perturbation", "")] + [
-        (f"{r}_", "baseline", f" [{_REF_WHAT[r]}]") for r in REFERENCES
-    ]:
-        for m in PROFILE_METRICS:
-            hib = m not in _LOWER
-            out.append(
-                Metric(
-                    f"{prefix}{m}",
-                    group,
-                    hib,
-                    _BOUNDS.get(m, None if m in _LOWER else (0.0, 1.0)),
-                    _what(m) + what,
-                )
+    def metric(name, m, group, what="", aggregated=True):
+        bounds = _BOUNDS.get(m, None if m in _LOWER else (0.0, 1.0))
+        return Metric(name, group, m not in _LOWER, bounds, _what(m) + what, aggregated=aggregated)
+
+    out = [metric(m, m, "perturbation") for m in PROFILE_METRICS]
+    out += [metric(f"{r}_{m}", m, "baseline", f" [{_REF_WHAT[r]}]") for r in REFERENCES for m in KEY_METRICS]
+    for m in KEY_METRICS:
+        out.append(
+            metric(f"doubles_{m}", m, "perturbation", " [doubles, trained on singles]", aggregated=False)
+        )
+        out += [
+            metric(f"doubles_{r}_{m}", m, "baseline", f" [doubles; {_REF_WHAT[r]}]", aggregated=False)
+            for r in ("additive", "mean_shift", "ceiling")
+        ]
+    for f in SHIFT_LEVELS:  # the default levels (other levels' metrics count as undeclared)
+        out.append(
+            metric(
+                f"pearson_delta_shift{f:g}", "pearson_delta", "perturbation", f" [shift level {f:g}]", False
             )
-    for m in _SHIFT_METRICS:
+        )
+        out.append(
+            metric(
+                f"mean_shift_pearson_delta_shift{f:g}",
+                "pearson_delta",
+                "baseline",
+                f" [shift {f:g}; mean shift]",
+                False,
+            )
+        )
+    for m in ("pearson_delta", "discrimination_score"):
         for who, group in (("", "perturbation"), ("mean_shift_", "baseline")):
             out.append(
                 Metric(
                     f"{who}{m}_shift_auc",
                     group,
-                    m not in _LOWER,
-                    None,
+                    True,
+                    _BOUNDS.get(m, (0.0, 1.0)),
                     f"{_what(m)}, averaged over the distribution-shift curve (area / width)",
                     aggregated=False,
                 )
@@ -133,7 +150,10 @@ def perturbation_response(
     ``overlap_at_50/100/200/N`` and ``precision_at_50/100/200`` (measured DE genes,
     ``fdr < fdr_threshold``, ranked by ``|log2FC|``, against the prediction's genes ranked by
     ``|predicted log2FC|``: a predicted profile has no cells to test, so all its genes are
-    its list) and ``direction_match``. Stored: their means over held-out perturbations.
+    its list), ``de_recall``, ``de_precision`` and ``direction_match``. Stored: their means
+    over held-out perturbations, every one for the model, ``pearson_delta``,
+    ``discrimination_score`` and ``mae`` for the references; every metric of every predictor,
+    split and held-out perturbation is in ``artifacts["per_perturbation"]``.
 
     Splits (``splits``; ``"auto"``: all that the data allow):
 
@@ -142,14 +162,14 @@ def perturbation_response(
     ``shift``
         The same held-out perturbations, with the training perturbations most similar to
         them (cosine of deltas) removed: at level ``f`` of ``shift_levels``, the fraction
-        ``f`` closest to the held-out set. ``{metric}_shift{f}`` for the model and
+        ``f`` closest to the held-out set. ``pearson_delta_shift{f}`` for the model and
         ``mean_shift_...``; the x-axis, the mean dissimilarity of each held-out
         perturbation to its nearest training one, is ``metadata["shift_dissimilarity"]``;
         ``{metric}_shift_auc`` is the area under the curve (random split included) divided
-        by its width: the mean score under shift.
+        by its width: the mean score under shift (``pearson_delta`` and ``discrimination_score``).
     ``doubles``
         Train on single perturbations, test on double ones (``A+B``, both singles present):
-        ``doubles_{metric}`` for the model and every reference, ``additive`` included.
+        ``doubles_{metric}`` for the model, the additive and mean-shift baselines and the ceiling.
 
     Parameters
     ----------
@@ -474,22 +494,24 @@ def perturbation_response(
                     if who == "additive":
                         continue
                     prefix = "" if who == "model" else f"{who}_"
-                    metrics.update({f"{prefix}{m}": v for m, v in vals.items()})
+                    shown = PROFILE_METRICS if who == "model" else KEY_METRICS
+                    metrics.update({f"{prefix}{m}": vals[m] for m in shown})
                 replicates = {m: by["model"][m] for m in PROFILE_METRICS if np.isfinite(by["model"][m]).all()}
             elif split.startswith("shift"):
-                for m in _SHIFT_METRICS:
-                    metrics[f"{m}_{split}"] = means["model"][m]
-                    metrics[f"mean_shift_{m}_{split}"] = means["mean_shift"][m]
+                metrics[f"pearson_delta_{split}"] = means["model"]["pearson_delta"]
+                metrics[f"mean_shift_pearson_delta_{split}"] = means["mean_shift"]["pearson_delta"]
             else:
                 for who, vals in means.items():
+                    if who == "cell_mean":
+                        continue
                     prefix = "doubles_" if who == "model" else f"doubles_{who}_"
-                    metrics.update({f"{prefix}{m}": v for m, v in vals.items()})
+                    metrics.update({f"{prefix}{m}": vals[m] for m in KEY_METRICS})
         shift_splits = [s for s in curve if s == "random" or s.startswith("shift")]
         if "shift" in wanted and len(shift_splits) >= 2:
             x = np.asarray([dissimilarity[s] for s in shift_splits])
             o = np.argsort(x, kind="stable")
             width = x[o][-1] - x[o][0]
-            for m in _SHIFT_METRICS:
+            for m in ("pearson_delta", "discrimination_score"):
                 for who, prefix in (("model", ""), ("mean_shift", "mean_shift_")):
                     y = np.asarray([curve[s][f"{who}:{m}"] for s in shift_splits])[o]
                     metrics[f"{prefix}{m}_shift_auc"] = (

@@ -340,7 +340,7 @@ def _score(
         timings["neighbours_and_silhouette_sums"] = time.perf_counter() - t0
         ys, bs, counts, weights = y, b, None, None
     else:
-        graph = knn(X, NEIGHBOURS["lisi"], method="pynndescent", seed=seed)
+        graph = knn(X, NEIGHBOURS["lisi"], method="pynndescent", seed=seed, candidates=NEIGHBOURS["lisi"])
         timings["approximate_neighbours"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         sums = label_distance_sums(X, y * n_b + b, n_y * n_b, rows=sample)

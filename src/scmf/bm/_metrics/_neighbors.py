@@ -15,6 +15,7 @@ def knn(
     method: Literal["exact", "pynndescent"] = "exact",
     seed: int = 0,
     n_jobs: int = -1,
+    candidates: int | None = None,
 ):
     """Euclidean k nearest neighbours of every row, self included first.
 
@@ -39,6 +40,9 @@ def knn(
         Random state of ``"pynndescent"``.
     n_jobs
         Threads of ``"pynndescent"`` (``-1``: all cores).
+    candidates
+        Neighbours ``"pynndescent"`` searches for (default ``max(2 * n_neighbors, 30)``); at
+        ``n_neighbors`` it builds the graph the ``Benchmarker`` builds, at a lower recall.
 
     Examples
     --------
@@ -59,21 +63,23 @@ def knn(
     if method == "exact":
         indices, distances = exact_knn(X, n_neighbors)
     elif method == "pynndescent":
-        indices, distances = _pynndescent(X, n_neighbors, seed=seed, n_jobs=n_jobs)
+        indices, distances = _pynndescent(X, n_neighbors, seed=seed, n_jobs=n_jobs, candidates=candidates)
     else:
         msg = f"method must be 'exact' or 'pynndescent', got {method!r}."
         raise ValueError(msg)
     return NeighborsResults(indices=indices, distances=distances)
 
 
-def _pynndescent(X: np.ndarray, k: int, *, seed: int, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+def _pynndescent(
+    X: np.ndarray, k: int, *, seed: int, n_jobs: int, candidates: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     from pynndescent import NNDescent
 
     from ..._kernels import neighbour_distances
 
     X = np.ascontiguousarray(X, dtype=np.float32)
     n = X.shape[0]
-    n_search = min(n, max(2 * k, 30))
+    n_search = min(n, max(2 * k, 30) if candidates is None else max(int(candidates), k))
     index = NNDescent(
         X,
         n_neighbors=n_search,
