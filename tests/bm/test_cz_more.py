@@ -31,6 +31,7 @@ def _split(adata, rep):
     return [np.ascontiguousarray(X[p]) for p in parts], [labels[p] for p in parts]
 
 
+@pytest.mark.slow
 def test_cross_species_integration_equals_cz(two_species):
     scmf.bm.cz_cross_species_integration(two_species, "cell_type", use_rep="X_pca_baseline", seed=1)
     r = _store.get(two_species, "cz_cross_species_integration")
@@ -68,6 +69,7 @@ def test_cross_species_label_prediction_equals_cz(two_species):
     assert 0.5 < got["accuracy"] <= 1.0  # cell types transfer between the two halves of Kang
 
 
+@pytest.mark.slow
 def test_cross_species_bad_input(two_species):
     one = two_species.copy()
     one.obs["organism"] = "human"
@@ -229,6 +231,7 @@ def test_perturbation_expression_prediction_equals_cz(kang_ifn):
     assert list(r.params) and r.params["control_label"] == "control"
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings(RATIO_FALLBACK)
 def test_perturbation_expression_prediction_shuffled_scores_near_zero(kang_ifn):
     adata = kang_ifn
@@ -259,6 +262,7 @@ def test_control_map_stays_in_context():
         assert all(where[t] == where[c] and c in names[:4] for t, c in mapping.items())
 
 
+@pytest.mark.slow
 def test_perturbation_expression_prediction_bad_input(kang_ifn):
     run = scmf.bm.cz_perturbation_expression_prediction
     with pytest.raises(ValueError, match="control_label='ctrl' is not a value"):

@@ -135,6 +135,7 @@ def test_equals_cell_eval_and_pdex(k562):
     assert r.metrics["pearson_delta"] == pytest.approx(mine["pearson_delta"].mean())
 
 
+@pytest.mark.slow
 def test_de_equals_pdex(k562):
     """The measured DE inside the benchmark is pdex's: same p-values, FDRs and log2 fold changes."""
     import pdex

@@ -231,6 +231,7 @@ def test_approximate_path_is_explicit_stored_and_close(case, kang, norman):
         assert a.metrics["kbet"] == pytest.approx(e.metrics["kbet"], abs=0.05), rep
 
 
+@pytest.mark.slow
 def test_auto_switch_and_table_refuses_to_mix(pbmc):
     adata = pbmc.copy()
     adata.obsm["X_pre"] = adata.obsm["X_pca"]
