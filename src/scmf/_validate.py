@@ -142,6 +142,12 @@ class Labels:
     def n_classes(self) -> int:
         return len(self.categories)
 
+    def full_codes(self) -> np.ndarray:
+        """The code of every cell of adata, -1 for the cells without a label."""
+        out = np.full(self.mask.size, -1, dtype=np.int64)
+        out[self.mask] = self.codes
+        return out
+
 
 def drop_small_classes(labels: Labels, min_cells: int, func: str) -> tuple[np.ndarray, np.ndarray]:
     """Cells to keep (of adata) and the per-category ``small`` mask, leaving out classes with fewer

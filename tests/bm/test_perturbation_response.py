@@ -192,6 +192,10 @@ def test_known_answers_oracle_and_shuffled(k562):
     # the stored ceiling is below the oracle on every metric where higher is better
     for m in ("pearson_delta", "discrimination_score"):
         assert r.metrics[f"ceiling_{m}"] <= 1.0
+        # the data agree with themselves better than any embedding-free reference does
+        assert (
+            r.metrics[f"ceiling_{m}"] > max(r.metrics[f"mean_shift_{m}"], r.metrics[f"cell_mean_{m}"]) + 0.1
+        )
     shuffled = profile_scores(np.roll(true, 1, axis=0), true, ctrl, fdr, lfc, cols, fdr)
     cell_mean = np.broadcast_to(true.mean(axis=0), true.shape)
     base = profile_scores(cell_mean, true, ctrl, fdr, lfc, cols, fdr)

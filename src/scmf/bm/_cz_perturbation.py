@@ -21,7 +21,8 @@ from .._expression import get_expression, log_normalised, with_raw
 from .._validate import get_labels, name_list
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark
-from ._cz import _cz_version, cz_log_as_warning, global_seed
+from ._cz import _cz_version, _full, cz_log_as_warning, global_seed
+from ._perturbation import control_index
 from ._registry import Metric
 
 if TYPE_CHECKING:
@@ -189,21 +190,14 @@ def cz_perturbation_expression_prediction(
         msg = f"{func}: cz maps cells by name and adata.obs_names has duplicates; run adata.obs_names_make_unique()."
         raise ValueError(msg)
     labels = get_labels(adata, perturbation_key, param="perturbation_key", func=func)
-    cats = list(labels.categories)
-    if str(control_label) not in cats:
-        msg = (
-            f"control_label={control_label!r} is not a value of obs[{perturbation_key!r}] "
-            f"({name_list(cats)}); {func} needs control cells to match perturbed cells with."
-        )
-        raise ValueError(msg)
+    control_index(labels.categories, control_label, perturbation_key)
     keep = labels.mask.copy()
     if context_key is not None:
         keep &= get_labels(adata, context_key, param="context_key", func=func).mask
         context_all = adata.obs[context_key].astype(str).to_numpy()
     else:
         context_all = np.zeros(adata.n_obs, dtype=int)
-    pert_all = np.full(adata.n_obs, "", dtype=object)
-    pert_all[labels.mask] = np.asarray(labels.categories, dtype=object)[labels.codes]
+    pert_all = _full(adata.n_obs, labels)
     counts = pd.Series(pert_all[keep]).value_counts()
     small = [p for p, n in counts.items() if p != str(control_label) and n < min_cells]
     if small:
@@ -234,9 +228,8 @@ def cz_perturbation_expression_prediction(
     X = X[rows]
     genes = np.asarray(src.var_names, dtype=str)
     parts = []
-    for c in np.unique(
-        context
-    ):  # each context's perturbations against its own controls (sorted: cell order never matters)
+    # each context's perturbations against its own controls (sorted: cell order never matters)
+    for c in np.unique(context):
         mine = context == c
         if (mine & ~is_ctrl).any() and (mine & is_ctrl).sum() >= min_cells:
             parts.append(de_results(X[mine], pert[mine], str(control_label), genes, key=perturbation_key))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .._validate import get_labels, name_list
 from ._benchmark import Prepared, Score, benchmark
-from ._cz import _ALIAS, _cz_version, _full, _labels, _metric_names, _pca_input, _prepared, global_seed
+from ._cz import _ALIAS, _cz_version, _full, _metric_names, _pca_input, _prepared, global_seed
 from ._registry import Metric
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def _organisms(adata, organism_key: str, keep: np.ndarray, func: str):
     """(cz Organism per group, group code per kept cell); at least two organisms."""
     org = get_labels(adata, organism_key, param="organism_key", func=func)
     keep &= org.mask
-    codes = _full_codes(adata.n_obs, org)[keep]
+    codes = org.full_codes()[keep]
     present = np.unique(codes)
     if present.size < 2:
         names = list(org.categories[present])
@@ -67,12 +67,6 @@ def _organisms(adata, organism_key: str, keep: np.ndarray, func: str):
         msg = f"obs[{organism_key!r}] names one organism twice under different spellings: {list(org.categories[present])}."
         raise ValueError(msg)
     return organisms, np.searchsorted(present, codes), keep
-
-
-def _full_codes(n: int, lab) -> np.ndarray:
-    out = np.full(n, -1)
-    out[lab.mask] = lab.codes
-    return out
 
 
 def _species_metadata(keep, cell_type_key, organism_key, organisms, parts, labels) -> dict:
@@ -273,13 +267,14 @@ def cz_cross_species_label_prediction(
     if aggregation != "none" and sample_key is None:
         msg = f"aggregation={aggregation!r} averages cells per sample: pass sample_key= (or aggregation='none')."
         raise ValueError(msg)
-    keep, _ = _labels(adata, cell_type_key, func)
-    keep = keep.copy()
-    if sample_key is not None:
-        keep &= get_labels(adata, sample_key, param="sample_key", func=func).mask
+    lab = get_labels(adata, cell_type_key, param="cell_type_key", func=func)
+    keep = lab.mask.copy()
+    sample = None if sample_key is None else get_labels(adata, sample_key, param="sample_key", func=func)
+    if sample is not None:
+        keep &= sample.mask
     organisms, group, keep = _organisms(adata, organism_key, keep, func)
-    labels = np.asarray(adata.obs[cell_type_key].astype(str).to_numpy()[keep], dtype=str)
-    samples = None if sample_key is None else np.asarray(adata.obs[sample_key].astype(str).to_numpy()[keep])
+    labels = np.asarray(_full(adata.n_obs, lab)[keep], dtype=str)
+    samples = None if sample is None else np.asarray(_full(adata.n_obs, sample)[keep], dtype=str)
     parts = _by_organism(group, len(organisms))
     for p, o in zip(parts, organisms, strict=True):
         counts = pd.Series(labels[p]).value_counts()

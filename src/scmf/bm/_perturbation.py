@@ -90,6 +90,21 @@ def _warn_mixed_contexts(adata, perturbation_key: str, labels, ctrl: int) -> Non
     )
 
 
+def control_index(categories, control_label, perturbation_key: str) -> int:
+    """Position of ``control_label`` among the perturbation labels; absent, an error that names likely controls."""
+    cats = [str(c) for c in categories]
+    if str(control_label) not in cats:
+        likely = [c for c in cats if _CONTROL_LIKE.search(c)]
+        shown = cats if len(cats) <= 30 else [*cats[:20], f"... ({len(cats)} in all)"]
+        msg = (
+            f"control_label={control_label!r} is not a value of obs[{perturbation_key!r}] (values: {shown}"
+            + (f"; likely controls: {likely}" if likely else "")
+            + "); pass the label your control cells carry."
+        )
+        raise ValueError(msg)
+    return cats.index(str(control_label))
+
+
 def contexts_with_controls(
     control_counts: np.ndarray, min_cells: int, *, by_context: bool, func: str = ""
 ) -> np.ndarray:
@@ -227,26 +242,15 @@ def perturbation(
         raise ValueError(msg)
     labels = get_labels(adata, perturbation_key, param="perturbation_key", func="perturbation")
     cats = list(labels.categories)
-    if str(control_label) not in cats:
-        likely = [c for c in cats if _CONTROL_LIKE.search(c)]
-        shown = cats if len(cats) <= 30 else [*cats[:20], f"... ({len(cats)} in all)"]
-        msg = (
-            f"control_label={control_label!r} is not a value of obs[{perturbation_key!r}] (values: {shown}"
-            + (f"; likely controls: {likely}" if likely else "")
-            + "); pass the label your control cells carry."
-        )
-        raise ValueError(msg)
-    ctrl = cats.index(str(control_label))
+    ctrl = control_index(cats, control_label, perturbation_key)
     n_p = len(cats)
     # units: (context, perturbation); without context_key a single context
     mask = labels.mask.copy()
-    pcode_all = np.full(adata.n_obs, -1)
-    pcode_all[labels.mask] = labels.codes
+    pcode_all = labels.full_codes()
     if context_key is not None:
         ctx = get_labels(adata, context_key, param="context_key", func="perturbation")
         ctx_names = list(ctx.categories)
-        ccode_all = np.full(adata.n_obs, -1)
-        ccode_all[ctx.mask] = ctx.codes
+        ccode_all = ctx.full_codes()
         mask &= ctx.mask
     else:
         ctx_names = [""]

@@ -18,9 +18,9 @@ from scipy import sparse
 from .._expression import get_expression, log_normalised, with_raw
 from .._validate import get_labels, name_list
 from .._warnings import warn
-from ._benchmark import Prepared, Score, benchmark
+from ._benchmark import Prepared, Score, benchmark, check_splits
 from ._metrics._profiles import OVERLAP_K, PROFILE_METRICS, log2_fold_change, predicted_fdr, profile_scores
-from ._perturbation import _CONTROL_LIKE, MIN_TRAIN, contexts_with_controls
+from ._perturbation import MIN_TRAIN, contexts_with_controls, control_index
 from ._registry import Metric
 
 if TYPE_CHECKING:
@@ -28,9 +28,8 @@ if TYPE_CHECKING:
 
 REFERENCES = ("cell_mean", "mean_shift", "ceiling")
 SHIFT_LEVELS = (0.25, 0.5, 0.75)
-_SHIFT_METRICS = ("pearson_delta", "discrimination_score", "mae")
-#: what the references, the shift levels and the doubles store as metrics (every metric of every
-#: predictor and split is in ``artifacts["per_perturbation"]``): tables stay readable
+#: what the references and the doubles store as metrics, and the shift curve keeps (every metric
+#: of every predictor and split is in ``artifacts["per_perturbation"]``): tables stay readable
 KEY_METRICS = ("pearson_delta", "discrimination_score", "mae")
 _LOWER = {"mae", "mse"}
 _BOUNDS = {"pearson_delta": (-1.0, 1.0), "pearson_delta_de": (-1.0, 1.0)}
@@ -138,8 +137,8 @@ def perturbation_response(
     - ``cell_mean_*``: the cell-mean baseline, the mean expression of every training
       perturbed cell (as a delta);
     - ``mean_shift_*``: the mean of the training perturbations' deltas;
-    - ``additive_*`` (split ``doubles``): for a double perturbation ``A+B``, the sum of the
-      deltas of ``A`` and ``B``;
+    - ``doubles_additive_*`` (split ``doubles``): for a double perturbation ``A+B``, the sum
+      of the deltas of ``A`` and ``B``;
     - ``ceiling_*``: the data ceiling, one random half of each perturbation's cells
       predicting the other half (deltas and DE of the halves), what the data allow.
 
@@ -148,9 +147,11 @@ def perturbation_response(
     significant genes of largest ``|log2 fold change|``), ``mae``, ``mse`` (of the predicted
     mean expression), ``discrimination_score`` (L1, the target gene left out),
     ``overlap_at_50/100/200/N`` and ``precision_at_50/100/200`` (measured DE genes,
-    ``fdr < fdr_threshold``, ranked by ``|log2FC|``, against the prediction's genes ranked by
-    ``|predicted log2FC|``: a predicted profile has no cells to test, so all its genes are
-    its list), ``de_recall``, ``de_precision`` and ``direction_match``. Stored: their means
+    ``fdr < fdr_threshold``, ranked by ``|log2FC|``, against the prediction's DE genes ranked
+    by ``|predicted log2FC|``: a predicted profile has no cells to test, so a gene is called
+    when its predicted change stands out against the gene's spread over the screen's cells
+    at the perturbation's cell count, a z-test with Benjamini-Hochberg), ``de_recall``,
+    ``de_precision`` and ``direction_match``. Stored: their means
     over held-out perturbations, every one for the model, ``pearson_delta``,
     ``discrimination_score`` and ``mae`` for the references; every metric of every predictor,
     split and held-out perturbation is in ``artifacts["per_perturbation"]``.
@@ -220,25 +221,13 @@ def perturbation_response(
     func = "perturbation_response"
     labels = get_labels(adata, perturbation_key, param="perturbation_key", func=func)
     cats = np.asarray(labels.categories, dtype=object)
-    if str(control_label) not in set(cats):
-        likely = [c for c in cats if _CONTROL_LIKE.search(str(c))]
-        msg = (
-            f"control_label={control_label!r} is not a value of obs[{perturbation_key!r}] ({name_list(cats)}"
-            + (f"; likely controls: {likely}" if likely else "")
-            + f"). {func} needs control cells: pass the label they carry."
-        )
-        raise ValueError(msg)
-    if not 0.0 < float(test_size) < 1.0:
-        msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
-        raise ValueError(msg)
-    ctrl = int(np.flatnonzero(cats == str(control_label))[0])
-    pcode = np.full(adata.n_obs, -1)
-    pcode[labels.mask] = labels.codes
+    ctrl = control_index(cats, control_label, perturbation_key)
+    check_splits(test_size, 1)
+    pcode = labels.full_codes()
     if context_key is not None:
         ctx = get_labels(adata, context_key, param="context_key", func=func)
         ctx_names = np.asarray(ctx.categories, dtype=str)
-        ccode = np.full(adata.n_obs, -1)
-        ccode[ctx.mask] = ctx.codes
+        ccode = ctx.full_codes()
         pcode[ccode < 0] = -1
     else:
         ctx_names = np.asarray([""])
@@ -415,7 +404,7 @@ def perturbation_response(
         split_list.append(("doubles", np.flatnonzero(singles), np.flatnonzero(is_double)))
         dissimilarity["doubles"] = _dissim(np.flatnonzero(singles), np.flatnonzero(is_double))
 
-    def _references(tr, te) -> dict[str, np.ndarray]:
+    def _references(tr, te, *, additive: bool) -> dict[str, np.ndarray]:
         w = n_cells_pert[tr]
         refs = {
             "cell_mean": np.broadcast_to(
@@ -423,13 +412,8 @@ def perturbation_response(
             ),
             "mean_shift": np.broadcast_to(delta[tr].mean(axis=0), (te.size, delta.shape[1])),
         }
-        add = np.full((te.size, delta.shape[1]), np.nan)
-        in_train = set(tr.tolist())
-        for j, i in enumerate(te):
-            parts = parts_of[i]
-            if len(parts) > 1 and all(q is not None and q in in_train for q in parts):
-                add[j] = delta[parts].sum(axis=0)
-        refs["additive"] = add
+        if additive:  # the doubles split: every test perturbation is a double of trained singles
+            refs["additive"] = np.stack([delta[parts_of[i]].sum(axis=0) for i in te])
         return refs
 
     def _scores(pred, te, *, half_truth=False):
@@ -451,12 +435,15 @@ def perturbation_response(
             out[m][ok_rows] = s[m]
         return out
 
-    # what does not depend on the embedding: references and ceiling, once per split
+    # what does not depend on the embedding: references once per split, the ceiling once per test set
     fixed: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    ceilings: dict[bytes, dict[str, np.ndarray]] = {}
     for split, tr, te in split_list:
-        refs = _references(tr, te)
+        refs = _references(tr, te, additive=split == "doubles")
         fixed[split] = {r: _scores(np.asarray(v), te) for r, v in refs.items()}
-        fixed[split]["ceiling"] = _scores(delta_half[0][te], te, half_truth=True)
+        if te.tobytes() not in ceilings:
+            ceilings[te.tobytes()] = _scores(delta_half[0][te], te, half_truth=True)
+        fixed[split]["ceiling"] = ceilings[te.tobytes()]
 
     def score(E: np.ndarray) -> Score:
         from sklearn.linear_model import Ridge
@@ -470,8 +457,6 @@ def perturbation_response(
             pred = Ridge(alpha=alpha).fit(feats[tr], delta[tr]).predict(feats[te])
             by = {"model": _scores(pred, te), **fixed[split]}
             for who, s in by.items():
-                if who == "additive" and split != "doubles":
-                    continue
                 per_rows["split"] += [split] * te.size
                 per_rows["perturbation"] += list(names[te])
                 per_rows["predictor"] += [who] * te.size
@@ -487,12 +472,10 @@ def perturbation_response(
             curve[split] = {
                 f"{who}:{m}": means[who][m]
                 for who in ("model", "mean_shift", "cell_mean", "ceiling")
-                for m in _SHIFT_METRICS
+                for m in KEY_METRICS
             }
             if split == "random":
                 for who, vals in means.items():
-                    if who == "additive":
-                        continue
                     prefix = "" if who == "model" else f"{who}_"
                     shown = PROFILE_METRICS if who == "model" else KEY_METRICS
                     metrics.update({f"{prefix}{m}": vals[m] for m in shown})

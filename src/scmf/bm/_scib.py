@@ -30,6 +30,7 @@ from .._validate import get_labels, get_rep, well_scaled
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark
 from ._metrics import isolated_labels, kbet_per_label
+from ._metrics._kbet import isolated_label_set
 from ._metrics._neighbors import APPROXIMATE_ABOVE, knn
 from ._metrics._silhouette import (
     batch_silhouette_cells,
@@ -237,10 +238,7 @@ def scib(
     labels = get_labels(adata, cell_type_key, param="cell_type_key", func="scib")
     batches = get_labels(adata, batch_key, param="batch_key", func="scib")
     keep = labels.mask & batches.mask
-    y_all = np.full(adata.n_obs, -1)
-    y_all[labels.mask] = labels.codes
-    b_all = np.full(adata.n_obs, -1)
-    b_all[batches.mask] = batches.codes
+    y_all, b_all = labels.full_codes(), batches.full_codes()
     uniq_y, y = np.unique(y_all[keep], return_inverse=True)
     uniq_b, b = np.unique(b_all[keep], return_inverse=True)
     if uniq_y.size < 2:
@@ -374,11 +372,7 @@ def _score(
     def isolated():
         value = isolated_labels(label_silhouettes(), y, b, sil_labels=ys)
         if sample is not None:  # the mean over isolated labels of their sampled cells' mean
-            pairs = np.unique(np.column_stack([y, b]), axis=0)
-            n_of = np.bincount(pairs[:, 0], minlength=n_y)
-            present = np.unique(y)
-            chosen_labels = present[n_of[present] <= n_of[present].min()]
-            in_iso = np.isin(ys, chosen_labels)
+            in_iso = np.isin(ys, isolated_label_set(y, b))
             meta["isolated_labels_se"] = stratified_mean_se(
                 np.where(in_iso, label_silhouettes(), np.nan), ys, label_counts, per_group=True
             )

@@ -18,13 +18,16 @@ def isolated_labels(
     ``sil_labels``: the labels of the cells ``sil01`` is given for, when that is a sample of
     the cells (the isolated labels are still found from all cells' ``y`` and ``b``).
     """
+    of = y if sil_labels is None else sil_labels
+    return float(np.mean([sil01[of == lab].mean() for lab in isolated_label_set(y, b)]))
+
+
+def isolated_label_set(y: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The labels present in the fewest batches (scib-metrics' isolated labels)."""
     pairs = np.unique(np.column_stack([y, b]), axis=0)
     n_batches_of = np.bincount(pairs[:, 0], minlength=int(y.max()) + 1)
     present = np.unique(y)
-    threshold = n_batches_of[present].min()
-    isolated = present[n_batches_of[present] <= threshold]
-    of = y if sil_labels is None else sil_labels
-    return float(np.mean([sil01[of == lab].mean() for lab in isolated]))
+    return present[n_batches_of[present] <= n_batches_of[present].min()]
 
 
 def kbet_per_label(

@@ -91,8 +91,9 @@ def discrimination(pred: np.ndarray, true: np.ndarray, target_cols: np.ndarray) 
     not a gene).
     """
     n = pred.shape[0]
-    dist = np.abs(pred[:, None, :] - true[None, :, :]).sum(axis=2) if n * pred.shape[1] * n <= 5e7 else None
-    if dist is None:  # large blocks: one perturbation at a time (bounded memory)
+    if n * n * pred.shape[1] <= 5e7:
+        dist = np.abs(pred[:, None, :] - true[None, :, :]).sum(axis=2)
+    else:  # large blocks: one perturbation at a time (bounded memory)
         dist = np.stack([np.abs(true - pred[i]).sum(axis=1) for i in range(n)])
     rows = np.flatnonzero(target_cols >= 0)
     cols = target_cols[rows]
