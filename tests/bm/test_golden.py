@@ -36,6 +36,8 @@ def test_stored_numbers_unchanged(data_dir):
             tol = 1e-3
         elif key.startswith("cz_"):
             tol = 1e-6
+        elif key.startswith("grn_inference/"):
+            tol = 1e-6  # a float32 embedding's gene sums add float32 partial sums (~1e-7 relative)
         else:
             tol = 1e-9
         assert now[key] == pytest.approx(want, rel=tol, abs=tol * 1e-3), key

@@ -57,10 +57,12 @@ def test_equals_per_gene_reference_on_kang_dorothea(kang_pca, dorothea):
     y, score, n_genes = _reference_scores(kang_pca, "X_pca_baseline", net, 10)
     assert r.metadata["n_genes_evaluated"] == n_genes
     assert r.metadata["n_pairs_scored"] == y.size and r.metadata["n_positive"] == y.sum()
-    assert r.metrics["auroc"] == pytest.approx(roc_auc_score(y, score), abs=1e-9)
+    # the float32 embedding's per-block partial sums are float32 (~1e-7 relative): a pair whose
+    # two scores are that close may swap ranks, which moves the metrics by ~1e-9, not more
+    assert r.metrics["auroc"] == pytest.approx(roc_auc_score(y, score), abs=1e-7)
     ap = average_precision_score(y, score)
-    assert r.metrics["auprc"] == pytest.approx(ap, abs=1e-9)
-    assert r.metrics["auprc_ratio"] == pytest.approx(ap / y.mean(), rel=1e-9)
+    assert r.metrics["auprc"] == pytest.approx(ap, abs=1e-7)
+    assert r.metrics["auprc_ratio"] == pytest.approx(ap / y.mean(), rel=1e-6)
     top = np.argsort(-score, kind="stable")[: y.sum()]
     assert r.metrics["epr"] == pytest.approx(y[top].mean() / y.mean(), rel=1e-6)
     assert r.metadata["negatives"] == "all"

@@ -156,14 +156,19 @@ def test_ranking_bootstrap_is_the_weighted_metrics_of_its_counts():
     boot = wr.bootstrap(30, seed=7)
     seeds = bootstrap_seeds(30, 7)
     for b in (0, 11, 29):
-        w = bootstrap_counts(y.size, seeds[b])
-        assert w.sum() == y.size and (w >= 0).all()  # a multinomial resample of the pairs
+        w = np.empty(y.size)
+        w[wr.order] = bootstrap_counts(y.size, seeds[b])  # drawn in score order
         one = wr(w)
         for k, v in one.items():
             assert boot[k][b] == v
     again = wr.bootstrap(30, seed=7)
     for k in boot:
         np.testing.assert_array_equal(boot[k], again[k])
+    # Poisson(1) counts: mean 1, variance 1, P(0) = 1/e
+    c = np.concatenate([bootstrap_counts(100_000, s) for s in seeds[:3]])
+    assert c.mean() == pytest.approx(1.0, abs=0.01) and c.var() == pytest.approx(1.0, abs=0.02)
+    assert (c == 0).mean() == pytest.approx(np.exp(-1), abs=0.005)
+    assert np.array_equal(np.unique(c), np.arange(c.max() + 1))  # integer counts, no gaps
     # resamples vary around the full-data value
     full = wr()
     assert boot["auroc"].std() > 0 and abs(boot["auroc"].mean() - full["auroc"]) < 3 * boot["auroc"].std()

@@ -17,10 +17,14 @@ from ._cache import CACHE
 
 @njit(parallel=True, cache=CACHE)
 def _expressing_sums(indptr, indices, data, E, block, n_parts, acc):  # pragma: no cover - numba
-    # Threads own runs of cell blocks and a (genes x d) accumulator each. Within a block of
-    # cells, positive entries are bucketed by gene (counting sort); each gene's cells are then
+    # Threads own runs of cell blocks and a float64 (genes x d) accumulator each. Within a block
+    # of cells, positive entries are bucketed by gene (counting sort); each gene's cells are then
     # summed into a d-vector that stays in L1 and added to the accumulator once per block. The
-    # block's embedding rows stay in L2, so the inner loop reads cache and writes nothing.
+    # block's embedding rows stay in L2, so the inner loop reads cache and writes nothing. The
+    # partial sum of a block (a gene's few dozen cells of it) is kept in the embedding's own
+    # dtype: float32 for a float32 embedding (relative error ~1e-7, the input's own precision;
+    # 8 lanes per vector instead of 4 and no conversions: 1.4x faster at a million cells),
+    # float64 for a float64 one (the sums are then float64 sums).
     n = indptr.size - 1
     n_genes = acc.shape[1]
     d = E.shape[1]
@@ -30,7 +34,7 @@ def _expressing_sums(indptr, indices, data, E, block, n_parts, acc):  # pragma: 
         S = acc[t]
         ptr = np.zeros(n_genes + 1, dtype=np.int64)
         fill = np.zeros(n_genes, dtype=np.int64)
-        tmp = np.empty(d)
+        tmp = np.empty(d, dtype=E.dtype)  # a block's partial sums in the embedding's precision
         b_lo = t * per
         b_hi = min(n_blocks, (t + 1) * per)
         most = 0
@@ -58,16 +62,30 @@ def _expressing_sums(indptr, indices, data, E, block, n_parts, acc):  # pragma: 
                 b = ptr[g + 1]
                 if b > a:
                     tmp[:] = 0.0
-                    for q in range(a, b):
+                    q = a
+                    # four rows per pass: a quarter of the loads and stores of ``tmp``
+                    while q + 4 <= b:
+                        e0 = E[rows[q]]
+                        e1 = E[rows[q + 1]]
+                        e2 = E[rows[q + 2]]
+                        e3 = E[rows[q + 3]]
+                        for k in range(d):
+                            tmp[k] += (e0[k] + e1[k]) + (e2[k] + e3[k])
+                        q += 4
+                    while q < b:
                         e = E[rows[q]]
                         for k in range(d):
                             tmp[k] += e[k]
+                        q += 1
                     row = S[g]
                     for k in range(d):
                         row[k] += tmp[k]
 
 
-_BLOCK_BYTES = 256 * 2**10  # embedding rows of one cell block: kept in L2 (~1.4x faster than row order)
+# Embedding rows of one cell block, kept in L2 (a 2 MB L2). Larger blocks mean more cells per
+# gene per block, so fewer flushes of ``tmp`` into the (genes x d) accumulator: at 1,000,000
+# cells x 20,000 genes, 5% dense, d = 512, 2 MB blocks take 0.4x the time of 256 kB ones.
+_BLOCK_BYTES = 2**21
 
 
 def expressing_sums(
@@ -86,7 +104,9 @@ def expressing_sums(
 
     Returns
     -------
-    ``sums`` (genes x d) float64 and ``counts`` (genes,) int64.
+    ``sums`` (genes x d) float64 and ``counts`` (genes,) int64. For a float32 embedding the
+    partial sums within a block of cells are float32 (relative error ~1e-7); for float64,
+    float64 throughout.
     """
     from scipy import sparse
 

@@ -12,14 +12,14 @@ from ._cache import CACHE
 
 
 @njit(cache=CACHE)
-def _ranking_one(ys, last, order, w, out):  # pragma: no cover - numba
+def _ranking_sorted(ys, last, w, out):  # pragma: no cover - numba
     # ys: labels (0/1) in score order, last[j]: j is the last pair of its distinct score,
-    # order: score order of the pairs, w: weights in pair order; out: auroc, auprc, ratio, epr
+    # w: weights in score order; out: auroc, auprc, ratio, epr
     n = ys.size
     w_pos = 0.0
     w_all = 0.0
     for j in range(n):
-        x = w[order[j]]
+        x = w[j]
         w_all += x
         w_pos += x * ys[j]
     f_last = w_all - w_pos
@@ -36,7 +36,7 @@ def _ranking_one(ys, last, order, w, out):  # pragma: no cover - numba
     k_tp = -1.0
     k_cw = -1.0
     for j in range(n):
-        x = w[order[j]]
+        x = w[j]
         tp += x * ys[j]
         cw += x
         if j == 0 or cw <= w_pos:  # the best-scored pairs up to the positive weight (at least one)
@@ -61,25 +61,40 @@ def _ranking_one(ys, last, order, w, out):  # pragma: no cover - numba
 @njit(parallel=True, cache=CACHE)
 def _weighted_ranking(ys, last, order, W, out):  # pragma: no cover - numba
     for b in prange(W.shape[0]):
-        _ranking_one(ys, last, order, W[b], out[b])
+        _ranking_sorted(ys, last, W[b][order], out[b])
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# P(Poisson(1) <= k), k = 0..19: the inverse CDF of one uniform draw gives a count
+_POISSON1_CDF = np.cumsum([math.exp(-1.0) / math.factorial(k) for k in range(20)])
 
 
 @njit(cache=CACHE)
-def _draw_counts(n, seed, w):  # pragma: no cover - numba
-    # multinomial resampling counts of n units (n draws with replacement), seeded per resample
-    np.random.seed(seed)  # noqa: NPY002 - numba: seeds this thread's own generator
-    w[:] = 0.0
-    for _ in range(n):
-        w[np.random.randint(0, n)] += 1.0  # noqa: NPY002
+def _poisson_counts(seed, w):  # pragma: no cover - numba
+    # Poisson(1) count per position from SplitMix64 (a counter-based generator: position j's
+    # count depends on (seed, j) only) and the inverse CDF; one sequential pass, no scatter
+    cdf = _POISSON1_CDF
+    state = np.uint64(seed) * _GOLDEN
+    for j in range(w.size):
+        state += _GOLDEN
+        z = state
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        u = float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)  # uniform on [0, 1), 53 bits
+        k = 0
+        while k < cdf.size and u >= cdf[k]:
+            k += 1
+        w[j] = k
 
 
 @njit(parallel=True, cache=CACHE)
-def _bootstrap_ranking(ys, last, order, seeds, out):  # pragma: no cover - numba
+def _bootstrap_ranking(ys, last, seeds, out):  # pragma: no cover - numba
     n = ys.size
     for b in prange(seeds.size):
         w = np.empty(n)
-        _draw_counts(n, seeds[b], w)
-        _ranking_one(ys, last, order, w, out[b])
+        _poisson_counts(seeds[b], w)
+        _ranking_sorted(ys, last, w, out[b])
 
 
 def _args(ys, last, order):
@@ -103,14 +118,24 @@ def bootstrap_seeds(n_bootstrap: int, seed: int) -> np.ndarray:
 
 
 def bootstrap_counts(n: int, seed: int) -> np.ndarray:
-    """The resampling counts :func:`bootstrap_ranking` draws for one resample seed."""
+    """The resampling counts :func:`bootstrap_ranking` draws for one resample seed, in score order.
+
+    Position ``j`` is the ``j``-th best-scored pair (``WeightedRanking.order[j]``).
+    """
     w = np.empty(n)
-    _draw_counts(n, int(seed), w)
+    _poisson_counts(int(seed), w)
     return w
 
 
 def bootstrap_ranking(ys, last, order, seeds: np.ndarray) -> np.ndarray:
-    """(B, 4) metrics of ``len(seeds)`` multinomial resamples of the pairs, drawn in the kernel."""
+    """(B, 4) metrics of ``len(seeds)`` Poisson-bootstrap resamples of the pairs, drawn in the kernel.
+
+    Each pair is counted Poisson(1) times, independently (the Poisson bootstrap: for the
+    thousands to millions of pairs scored here it is the multinomial bootstrap to within
+    ``1/sqrt(n)``, and it is drawn in one sequential pass instead of ``n`` scattered increments,
+    about 4x faster on six million pairs). ``order`` is not needed: counts are drawn in score order.
+    """
     out = np.empty((seeds.size, 4), dtype=np.float64)
-    _bootstrap_ranking(*_args(ys, last, order), np.ascontiguousarray(seeds, dtype=np.int64), out)
+    ys, last, _ = _args(ys, last, order)
+    _bootstrap_ranking(ys, last, np.ascontiguousarray(seeds, dtype=np.int64), out)
     return out

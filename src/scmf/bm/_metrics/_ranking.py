@@ -77,9 +77,10 @@ class WeightedRanking:
         return {k: vals[:, i] for i, k in enumerate(RANKING_METRICS)}
 
     def bootstrap(self, n_bootstrap: int, seed: int) -> dict[str, np.ndarray]:
-        """Each metric on ``n_bootstrap`` multinomial resamples of the pairs (same seed, same resamples).
+        """Each metric on ``n_bootstrap`` Poisson-bootstrap resamples of the pairs (same seed, same resamples).
 
-        The resampling counts are drawn inside the parallel kernel (one seed per resample,
+        Every pair is counted Poisson(1) times, independently; the counts are drawn inside the
+        parallel kernel in score order (one seed per resample,
         :func:`scmf._kernels._ranking.bootstrap_counts` reproduces them), so no (B x pairs)
         weight matrix is made.
         """
