@@ -127,9 +127,10 @@ def main() -> None:
     loop = per_gene_loop(X, E, src, dst)
     t_loop = time.perf_counter() - t0
     print(f"  per-gene loop:  {t_loop:8.2f} s   kernels {t_loop / t_ours:.0f}x faster")
-    np.testing.assert_allclose(ours, ref, atol=1e-9)
-    np.testing.assert_allclose(ours, loop, atol=1e-9)
-    print("  all three give the same scores (1e-9)")
+    np.testing.assert_allclose(ref, loop, atol=1e-12)
+    # the kernels add a float32 embedding's cells in float32 within a block of cells
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
+    print(f"  all three give the same scores (kernels: max |difference| {np.abs(ours - ref).max():.1e})")
     whole_call(X, E, src, dst, t_loop)
     if busy is not None:
         busy.kill()

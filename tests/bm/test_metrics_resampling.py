@@ -156,8 +156,7 @@ def test_ranking_bootstrap_is_the_weighted_metrics_of_its_counts():
     boot = wr.bootstrap(30, seed=7)
     seeds = bootstrap_seeds(30, 7)
     for b in (0, 11, 29):
-        w = np.empty(y.size)
-        w[wr.order] = bootstrap_counts(y.size, seeds[b])  # drawn in score order
+        w = bootstrap_counts(y.size, seeds[b])  # each pair's own count
         one = wr(w)
         for k, v in one.items():
             assert boot[k][b] == v
@@ -169,6 +168,10 @@ def test_ranking_bootstrap_is_the_weighted_metrics_of_its_counts():
     assert c.mean() == pytest.approx(1.0, abs=0.01) and c.var() == pytest.approx(1.0, abs=0.02)
     assert (c == 0).mean() == pytest.approx(np.exp(-1), abs=0.005)
     assert np.array_equal(np.unique(c), np.arange(c.max() + 1))  # integer counts, no gaps
+    # another representation's scores of the same pairs: the same resamples (pair by pair)
+    other = WeightedRanking(y, rng.normal(size=y.size))
+    w = bootstrap_counts(y.size, seeds[4])
+    assert other.bootstrap(30, seed=7)["auroc"][4] == other(w)["auroc"]
     # resamples vary around the full-data value
     full = wr()
     assert boot["auroc"].std() > 0 and abs(boot["auroc"].mean() - full["auroc"]) < 3 * boot["auroc"].std()

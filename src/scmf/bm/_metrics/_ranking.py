@@ -80,9 +80,10 @@ class WeightedRanking:
         """Each metric on ``n_bootstrap`` Poisson-bootstrap resamples of the pairs (same seed, same resamples).
 
         Every pair is counted Poisson(1) times, independently; the counts are drawn inside the
-        parallel kernel in score order (one seed per resample,
-        :func:`scmf._kernels._ranking.bootstrap_counts` reproduces them), so no (B x pairs)
-        weight matrix is made.
+        parallel kernel (one seed per resample; a pair's count depends on the seed and the
+        pair's index only, :func:`scmf._kernels._ranking.bootstrap_counts` reproduces them), so
+        no (B x pairs) weight matrix is made and every representation scored on the same
+        pairs gets the same resamples.
         """
         from ..._kernels import bootstrap_ranking, bootstrap_seeds
 
