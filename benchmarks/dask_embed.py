@@ -6,11 +6,12 @@ around it (reading, matching, tokenising, scheduling, writing), not the model.
 
     python benchmarks/dask_embed.py                      # 1,000,000 cells, blocks of 20,000
     python benchmarks/dask_embed.py --n-cells 100000 --block 10000
+    python benchmarks/dask_embed.py --workers 1 2 4  # scaling: 1, 2 and 4 single-threaded workers
 
 Writes a zarr store of Poisson counts over 1,000 genes of the real Geneformer vocabulary
 (needs ``SCMF_DATA_DIR``), then embeds it (a) in process from the lazily read store, block by
-block, and (b) on a ``LocalCluster`` of 2 single-threaded worker processes, writing the
-embedding to a zarr store. Reports cells/s, each worker's peak memory, and the scheduling
+block, with torch's threads (one per core), and (b) on a ``LocalCluster`` of single-threaded
+worker processes (2, or each of ``--workers``), writing the embedding to a zarr store. Reports cells/s, each worker's peak memory, and the scheduling
 overhead per block (wall time x workers minus the time the workers spent in blocks, per block).
 """
 
@@ -56,10 +57,10 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n-cells", type=int, default=1_000_000)
     p.add_argument("--block", type=int, default=20_000)
+    p.add_argument("--workers", type=int, nargs="+", default=[2], help="cluster sizes to run, e.g. 1 2")
     a = p.parse_args()
 
     import torch
-    from distributed import Client, LocalCluster
 
     import scmf
     from scmf.models import GeneVocab, ReferenceConfig, ReferenceModel, save_reference
@@ -89,13 +90,38 @@ def main() -> None:
         f"in process (2 torch threads): {t_local:.1f} s, {a.n_cells / t_local:,.0f} cells/s, peak RSS {peak_local:.2f} GB"
     )
 
+    for n_workers in a.workers:
+        t_cluster, busy, n_blocks, peaks, emb = on_cluster(tmp, ckpt, a.block, n_workers)
+        print(
+            f"{n_workers}-worker LocalCluster (1 thread each): {t_cluster:.1f} s, {a.n_cells / t_cluster:,.0f} cells/s "
+            f"({t_local / t_cluster:.2f}x in process); worker peak RSS "
+            + ", ".join(f"{v:.2f} GB" for v in peaks.values())
+        )
+        overhead = (t_cluster * n_workers - busy) / n_blocks
+        print(
+            f"  {n_blocks} blocks of {a.block:,} cells: workers busy {busy:.1f} s of {n_workers * t_cluster:.1f} "
+            f"worker-s; scheduling/IO overhead {overhead:.2f} s per block "
+            f"({overhead / (busy / n_blocks):.1%} of a block's compute)"
+        )
+        print(f"  max |cluster - in process| = {np.abs(emb - local).max():.2e}")
+
+
+def on_cluster(tmp: Path, ckpt, block: int, n_workers: int):
+    """Embed the store on a fresh LocalCluster of ``n_workers`` single-threaded workers (zarr output)."""
+    import shutil
+
+    from distributed import Client, LocalCluster, get_task_stream
+
+    import scmf
+
+    shutil.rmtree(tmp / "emb.zarr", ignore_errors=True)
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
         Client(cluster) as client,
     ):
-        lazy = scmf.datasets.read_lazy(tmp / "cells.zarr", chunk_size=a.block)
-        from distributed import get_task_stream
-
+        lazy = scmf.datasets.read_lazy(tmp / "cells.zarr", chunk_size=block)
         t0 = time.perf_counter()
         with get_task_stream(client) as ts:
             scmf.tl.embed(lazy, ckpt, zarr_store=tmp / "emb.zarr", progress=False)
@@ -103,24 +129,14 @@ def main() -> None:
         busy = sum(
             s["stop"] - s["start"]
             for task in ts.data
-            if "_embed_block" in task["key"]
+            if "embed" in task["key"]
             for s in task["startstops"]
             if s["action"] == "compute"
         )
         n_blocks = lazy.uns["scmf"]["params"]["X_scmf"]["n_blocks"]
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
         emb = lazy.obsm["X_scmf"].compute()
-    print(
-        f"2-worker LocalCluster: {t_cluster:.1f} s, {a.n_cells / t_cluster:,.0f} cells/s "
-        f"({t_local / t_cluster:.2f}x in process); worker peak RSS "
-        + ", ".join(f"{v:.2f} GB" for v in peaks.values())
-    )
-    overhead = (t_cluster * 2 - busy) / n_blocks
-    print(
-        f"  {n_blocks} blocks of {a.block:,} cells: workers busy {busy:.1f} s of {2 * t_cluster:.1f} worker-s; "
-        f"scheduling/IO overhead {overhead:.2f} s per block ({overhead / (busy / n_blocks):.1%} of a block's compute)"
-    )
-    print(f"  max |cluster - in process| = {np.abs(emb - local).max():.2e}")
+    return t_cluster, busy, n_blocks, peaks, emb
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ def embed_blocks(
             f"cannot do; load the expression (adata.to_memory()) or embed a subset in memory for it."
         )
         raise ValueError(msg)
-    if not is_dask(X):
+    in_memory = not is_dask(X)
+    if in_memory:
         X = da.from_array(X, chunks=(block_size or 10_000, -1), asarray=False)
     if X.ndim != 2 or X.shape[0] != target.n_obs:
         msg = f"the Dask expression has shape {X.shape}; expected (n_obs={target.n_obs}, n_vars)."
@@ -135,7 +136,7 @@ def embed_blocks(
         store = _create_store(tmp, model, target.n_obs, var, X, kw, obs) if tmp is not None else None
         per_block = None if obs is None else [obs.iloc[a:b] for a, b in zip(starts, stops, strict=True)]
         results, where, elapsed = _run_blocks(
-            blocks, starts, model, var, kw, store, state, client, progress, per_block
+            blocks, starts, model, var, kw, store, state, client, progress, per_block, in_memory=in_memory
         )
     params = dict(results[0][1])
     for key in ("n_empty_cells",):
@@ -148,8 +149,12 @@ def embed_blocks(
     return np.concatenate([r[0] for r in results], axis=0), params
 
 
-def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress, obs=None):
-    """Embed each block (in order here, or on the client's workers): (results, where, seconds)."""
+def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress, obs=None, *, in_memory=False):
+    """Embed each block (in order here, or on the client's workers): (results, where, seconds).
+
+    ``in_memory``: the blocks slice an in-memory matrix, so each is cut here and sent (a block's
+    delayed read would carry the whole matrix); otherwise each worker reads its own block.
+    """
     from .._progress import bar
 
     results: list[Any] = [None] * len(blocks)
@@ -173,15 +178,17 @@ def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress, 
             from distributed import as_completed
 
             model_f = client.scatter(model, broadcast=True, hash=False)  # shipped once per worker
-            block_f = client.compute(list(blocks))  # each block is read on a worker, never gathered here
+            var_f, kw_f = client.scatter([var, kw], broadcast=True, hash=False)
             futures = []
-            for i, b in enumerate(block_f):
+            for i, blk in enumerate(blocks):
+                # one task per block reads it (a delayed read of the store, computed on the worker)
+                # and embeds it: the expression never moves between workers or to the client
                 fut = client.submit(
-                    _embed_block,
-                    b,
+                    _embed_block if in_memory else _read_and_embed,
+                    blk.compute(scheduler="synchronous") if in_memory else blk,
                     model_f,
-                    var,
-                    kw,
+                    var_f,
+                    kw_f,
                     int(starts[i]),
                     store,
                     state,
@@ -198,6 +205,11 @@ def _run_blocks(blocks, starts, model, var, kw, store, state, client, progress, 
                 pb.update(1)
             where = f"dask.distributed scheduler {client.scheduler.address}"
     return results, where, time.perf_counter() - t0
+
+
+def _read_and_embed(delayed_block, *args):
+    """Read a block (a Delayed of the lazy expression) here, on the worker, and embed it."""
+    return _embed_block(delayed_block.compute(scheduler="synchronous"), *args)
 
 
 def _embed_block(
@@ -245,20 +257,24 @@ def write_zarr(emb: np.ndarray, path: str | Path):
 
 
 def _limit_threads() -> None:
-    """In a worker, let torch use the worker's threads, not every core of the machine."""
+    """In a worker, let torch and numba use the worker's threads, not every core of the machine.
+
+    Two single-threaded workers on two cores whose numba kernels each start a thread per core
+    would run four threads on two cores.
+    """
     try:
         from distributed import get_worker
 
         n = get_worker().state.nthreads
     except (ImportError, ValueError, AttributeError):
         return
-    try:
-        import torch
+    import numba
+    import torch
 
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        pass
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    if numba.get_num_threads() != min(n, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def _create_store(path, model, n_obs: int, var, X, kw, obs=None) -> str:
