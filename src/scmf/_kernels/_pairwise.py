@@ -177,7 +177,15 @@ def neighbour_distances(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def exact_knn(X: np.ndarray, k: int, *, gram_dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """Exact euclidean kNN (self first): ``(indices int64, distances float32)``, each (n, k)."""
-    _, idx, dist = label_distance_sums(X, np.zeros(X.shape[0], dtype=np.int64), 1, k, gram_dtype=gram_dtype)
+def exact_knn(
+    X: np.ndarray, k: int, *, rows: np.ndarray | None = None, gram_dtype: type = np.float32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact euclidean kNN (self first): ``(indices int64, distances float32)``, each (n, k).
+
+    ``rows``: only these cells are queried (each against all cells); the results then have
+    one row per entry of ``rows``.
+    """
+    _, idx, dist = label_distance_sums(
+        X, np.zeros(X.shape[0], dtype=np.int64), 1, k, rows=rows, gram_dtype=gram_dtype
+    )
     return idx, dist

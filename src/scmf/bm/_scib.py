@@ -204,8 +204,9 @@ def scib(
         labels, silhouette batch) are measured on a stratified sample of
         ``silhouette_sample`` cells, each against all cells, with their standard errors in
         the metadata (``silhouette_label_se``, ``isolated_labels_se``, ``silhouette_batch_se``);
-        kBET tests each label on at most ``kbet_sample`` of its cells with their own
-        neighbour graph (see :func:`scmf.bm._metrics.kbet_per_label`); LISI, graph
+        kBET keeps each label's diffusion map over all its cells but tests at most
+        ``kbet_sample`` of them, each against all the label's cells (kBET's own random
+        subset of tested cells; see :func:`scmf.bm._metrics.kbet_per_label`); LISI, graph
         connectivity, PCR, BRAS and KMeans are computed as on the exact path, on the shared
         graph. The resolved value is stored in the parameters, and :func:`scmf.bm.scib_table`
         refuses to lay exact and approximate results out as one table.
@@ -425,7 +426,7 @@ def _score(
             m[name] = timed(name, lambda: float(scib_metrics.ilisi_knn(graph, b_names)))
         elif name == "kbet":
             m[name] = timed(
-                name, lambda: kbet_per_label(g50, b_names, y_names, X=X, max_cells=kbet_sample, seed=seed)
+                name, lambda: kbet_per_label(g50, b_names, y_names, max_cells=kbet_sample, seed=seed)
             )
         elif name == "graph_connectivity":
             m[name] = timed(name, lambda: float(scib_metrics.graph_connectivity(g15, y_names)))
