@@ -67,6 +67,35 @@ def rows_csr(X, start: int, stop: int) -> sparse.csr_matrix:
     return sparse.csr_matrix(block) if sparse.issparse(block) else sparse.csr_matrix(np.asarray(block))
 
 
+#: bytes of CSR data and indices per block of rows read by :func:`row_blocks`
+ROW_BLOCK_BYTES = 2**28
+
+
+def row_blocks(X, *, multiple: int = 1, target_bytes: int | None = None):
+    """Consecutive row blocks of an expression source as ``(start, CSR block)`` pairs.
+
+    Only one block is read at a time (from a backed file or a Dask array: :func:`rows_csr`).
+    Blocks hold about ``target_bytes`` (default :data:`ROW_BLOCK_BYTES`) of CSR data and
+    indices each, judged from the block before, and a multiple of ``multiple`` rows (but the last).
+    """
+    target_bytes = ROW_BLOCK_BYTES if target_bytes is None else target_bytes
+    n = X.shape[0]
+    rows = multiple * max(1, 1024 // multiple)  # a first, small block measures the density
+    start = 0
+    while start < n:
+        stop = min(n, start + rows)
+        block = rows_csr(X, start, stop)
+        yield start, block
+        per_row = max(block.nnz * (block.data.itemsize + block.indices.itemsize) / block.shape[0], 1.0)
+        rows = max(multiple, int(target_bytes / per_row) // multiple * multiple)
+        start = stop
+
+
+def in_memory(X) -> bool:
+    """Whether an expression source is an in-memory matrix (not a backed file or a Dask array)."""
+    return sparse.issparse(X) or isinstance(X, np.ndarray)
+
+
 def get_expression(adata: AnnData, layer: str | None):
     """The whole expression matrix in memory (sparse or dense)."""
     X = expression_source(adata, layer)

@@ -153,3 +153,43 @@ def test_roundtrip(kang_pca, dorothea, tmp_path):
         _store.get(back, "grn_inference").artifacts["pr"]["precision"],
         _store.get(kang_pca, "grn_inference").artifacts["pr"]["precision"],
     )
+
+
+@pytest.mark.parametrize("source", ["backed", "dask"])
+def test_backed_and_dask_read_in_blocks_give_the_in_memory_result(
+    kang_pca, dorothea, tmp_path, monkeypatch, source
+):
+    """A backed file (or a Dask array) is read a block of rows at a time, never whole, with the
+    same result as in memory (blocks small here, so that many are read)."""
+    from scmf import _expression
+    from scmf._kernels import _grn
+
+    monkeypatch.setattr(_grn, "_BLOCK_BYTES", 2**12)  # cell blocks of 34 rows, here and in memory
+    scmf.bm.grn_inference(kang_pca, dorothea, use_rep=["X_pca_baseline", "X_random_baseline"])
+    want = scmf.bm.results(kang_pca).set_index(["rep", "metric"])["value"]
+    path = tmp_path / "kang.h5ad"
+    kang_pca.uns.pop("scmf_bench")
+    kang_pca.write_h5ad(path)
+    if source == "backed":
+        adata = ad.read_h5ad(path, backed="r")
+    else:
+        import dask.array as da
+
+        adata = ad.read_h5ad(path)
+        adata.X = da.from_array(adata.X.toarray(), chunks=(300, -1))
+    read = []
+    real = _expression.rows_csr
+
+    def rows_csr(X, start, stop):
+        read.append(stop - start)
+        return real(X, start, stop)
+
+    monkeypatch.setattr(_expression, "ROW_BLOCK_BYTES", 2**16)
+    monkeypatch.setattr(_expression, "rows_csr", rows_csr)
+    scmf.bm.grn_inference(adata, dorothea, use_rep=["X_pca_baseline", "X_random_baseline"])
+    got = scmf.bm.results(adata).set_index(["rep", "metric"])["value"]
+    assert len(read) > 10 and max(read) < adata.n_obs  # many blocks, none of them the whole matrix
+    assert sum(read) == 3 * adata.n_obs  # once for the counts, once per representation
+    pd.testing.assert_series_equal(got.sort_index(), want.sort_index(), rtol=0, atol=1e-9)
+    if source == "backed":
+        assert adata.isbacked and adata.file.is_open

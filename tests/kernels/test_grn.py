@@ -50,3 +50,26 @@ def test_cosines_equal_sklearn(data):
     rows = np.array([5, 0, 3, 17, 39])
     got = np.concatenate([b for _, b in block_cosine(U, rows, block=2)])
     np.testing.assert_allclose(got, ref[rows], atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_expressing_sums_of_row_blocks_equal_the_whole(dtype):
+    """Row blocks (a backed file's) give the whole matrix's sums (float32 partial sums grouped by
+    block: ~1e-7 relative); the counts are computed in the same pass."""
+    from scmf._expression import row_blocks
+    from scmf._kernels._grn import expressing_counts
+
+    X = sparse.random(20_000, 80, density=0.15, format="csr", random_state=4, dtype=np.float32)
+    X.data -= 0.3
+    E = np.random.default_rng(5).normal(size=(20_000, 16)).astype(dtype)
+    whole, counts = expressing_sums(X, E)
+    blocks = list(row_blocks(X, multiple=16, target_bytes=X.nnz))  # about 8 blocks
+    assert len(blocks) > 3 and all(b.shape[0] % 16 == 0 for _, b in blocks[:-1])
+    s2, c2 = expressing_sums(iter(blocks), E)
+    np.testing.assert_array_equal(c2, counts)
+    np.testing.assert_array_equal(expressing_counts(iter(blocks)), counts)
+    # float32 partial sums: an error of float32 rounding relative to the sum of the terms' sizes
+    B = (X > 0).astype(np.float64)
+    bound = (1e-6 if dtype == np.float32 else 1e-14) * (B.T @ np.abs(E.astype(np.float64)))
+    assert np.all(np.abs(s2 - whole) <= bound)
+    assert np.all(np.abs(s2 - B.T @ E.astype(np.float64)) <= bound)

@@ -97,7 +97,9 @@ def expressing_sums(
     Parameters
     ----------
     X
-        (cells x genes) CSR matrix (anything ``scipy.sparse.csr_matrix`` accepts).
+        (cells x genes) CSR matrix (anything ``scipy.sparse.csr_matrix`` accepts), or an
+        iterable of ``(start, block)``: consecutive row blocks of it from row ``start`` (each a
+        CSR matrix), read one at a time, so that only one block is in memory (a backed file).
     E
         (cells x d) embedding.
     counts
@@ -107,22 +109,46 @@ def expressing_sums(
     -------
     ``sums`` (genes x d) float64 and ``counts`` (genes,) int64. For a float32 embedding the
     partial sums within a block of cells are float32 (relative error ~1e-7); for float64,
-    float64 throughout.
+    float64 throughout. Row blocks whose sizes are multiples of :func:`cell_block_rows` give
+    the sums of the whole matrix up to the order of float64 additions.
     """
-    from scipy import sparse
-
-    X = X if sparse.isspmatrix_csr(X) or isinstance(X, sparse.csr_array) else sparse.csr_matrix(X)
     # float32 embeddings are read as they are (accumulation is float64 either way): no 2x copy
     E = np.ascontiguousarray(E, dtype=E.dtype if E.dtype in (np.float32, np.float64) else np.float64)
-    n_genes, d = X.shape[1], E.shape[1]
+    d = E.shape[1]
     if n_parts is None:
         n_parts = numba.get_num_threads()
-    block = max(16, _BLOCK_BYTES // max(d * E.itemsize, 1))
-    n_parts = max(1, min(n_parts, -(-X.shape[0] // block)))
-    acc = np.zeros((n_parts, n_genes, d), dtype=np.float64)
-    _expressing_sums(X.indptr, X.indices, X.data, E, block, n_parts, acc)
-    sums = acc[0] if n_parts == 1 else acc.sum(axis=0)
-    return sums, expressing_counts(X) if counts is None else counts
+    block = cell_block_rows(E)
+    acc = total = None
+    for start, Xb in _row_blocks(X):
+        if acc is None:
+            acc = np.zeros((max(1, min(n_parts, -(-E.shape[0] // block))), Xb.shape[1], d), dtype=np.float64)
+        stop = start + Xb.shape[0]
+        parts = max(1, min(acc.shape[0], -(-Xb.shape[0] // block)))
+        _expressing_sums(Xb.indptr, Xb.indices, Xb.data, E[start:stop], block, parts, acc[:parts])
+        if counts is None:
+            c = expressing_counts(Xb)
+            total = c if total is None else total + c
+    if acc is None:
+        msg = "expressing_sums: X has no rows."
+        raise ValueError(msg)
+    sums = acc[0] if acc.shape[0] == 1 else acc.sum(axis=0)
+    return sums, total if counts is None else counts
+
+
+def cell_block_rows(E: np.ndarray) -> int:
+    """Cells per block of :func:`expressing_sums` for the embedding ``E`` (its rows fill L2)."""
+    itemsize = E.dtype.itemsize if E.dtype in (np.float32, np.float64) else 8
+    return max(16, _BLOCK_BYTES // max(E.shape[1] * itemsize, 1))
+
+
+def _row_blocks(X):
+    """``X`` as ``(start, CSR block)`` pairs: itself once, or the blocks it already is."""
+    from scipy import sparse
+
+    if sparse.issparse(X) or isinstance(X, np.ndarray | list):
+        X = X if sparse.isspmatrix_csr(X) or isinstance(X, sparse.csr_array) else sparse.csr_matrix(X)
+        return [(0, X)]
+    return X
 
 
 @njit(parallel=True, cache=CACHE)
@@ -137,11 +163,18 @@ def _expressing_counts(indptr, indices, data, n_parts, counts):  # pragma: no co
 
 
 def expressing_counts(X) -> np.ndarray:
-    """Per gene, the number of cells with a positive value in the CSR matrix ``X`` (int64)."""
-    n_parts = max(1, min(numba.get_num_threads(), X.shape[0]))
-    counts = np.zeros((n_parts, X.shape[1]), dtype=np.int64)
-    _expressing_counts(X.indptr, X.indices, X.data, n_parts, counts)
-    return counts.sum(axis=0)
+    """Per gene, the number of cells with a positive value in the CSR matrix ``X`` (int64), or
+    in the ``(start, CSR block)`` row blocks ``X`` yields (see :func:`expressing_sums`)."""
+    total = None
+    for _, Xb in _row_blocks(X):
+        n_parts = max(1, min(numba.get_num_threads(), Xb.shape[0]))
+        counts = np.zeros((n_parts, Xb.shape[1]), dtype=np.int64)
+        _expressing_counts(Xb.indptr, Xb.indices, Xb.data, n_parts, counts)
+        total = counts.sum(axis=0) if total is None else total + counts.sum(axis=0)
+    if total is None:
+        msg = "expressing_counts: X has no rows."
+        raise ValueError(msg)
+    return total
 
 
 @njit(parallel=True, cache=CACHE)

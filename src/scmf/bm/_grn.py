@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from .._expression import get_expression, with_raw
+from .._expression import expression_source, in_memory, row_blocks, with_raw
 from .._validate import name_list
 from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark, check_bootstrap
@@ -234,6 +234,9 @@ def grn_inference(
     ----------
     adata
         Annotated data matrix: expression in ``X`` (or ``layer``), embedding(s) in ``obsm``.
+        A backed file (``read_h5ad(..., backed="r")``) or a Dask array is read in blocks of
+        rows (about 256 MB each), never whole: a million cells x 20,000 genes need little
+        more memory than their embedding.
     network
         A path or DataFrame (see :func:`read_network` for the formats).
     network_path
@@ -320,7 +323,7 @@ def grn_inference(
         msg = f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(src.var.columns)})."
         raise KeyError(msg)
     genes = pd.Index(_gene_ids(src.var[gene_key] if gene_key else src.var_names))
-    X = get_expression(src, src_layer)
+    X = expression_source(src, src_layer)  # a backed file or Dask array is read block by block
 
     # which genes can be evaluated: expressed in >= min_cells cells
     counts = _expressing_counts(X)
@@ -396,7 +399,11 @@ def grn_inference(
 
 def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, seed, n_bootstrap) -> Score:
     from .._kernels import block_cosine, edge_cosine, expressing_sums, unit_rows
+    from .._kernels._grn import cell_block_rows
 
+    E = np.asarray(E)
+    if not in_memory(X):  # one block of rows at a time
+        X = row_blocks(X, multiple=cell_block_rows(E))
     S, _ = expressing_sums(X, E, counts=counts)
     R = np.zeros_like(S)
     R[evaluated] = S[evaluated] / counts[evaluated, None]
@@ -442,12 +449,15 @@ def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, se
 
 
 def _expressing_counts(X) -> np.ndarray:
-    """Cells with a positive value, per gene (without a boolean copy of a CSR matrix)."""
+    """Cells with a positive value, per gene (without a boolean copy of a CSR matrix; a backed
+    file or Dask array one block of rows at a time)."""
     from scipy import sparse
 
-    if sparse.issparse(X) and X.format == "csr":
-        from .._kernels import expressing_counts
+    from .._kernels import expressing_counts
 
+    if not in_memory(X):
+        return expressing_counts(row_blocks(X))
+    if sparse.issparse(X) and X.format == "csr":
         return expressing_counts(X)
     return np.asarray((X > 0).sum(axis=0)).ravel()
 
