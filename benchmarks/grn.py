@@ -218,7 +218,7 @@ def large_backed(n: int, folder: str | None, g: int = 20_000, density: float = 0
 
 def backed_call(path: str) -> None:
     """Open ``path`` backed and call ``grn_inference`` (the fresh process of ``--backed``)."""
-    import resource
+    from pathlib import Path
 
     import anndata as ad
 
@@ -231,7 +231,10 @@ def backed_call(path: str) -> None:
     scmf.bm.grn_inference(adata, _network_path(), n_bootstrap=100, progress=False)
     t = time.perf_counter() - t0
     res = scmf.bm.results(adata).set_index("metric")["value"]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
+    # VmHWM: this process's peak since it started (getrusage's maxrss would include the
+    # parent's resident set at the fork before this program was executed)
+    status = Path("/proc/self/status").read_text()
+    peak = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM:")).split()[1]) / 2**20
     print(
         f"  backed: opening {t_open:.1f} s (reads obs, var and the embedding); grn_inference, first "
         f"call (n_bootstrap=100): {t:6.1f} s   auroc {res['auroc']:.4f}\n"

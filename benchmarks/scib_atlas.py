@@ -28,7 +28,7 @@ def _data(n: int, reps=("X_scmf", "X_noisy", "X_random"), batch_shift: float = 0
     import scmf
 
     adata = scmf.datasets.toy(
-        n, 64, n_labels=20, n_batches=8, label_sep=1.0, batch_shift=0.5, n_genes=0, seed=0
+        n, 64, n_labels=20, n_batches=8, label_sep=1.0, batch_shift=batch_shift, n_genes=0, seed=0
     )
     X = np.asarray(adata.obsm["X_scmf"], dtype=np.float32)
     rng = np.random.default_rng(1)

@@ -99,7 +99,7 @@ def in_memory(X) -> bool:
 def get_expression(adata: AnnData, layer: str | None):
     """The whole expression matrix in memory (sparse or dense)."""
     X = expression_source(adata, layer)
-    if not (sparse.issparse(X) or isinstance(X, np.ndarray)):
+    if not in_memory(X):
         X = X[...] if hasattr(X, "__getitem__") else np.asarray(X)  # backed dataset
     return X
 
