@@ -398,8 +398,7 @@ def grn_inference(
 
 
 def _score(X, E, counts, evaluated, regulators, targets_of, pairs, *, center, seed, n_bootstrap) -> Score:
-    from .._kernels import block_cosine, edge_cosine, expressing_sums, unit_rows
-    from .._kernels._grn import cell_block_rows
+    from .._kernels import block_cosine, cell_block_rows, edge_cosine, expressing_sums, unit_rows
 
     E = np.asarray(E)
     if not in_memory(X):  # one block of rows at a time
