@@ -65,7 +65,7 @@ def test_expressing_sums_of_row_blocks_equal_the_whole(dtype):
     whole, counts = expressing_sums(X, E)
     blocks = list(row_blocks(X, multiple=16, target_bytes=X.nnz))  # about 8 blocks
     assert len(blocks) > 3 and all(b.shape[0] % 16 == 0 for _, b in blocks[:-1])
-    s2, c2 = expressing_sums(iter(blocks), E)
+    s2, c2 = expressing_sums(blocks, E)  # a list of blocks, or any iterable of them
     np.testing.assert_array_equal(c2, counts)
     np.testing.assert_array_equal(expressing_counts(iter(blocks)), counts)
     # float32 partial sums: an error of float32 rounding relative to the sum of the terms' sizes

@@ -97,7 +97,7 @@ def expressing_sums(
     Parameters
     ----------
     X
-        (cells x genes) CSR matrix (anything ``scipy.sparse.csr_matrix`` accepts), or an
+        (cells x genes) sparse matrix or array (made CSR), or an
         iterable of ``(start, block)``: consecutive row blocks of it from row ``start`` (each a
         CSR matrix), read one at a time, so that only one block is in memory (a backed file).
     E
@@ -142,10 +142,10 @@ def cell_block_rows(E: np.ndarray) -> int:
 
 
 def _row_blocks(X):
-    """``X`` as ``(start, CSR block)`` pairs: itself once, or the blocks it already is."""
+    """``X`` as ``(start, CSR block)`` pairs: a matrix or array once, else the blocks it yields."""
     from scipy import sparse
 
-    if sparse.issparse(X) or isinstance(X, np.ndarray | list):
+    if sparse.issparse(X) or isinstance(X, np.ndarray):
         X = X if sparse.isspmatrix_csr(X) or isinstance(X, sparse.csr_array) else sparse.csr_matrix(X)
         return [(0, X)]
     return X
