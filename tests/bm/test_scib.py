@@ -257,7 +257,7 @@ def test_kbet_sample_tests_cells_against_the_whole_label():
     diffusion map and neighbours of all its cells: a tested cell's verdict is the one it gets
     when every cell is tested, and the score is the sample's share of those verdicts."""
     from scmf.bm._metrics import kbet_per_label
-    from scmf.bm._metrics._kbet import kbet_accepted
+    from scmf.bm._metrics._kbet import diffusion_map, kbet_accepted
 
     toy = scmf.datasets.toy(
         3000, 16, n_labels=3, n_batches=3, label_sep=1.0, batch_shift=0.2, n_genes=0, seed=5
@@ -270,10 +270,11 @@ def test_kbet_sample_tests_cells_against_the_whole_label():
     sub = g50.knn_graph_connectivities[mask][:, mask]
     sub.sort_indices()
     b = pd.Categorical(batches[mask]).codes
-    every = kbet_accepted(sub, b, 70, 100, 0.05)
+    emb, _ = diffusion_map(sub, 100)
+    every = kbet_accepted(emb, b, 70, 0.05)
     assert 0.2 < every.mean() < 0.8  # a label whose verdicts are mixed
     rows = np.sort(np.random.default_rng(0).choice(mask.sum(), 300, replace=False))
-    np.testing.assert_array_equal(kbet_accepted(sub, b, 70, 100, 0.05, test=rows), every[rows])
+    np.testing.assert_array_equal(kbet_accepted(emb, b, 70, 0.05, test=rows), every[rows])
 
     exact = kbet_per_label(g50, batches, labels)
     assert kbet_per_label(g50, batches, labels, max_cells=mask.sum() + 100) == exact  # no label sampled
@@ -281,3 +282,47 @@ def test_kbet_sample_tests_cells_against_the_whole_label():
     assert len(set(sampled)) > 1  # the seed draws the samples
     # a mean over three labels of sample shares: within four standard errors of the exact score
     assert all(abs(v - exact) < 4 * 0.5 / np.sqrt(3 * 300) for v in sampled), (sampled, exact)
+
+
+@pytest.mark.parametrize(("hint", "solves"), [(None, ["T"]), (0.3, ["p(T)"]), (0.9999, ["p(T)", "T"])])
+def test_diffusion_eigenpairs_through_the_polynomial_are_arpacks(hint, solves, monkeypatch):
+    """A label large enough for the Chebyshev-filtered solve gets ARPACK's own eigenpairs of
+    largest magnitude (the same eigenvalues, the same subspace), with or without a cut-off
+    hint, and a hint above the true cut-off (checked after the solve) falls back to a bound
+    that holds."""
+    from scipy import sparse
+    from scipy.sparse.linalg import eigsh
+
+    from scmf.bm._metrics import _kbet
+
+    toy = scmf.datasets.toy(
+        6000, 16, n_labels=1, n_batches=3, label_sep=1.0, batch_shift=0.2, n_genes=0, seed=3
+    )
+    conn = knn(np.asarray(toy.obsm["X_scmf"], dtype=np.float32), 50).knn_graph_connectivities
+    q = np.asarray(conn.sum(axis=0)).ravel()
+    K = sparse.diags(1 / q) @ conn @ sparse.diags(1 / q)
+    z = np.sqrt(np.asarray(K.sum(axis=0)).ravel())
+    T = (sparse.diags(1 / z) @ K @ sparse.diags(1 / z)).astype(np.float64).tocsr()
+    monkeypatch.setattr(_kbet, "POLYNOMIAL_FROM", 5000)  # from 20,000 cells by default
+    want, V = eigsh(T, k=100, which="LM")
+    import scipy.sparse.linalg as sla
+
+    seen = []
+
+    def spy(A, *args, **kwargs):
+        seen.append("p(T)" if isinstance(A, sla.LinearOperator) else "T")
+        return eigsh(A, *args, **kwargs)
+
+    monkeypatch.setattr(sla, "eigsh", spy)
+    got, W, cutoff = _kbet.leading_eigenpairs(T, 100, cutoff_hint=hint)
+    assert seen == solves  # no hint: ARPACK on T; a hint too high: p(T) checked, then T
+    np.testing.assert_allclose(np.sort(got), np.sort(want), atol=1e-9)
+    assert cutoff == pytest.approx(np.abs(want).min(), abs=1e-9)
+    # the same invariant subspace: every principal angle ~0
+    np.testing.assert_allclose(np.linalg.svd(V.T @ W, compute_uv=False), 1.0, atol=1e-7)
+    # and the eigenvectors themselves, each up to its sign
+    np.testing.assert_allclose(np.abs(np.sum(V[:, np.argsort(want)] * W, axis=0)), 1.0, atol=1e-6)
+    # diffusion components: scib-metrics' scaling of the same eigenpairs
+    monkeypatch.setattr(sla, "eigsh", eigsh)
+    emb, c2 = _kbet.diffusion_map(conn, 100, cutoff_hint=hint)
+    assert c2 == pytest.approx(cutoff) and emb.shape == (6000, 100) and emb.dtype == np.float32

@@ -207,7 +207,7 @@ def scib(
         kBET keeps each label's diffusion map over all its cells but tests at most
         ``kbet_sample`` of them, each against all the label's cells (kBET's own random
         subset of tested cells; see :func:`scmf.bm._metrics.kbet_per_label`; the diffusion
-        maps are the cost left, about 30 s per 50,000-cell label on 2 cores); LISI, graph
+        maps are the cost left, 15-30 s per 50,000-cell label on 2 cores); LISI, graph
         connectivity, PCR, BRAS and KMeans are computed as on the exact path, on the shared
         graph. The resolved value is stored in the parameters, and :func:`scmf.bm.scib_table`
         refuses to lay exact and approximate results out as one table.
