@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("scmf")
 
 TABLE_COLUMNS = ["benchmark", "dataset", "rep", "metric", "value", "std", "ci_low", "ci_high", "params"]
-REPLICATE_COLUMNS = ["replicate_kind", "replicates", "test_train_ratio", "n_cells"]
+REPLICATE_COLUMNS = ["replicate_kind", "replicates", "test_train_ratio", "n_cells", "cells"]
 CI_LEVEL = 0.95
 _PROVENANCE_PACKAGES = (
     "scmf",
@@ -435,6 +435,20 @@ def _json_default(v: Any) -> Any:
     return str(v)
 
 
+def cells_fingerprint(obs_names: Iterable[object]) -> str:
+    """The identity of a set of cells in their order: a digest of their names (the same cells in
+    another order, or other cells of the same number, give another). Stored with every result
+    (metadata ``cells``) so that results of two files are only paired over the same cells."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=12)
+    n = 0
+    for name in obs_names:
+        h.update(str(name).encode("utf-8", "surrogatepass") + b"\0")
+        n += 1
+    return f"{n}:{h.hexdigest()}"
+
+
 def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataFrame:
     """The tidy long table: one row per (benchmark, dataset, rep, metric), sorted by those.
 
@@ -442,8 +456,9 @@ def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataF
     splits or resamples), ``ci_low``/``ci_high`` (95% interval, NaN without replicates) and
     ``params`` (the settings, as canonical JSON: rows with different text were computed
     differently). With ``replicates``, also ``replicate_kind``, ``replicates`` (array per row)
-    ``test_train_ratio`` and ``n_cells`` (the cells it was scored on, where recorded: what
-    pairing results across files checks).
+    ``test_train_ratio``, ``n_cells`` (the cells it was scored on, where recorded) and
+    ``cells`` (the input cells' :func:`cells_fingerprint`, where recorded): what pairing
+    results across files checks.
     """
     rows = []
     for r in results:
@@ -469,6 +484,7 @@ def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataF
                     reps.get(m),
                     ratio,
                     float(n) if n is not None else np.nan,
+                    r.metadata.get("cells"),
                 ]
             rows.append(row)
     columns = TABLE_COLUMNS + (REPLICATE_COLUMNS if replicates else [])

@@ -11,7 +11,7 @@ import pytest
 import scanpy as sc
 
 import scmf
-from scmf import ScmfWarning
+from scmf import ScmfWarning, _store
 
 REPS = ["X_pca_baseline", "X_random_baseline"]
 
@@ -386,3 +386,33 @@ def test_clustering_seed_variation_reaches_the_test(pbmc):
     )
     params = json.loads(scmf.bm.results(km)["params"].iloc[0])
     assert params["cluster_seeds"] == 1  # what was run: KMeans clusters once
+
+
+def test_pairing_across_files_needs_the_same_cells_in_the_same_order(pbmc):
+    """The same number of cells is not enough: other cells, or the same cells shuffled, give
+    other splits, so results of two such files are never paired; the same cells pair."""
+    half = pbmc.n_obs // 2
+    shuffle = np.random.default_rng(0).permutation(half)
+    cases = {
+        "first": pbmc[:half].copy(),
+        "last": pbmc[pbmc.n_obs - half :].copy(),
+        "shuffled": pbmc[:half][shuffle].copy(),
+        "same": pbmc[:half].copy(),
+    }
+    for ad in cases.values():
+        ad.uns.pop("scmf_bench", None)
+        scmf.bm.linear_probe(ad, "bulk_labels", use_rep="X_pca_baseline", n_splits=2)
+    stored = {k: _store.get(ad, "linear_probe").metadata["cells"] for k, ad in cases.items()}
+    assert stored["first"] == stored["same"] == _store.cells_fingerprint(pbmc.obs_names[:half])
+    assert len(set(stored.values())) == 3
+    for other in ("last", "shuffled"):
+        files = {"first": cases["first"], other: cases[other]}
+        with pytest.raises(ValueError, match="different cells"):
+            scmf.bm.compare(files, baseline="first · X_pca_baseline", across_sources=True)
+    c = scmf.bm.compare(
+        {"first": cases["first"], "same": cases["same"]},
+        baseline="first · X_pca_baseline",
+        across_sources=True,
+    )
+    assert set(c["rep"]) == {"same · X_pca_baseline"}
+    assert np.allclose(c["difference"], 0.0)  # the same cells, splits and model: identical

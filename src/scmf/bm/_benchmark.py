@@ -273,6 +273,7 @@ def _run(spec: BenchmarkSpec, prepare: Callable[..., Prepared], own: inspect.Sig
         k: _param_value(v) for k, v in call.items() if k != "adata" and k not in SHARED and k not in EXECUTION
     }
     params.update(prepared.params)
+    cells_id = _store.cells_fingerprint(adata.obs_names)  # which cells, in which order
     cells = prepared.cells
     if cells is not None and cells.all():
         cells = None
@@ -294,7 +295,9 @@ def _run(spec: BenchmarkSpec, prepare: Callable[..., Prepared], own: inspect.Sig
             bar.update(max(steps - (bar.n - start), 0))  # whatever the step did not report
             logger.info("%s on %r: %.2f s", spec.name, rep, elapsed)
             said = list(dict.fromkeys([*prepare_warnings, *raised]))
-            metadata = {**prepared.metadata, "warnings": said} if said else prepared.metadata
+            metadata = {"cells": cells_id, **prepared.metadata}
+            if said:
+                metadata["warnings"] = said
             results.append(_result(spec, dataset, rep, s, params, metadata))
     return finish(adata, results, inplace=call["inplace"], key_added=call["key_added"])
 

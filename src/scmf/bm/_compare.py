@@ -39,6 +39,8 @@ def as_table(data: Any, *, replicates: bool = False) -> pd.DataFrame:
         t = data.copy()
         if replicates and "n_cells" not in t.columns:
             t["n_cells"] = np.nan
+        if replicates and "cells" not in t.columns:
+            t["cells"] = None
         if "source" not in t.columns:
             t.insert(0, "source", "")
         if "params" not in t.columns:
@@ -274,7 +276,8 @@ def compare(
         ``model.h5ad`` against ``X_pca_baseline`` in ``baselines.h5ad`` (``baseline`` may then be
         a representation name that only one source holds). The pairing assumes each source
         scored the same cells of the dataset with the same settings (identical parameters are
-        required, and a differing stored cell count is refused). ``False`` compares within each
+        required, and results whose stored cells differ, in number, names or order, are
+        refused). ``False`` compares within each
         source. Required exactly then.
 
     Returns
@@ -325,6 +328,13 @@ def compare(
                 msg = (
                     f"{bench} on {dataset!r}: {r.rep!r} was scored on {int(r.n_cells)} cells and {baseline!r} on "
                     f"{int(b.n_cells)}; paired tests need the same cells. Evaluate both on the same object."
+                )
+                raise ValueError(msg)
+            if isinstance(r.cells, str) and isinstance(b.cells, str) and r.cells != b.cells:
+                msg = (
+                    f"{bench} on {dataset!r}: {r.rep!r} and {baseline!r} were scored on different cells "
+                    "(the cells' names or their order differ), so their splits or resamples do not pair; "
+                    "paired tests need the same cells. Evaluate both on the same object."
                 )
                 raise ValueError(msg)
             row = _paired(
