@@ -318,3 +318,18 @@ def test_figures_drawn_in_worker_processes_equal_serial_ones(tmp_path, files, mo
         path = scmf.report(files[0], tmp_path / f"r{workers}.html", max_figures=5)
         html[workers] = re.findall(r'<img src="([^"]+)"', path.read_text(encoding="utf-8"))
     assert len(html[1]) >= 8 and html[1] == html[2]
+
+
+def test_rank_summary_never_merges_files_unless_asked(files):
+    """Two files hold the dataset "pbmc": kept apart (the default), the page has no rank
+    summary that would pool their same-named representations, and a note says why; across
+    sources, each file's representation is ranked as a model of its own."""
+    from scmf._report._build import render
+
+    apart = render(list(files))
+    assert 'id="ranks"' not in apart and "no rank summary: &#39;pbmc&#39; is held by several sources" in apart
+    together = render(list(files), across_sources=True)
+    ranked = re.search(r'<table class="sortable" id="ranks">(.*?)</table>', together, re.S).group(1)
+    names = re.findall(r'<td class="name">([^<]+?)\s*(?:<span|</td>)', ranked)
+    assert "model_a · X_pca_baseline" in names and "model_b · X_pca_baseline" in names
+    assert "X_pca_baseline" not in names

@@ -75,8 +75,10 @@ def report(
         Page title (default: "scmf evaluation report").
     across_sources
         Several sources (files) that hold the same dataset: ``False`` (default) keeps each
-        source apart (its own sections); ``True`` sets their representations against each
-        other as models of their own (``"source · rep"``), as in :func:`scmf.bm.comparison_table`.
+        source apart (its own sections, and no rank summary, which would merge same-named
+        representations of different files; a note says so); ``True`` sets their
+        representations against each other as models of their own (``"source · rep"``), as in
+        :func:`scmf.bm.comparison_table`, ranked together.
     max_figures
         Per section, draw the benchmark's own per-representation figures (confusion matrix,
         per-class F1, perturbation scatter) for at most this many representations: the
@@ -315,6 +317,17 @@ def _overview(ct: pd.DataFrame) -> list[dict[str, Any]]:
 def _ranks(t, across_sources, notes) -> dict[str, Any] | None:
     from ..bm import rank_summary
 
+    if not across_sources:
+        shared = t.groupby("dataset")["source"].nunique()
+        shared = sorted(shared.index[shared > 1])
+        if shared:  # pooling would rank same-named representations of different files as one
+            notes.append(
+                f"no rank summary: {', '.join(map(repr, shared))} is held by several sources, and with "
+                "across_sources=False each source keeps its own sections; a rank summary would merge "
+                "representations of the same name from different files, which may be different models. "
+                "Build the report with across_sources=True to rank them as models of their own."
+            )
+            return None
     try:
         r = rank_summary(t, across_sources=across_sources)
     except (ValueError, KeyError) as e:
