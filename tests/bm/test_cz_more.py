@@ -242,6 +242,14 @@ def test_perturbation_expression_prediction_shuffled_scores_near_zero(kang_ifn):
     )
     r = _store.get(adata, "cz_perturbation_expression_prediction", rep="layer:noise")
     assert abs(r.metrics["spearman"]) < 0.2
+    # the layer alone (use_rep=None) on data with no embedding at all: the same score
+    bare = adata.copy()
+    bare.obsm.clear()
+    bare.uns.pop("scmf_bench", None)
+    scmf.bm.cz_perturbation_expression_prediction(bare, use_rep=None, predicted_layer="noise", **KW)
+    alone = scmf.bm.results(bare)
+    assert set(alone["rep"]) == {"layer:noise"}
+    assert _store.get(bare, "cz_perturbation_expression_prediction").metrics == r.metrics
     assert (
         _store.get(adata, "cz_perturbation_expression_prediction", rep="X_pca_baseline").metrics["spearman"]
         > 0.4
@@ -271,6 +279,8 @@ def test_perturbation_expression_prediction_bad_input(kang_ifn):
         run(kang_ifn, use_rep="X_pca_baseline", min_logfoldchange=50, **KW)
     with pytest.raises(KeyError, match="predicted_layer='pred'"):
         run(kang_ifn, use_rep="X_pca_baseline", predicted_layer="pred", **KW)
+    with pytest.raises(ValueError, match="use_rep=None leaves nothing to score"):
+        run(kang_ifn, use_rep=None, **KW)
     with pytest.raises(ValueError, match="at least n_folds=5 perturbations"):
         run(kang_ifn, "condition", use_rep="X_pca_baseline")  # one condition without contexts
     dup = kang_ifn.copy()

@@ -45,7 +45,7 @@ logger = logging.getLogger("scmf")
 _K = inspect.Parameter.KEYWORD_ONLY
 #: the shared parameters as the runner adds them: use_rep first, the storing ones last
 _SHARED_PARAMS = {
-    "use_rep": inspect.Parameter("use_rep", _K, default=EMBED_KEY, annotation="str | Sequence[str]"),
+    "use_rep": inspect.Parameter("use_rep", _K, default=EMBED_KEY, annotation="str | Sequence[str] | None"),
     "progress": inspect.Parameter("progress", _K, default=None, annotation="bool | None"),
     "dataset_name": inspect.Parameter("dataset_name", _K, default=None, annotation="str | None"),
     "inplace": inspect.Parameter("inplace", _K, default=True, annotation="bool"),
@@ -55,7 +55,9 @@ _SHARED_PARAMS = {
 SHARED_DOCS = {
     "use_rep": """use_rep
         ``obsm`` key, or a list of keys, to evaluate; representations of one call are scored
-        on the same splits and resamples (what makes :func:`scmf.bm.compare` paired).""",
+        on the same splits and resamples (what makes :func:`scmf.bm.compare` paired).
+        ``None``: no embedding, for a benchmark that also scores something else (a
+        ``predicted_layer``) and is asked for that alone.""",
     "progress": """progress
         Show a progress bar (``None``: on a terminal, unless scanpy's verbosity is 0).""",
     "dataset_name": """dataset_name
@@ -262,13 +264,19 @@ def _run(spec: BenchmarkSpec, prepare: Callable[..., Prepared], own: inspect.Sig
     adata = call["adata"]
     with recording() as prepare_warnings:  # stored with every result of the call
         check_anndata(adata, f"scmf.bm.{spec.name}")
-        reps = as_rep_list(call["use_rep"])
+        reps = [] if call["use_rep"] is None else as_rep_list(call["use_rep"])
         dataset = dataset_name_or_default(call["dataset_name"], adata)
         embeddings = {rep: get_rep(adata, rep, dtype=spec.dtype) for rep in reps}
         prepared = prepare(**{k: v for k, v in call.items() if k in own.parameters})
     if not isinstance(prepared, Prepared):
         msg = f"benchmark {spec.name!r}: its function must return scmf.bm.Prepared, got {type(prepared).__name__}."
         raise TypeError(msg)
+    if not reps and not prepared.extra:
+        msg = (
+            f"scmf.bm.{spec.name}: use_rep=None leaves nothing to score; pass the obsm key (or keys) of "
+            "the representations to evaluate."
+        )
+        raise ValueError(msg)
     params = {
         k: _param_value(v) for k, v in call.items() if k != "adata" and k not in SHARED and k not in EXECUTION
     }

@@ -119,7 +119,7 @@ def cz_perturbation_expression_prediction(
     the predicted change. A model that predicts expression itself puts its prediction in
     ``adata.layers[predicted_layer]`` (same cells and genes; control rows as the model gives
     them); it is scored as the representation ``"layer:<predicted_layer>"``, beside the
-    embeddings.
+    embeddings (``use_rep=None`` scores the layer alone).
 
     The inputs cz's perturbation datasets carry are computed the way cz's
     ``SingleCellPerturbationDataset`` prepares them: differential expression of each
