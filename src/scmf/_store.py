@@ -441,12 +441,11 @@ def cells_fingerprint(obs_names: Iterable[object]) -> str:
     (metadata ``cells``) so that results of two files are only paired over the same cells."""
     import hashlib
 
-    h = hashlib.blake2b(digest_size=12)
-    n = 0
-    for name in obs_names:
-        h.update(str(name).encode("utf-8", "surrogatepass") + b"\0")
-        n += 1
-    return f"{n}:{h.hexdigest()}"
+    names = [str(name) for name in obs_names]
+    digest = hashlib.blake2b(
+        "".join(f"{n}\0" for n in names).encode("utf-8", "surrogatepass"), digest_size=12
+    )
+    return f"{len(names)}:{digest.hexdigest()}"
 
 
 def to_frame(results: Iterable[Result], *, replicates: bool = False) -> pd.DataFrame:

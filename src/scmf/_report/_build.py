@@ -318,8 +318,8 @@ def _ranks(t, across_sources, notes) -> dict[str, Any] | None:
     from ..bm import rank_summary
 
     if not across_sources:
-        shared = t.groupby("dataset")["source"].nunique()
-        shared = sorted(shared.index[shared > 1])
+        per_dataset = t.groupby("dataset")["source"].nunique()
+        shared = sorted(per_dataset.index[per_dataset > 1])
         if shared:  # pooling would rank same-named representations of different files as one
             notes.append(
                 f"no rank summary: {', '.join(map(repr, shared))} is held by several sources, and with "

@@ -177,19 +177,24 @@ def leading_eigenpairs(
     return evals, evecs, float(np.abs(evals).min())
 
 
-def diffusion_map(conn, n_comps: int, *, cutoff_hint: float | None = None) -> tuple[np.ndarray, float]:
-    """scib-metrics' diffusion map of one label's graph ``conn``: ``n_comps`` components, each
-    scaled by ``e / (1 - e)`` (float32, cells x components), and the eigenvalues' cut-off
-    (see :func:`leading_eigenpairs`, which ``cutoff_hint`` is passed to)."""
+def transition_matrix(conn):
+    """The density-normalised, symmetric transition matrix of a graph (Coifman & Lafon;
+    scanpy's and scib-metrics' recipe), as float64 CSR."""
     from scipy import sparse
 
-    # density-normalised, symmetric transition matrix (Coifman & Lafon; scanpy's recipe)
     q = np.asarray(conn.sum(axis=0))
     Q = sparse.spdiags(1.0 / q, 0, conn.shape[0], conn.shape[0])
     K = Q @ conn @ Q
     z = np.sqrt(np.asarray(K.sum(axis=0)))
     Z = sparse.spdiags(1.0 / z, 0, K.shape[0], K.shape[0])
-    T = (Z @ K @ Z).astype(np.float64).tocsr()
+    return (Z @ K @ Z).astype(np.float64).tocsr()
+
+
+def diffusion_map(conn, n_comps: int, *, cutoff_hint: float | None = None) -> tuple[np.ndarray, float]:
+    """scib-metrics' diffusion map of one label's graph ``conn``: ``n_comps`` components, each
+    scaled by ``e / (1 - e)`` (float32, cells x components), and the eigenvalues' cut-off
+    (see :func:`leading_eigenpairs`, which ``cutoff_hint`` is passed to)."""
+    T = transition_matrix(conn)
     evals, evecs, cutoff = leading_eigenpairs(T, n_comps, cutoff_hint=cutoff_hint)
     evals, evecs = evals.astype(np.float32)[::-1], evecs.astype(np.float32)[:, ::-1]
     evals = evals + np.float32(1e-8)
