@@ -68,26 +68,30 @@ def test_equals_cell_eval_and_pdex(k562):
     import polars as pl
     from cell_eval import metrics as ce
     from cell_eval._types import PerturbationAnndataPair, initialize_de_comparison
-    from sklearn.linear_model import Ridge
 
     r = _run(k562, splits=("random",))["X_pca_baseline"]
-    mine = _per(r)
+    mine = _per(r, predictor="mean_shift")  # covers every held-out perturbation
     test = list(mine.index)
     # measured profiles, independently: pandas group means and pdex's DE
     obs = k562.obs["perturbation"].astype(str).to_numpy()
     X = k562.X.toarray()
     means = pd.DataFrame(X).groupby(obs).mean()
-    E = pd.DataFrame(k562.obsm["X_pca_baseline"].astype(np.float64)).groupby(obs).mean()
     perts = [p for p in means.index if p != "control"]
     train = [p for p in perts if p not in test]
     ctrl = means.loc["control"].to_numpy()
-    pred = Ridge(alpha=1.0).fit(E.loc[train], means.loc[train] - ctrl).predict(E.loc[test])
+    pred = np.broadcast_to((means.loc[train] - ctrl).mean(axis=0).to_numpy(), (len(test), ctrl.size))
+    stored = pd.DataFrame(r.artifacts["predictions"]["delta"]).assign(
+        predictor=r.artifacts["predictions"]["predictor"], perturbation=r.artifacts["predictions"]["perturbation"]
+    )
+    stored = stored[stored["predictor"] == "mean_shift"].set_index("perturbation").loc[test]
+    np.testing.assert_allclose(stored.drop(columns="predictor").to_numpy(), pred, rtol=1e-5, atol=1e-7)
     de = pdex.pdex(
         k562, "perturbation", mode="ref", reference="control", is_log1p=True, as_pandas=True, threads=1
     )
     de = de[de["target"].isin(test)]
-    # the predicted DE table: every gene, scmf's documented call (a z-test against each gene's spread)
-    spread = X.var(axis=0, ddof=1)
+    # the predicted DE table: every gene, scmf's documented call (a z-test against each gene's spread
+    # over the cells known before the prediction: the controls and the training perturbations' cells)
+    spread = X[np.isin(obs, [*train, "control"])].var(axis=0, ddof=1)
     n_cells = pd.Series(obs).value_counts()
     pfdr = predicted_fdr(pred, spread, int(n_cells["control"]), n_cells[test].to_numpy())
     genes = np.asarray(k562.var_names)
@@ -132,7 +136,7 @@ def test_equals_cell_eval_and_pdex(k562):
         for p in test:
             want = values.get(p, np.nan)
             assert mine.loc[p, metric] == pytest.approx(want, abs=1e-9, nan_ok=True), (metric, p)
-    assert r.metrics["pearson_delta"] == pytest.approx(mine["pearson_delta"].mean())
+    assert r.metrics["mean_shift_pearson_delta"] == pytest.approx(mine["pearson_delta"].mean())
 
 
 @pytest.mark.slow
@@ -260,9 +264,9 @@ def test_shift_levels_move_away_and_are_stored(k562):
         assert f"pearson_delta_{s}" in r.metrics and f"mean_shift_pearson_delta_{s}" in r.metrics
     curve = r.artifacts["curve"]
     assert list(curve["split"])[: len(levels)] == levels
-    ys = [r.metrics["pearson_delta"]] + [r.metrics[f"pearson_delta_{s}"] for s in levels[1:]]
+    ys = [r.metrics["mean_shift_pearson_delta"]] + [r.metrics[f"mean_shift_pearson_delta_{s}"] for s in levels[1:]]
     auc = np.trapezoid(ys, x) / (x[-1] - x[0])
-    assert r.metrics["pearson_delta_shift_auc"] == pytest.approx(auc)
+    assert r.metrics["mean_shift_pearson_delta_shift_auc"] == pytest.approx(auc)
     assert {"doubles_additive_pearson_delta", "doubles_pearson_delta"} <= set(r.metrics)
     per = pd.DataFrame(r.artifacts["per_perturbation"])
     assert set(per["split"]) == {"random", *levels[1:], "doubles"}
@@ -272,13 +276,16 @@ def test_shift_levels_move_away_and_are_stored(k562):
     assert all(set(p.split("+")) <= singles for p in doubles)  # both halves of each double were trained on
 
 
-def test_compare_is_paired_over_perturbations(k562):
-    _run(k562, splits=("random",))
-    c = scmf.bm.compare(k562, baseline="X_random_baseline", benchmark="perturbation_response").set_index(
-        "metric"
+def test_compare_is_paired_over_perturbations():
+    adata = scmf.datasets.toy_perturbation(n_perturbations=20, target_genes=True, seed=3)
+    scmf.tl.baselines(adata, n_comps=10)
+    _run(adata, splits=("random",))
+    c = scmf.bm.compare(adata, baseline="X_random_baseline", benchmark="perturbation_response").set_index(
+        ["rep", "metric"]
     )
-    assert np.isfinite(c.loc["pearson_delta", "p_value"])
-    r = _store.get(k562, "perturbation_response", rep="X_pca_baseline")
+    assert np.isfinite(c.loc[("X_pca_baseline", "pearson_delta"), "p_value"])
+    assert np.isfinite(c.loc[("linear", "pearson_delta"), "p_value"])
+    r = _store.get(adata, "perturbation_response", rep="X_pca_baseline")
     assert r.replicates["pearson_delta"].size == r.metadata["n_test"]
 
 
@@ -292,7 +299,7 @@ def test_bad_input(k562):
     with pytest.raises(ValueError, match="includes 'doubles'"):
         run(singles, use_rep="X_pca_baseline", splits=("doubles",))
     run(singles, use_rep="X_pca_baseline")  # "auto" leaves the doubles split out
-    assert "doubles" not in list(_store.get(singles, "perturbation_response").metadata["splits"])
+    assert "doubles" not in list(_store.get(singles, "perturbation_response", rep="linear").metadata["splits"])
     few = k562[k562.obs["perturbation"].isin(["control", "KLF1", "FOXO4"])].copy()
     with pytest.raises(ValueError, match="at least 5 perturbations"):
         run(few, use_rep="X_pca_baseline")
@@ -303,7 +310,7 @@ def test_every_stored_metric_is_declared(k562):
     spec = scmf.bm.declaration("perturbation_response")
     declared = {m.name for m in spec.metrics}
     stored = set(_store.get(k562, "perturbation_response", rep="X_pca_baseline").metrics)
-    assert stored <= declared and len(stored) < 60  # an overview, the details in the artifacts
+    assert stored <= declared and len(stored) < 70  # an overview, the details in the artifacts
     for m in PROFILE_METRICS:
         assert spec.metric(m).group == "perturbation"
     for ref in ("cell_mean", "mean_shift", "ceiling"):
@@ -316,7 +323,7 @@ def test_contexts_use_their_own_controls(norman):
     scmf.bm.perturbation_response(
         norman, context_key="cell_type", use_rep="X_pca_baseline", splits=("random",)
     )
-    r = _store.get(norman, "perturbation_response")
+    r = _store.get(norman, "perturbation_response", rep="X_pca_baseline")
     assert r.metadata["n_contexts"] == 4
     obs = norman.obs[["perturbation", "cell_type"]].astype(str)
     means = (

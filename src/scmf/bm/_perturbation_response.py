@@ -10,9 +10,11 @@ perturbation's own cells. All scored with ``_metrics/_profiles.py`` (cell-eval's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from .._expression import get_expression, log_normalised, with_raw
@@ -21,12 +23,20 @@ from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark, check_splits
 from ._metrics._profiles import OVERLAP_K, PROFILE_METRICS, log2_fold_change, predicted_fdr, profile_scores
 from ._perturbation import MIN_TRAIN, contexts_with_controls, control_index
+from ._predictors import (
+    cell_loadings,
+    linear_predict,
+    pseudobulk_pca,
+    representation_P,
+    target_rows,
+    unit_scale,
+)
 from ._registry import Metric
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-REFERENCES = ("cell_mean", "mean_shift", "ceiling")
+REFERENCES = ("cell_mean", "mean_shift", "no_change", "linear", "ceiling")
 SHIFT_LEVELS = (0.25, 0.5, 0.75)
 #: what the references and the doubles store as metrics, and the shift curve keeps (every metric
 #: of every predictor and split is in ``artifacts["per_perturbation"]``): tables stay readable
@@ -49,6 +59,8 @@ _REF_WHAT = {
     "mean_shift": "mean-shift baseline (mean training delta per perturbation)",
     "additive": "additive baseline (sum of the single perturbations' deltas), doubles only",
     "ceiling": "data ceiling (one half of each perturbation's cells predicting the other)",
+    "no_change": "no-change baseline (the control mean; its Pearson is undefined)",
+    "linear": "linear reference of Ahlmann-Eltze et al. (training pseudobulk PCA)",
 }
 
 
@@ -66,13 +78,19 @@ def _declare() -> list[Metric]:
 
     out = [metric(m, m, "perturbation") for m in PROFILE_METRICS]
     out += [metric(f"{r}_{m}", m, "baseline", f" [{_REF_WHAT[r]}]") for r in REFERENCES for m in KEY_METRICS]
+    coverage = "share of the held-out perturbations the predictor could predict (its perturbed genes represented)"
+    out += [
+        Metric("coverage", "coverage", True, (0.0, 1.0), coverage, aggregated=False),
+        Metric("linear_coverage", "coverage", True, (0.0, 1.0), coverage + " [linear reference]", aggregated=False),
+        Metric("doubles_coverage", "coverage", True, (0.0, 1.0), coverage + " [doubles]", aggregated=False),
+    ]
     for m in KEY_METRICS:
         out.append(
             metric(f"doubles_{m}", m, "perturbation", " [doubles, trained on singles]", aggregated=False)
         )
         out += [
             metric(f"doubles_{r}_{m}", m, "baseline", f" [doubles; {_REF_WHAT[r]}]", aggregated=False)
-            for r in ("additive", "mean_shift", "ceiling")
+            for r in ("additive", "mean_shift", "no_change", "linear", "ceiling")
         ]
     for f in SHIFT_LEVELS:  # the default levels (other levels' metrics count as undeclared)
         out.append(
@@ -104,11 +122,15 @@ def _declare() -> list[Metric]:
     return out
 
 
-@benchmark("perturbation_response", _declare(), aliases={"test_fraction": "test_size"})
+@benchmark(
+    "perturbation_response", _declare(), aliases={"test_fraction": "test_size", "alpha": "ridge_penalty"}
+)
 def perturbation_response(
     adata: AnnData,
     perturbation_key: str = "perturbation",
     *,
+    use_rep: str | Sequence[str] | None = None,
+    gene_rep: str | Sequence[str] | None = None,
     control_label: str = "control",
     context_key: str | None = None,
     splits: str | tuple[str, ...] = "auto",
@@ -117,26 +139,58 @@ def perturbation_response(
     n_top_genes: int = 50,
     fdr_threshold: float = 0.05,
     combo_sep: str = "+",
-    alpha: float = 1.0,
+    n_comps: int = 10,
+    ridge_penalty: float = 0.1,
     min_cells: int = 10,
     layer: str | None = None,
     use_raw: bool = False,
     normalize: str = "auto",
     seed: int = 42,
 ) -> Prepared:
-    """Perturbation response scored as the Virtual Cell Challenge does, against references and a ceiling.
+    """Predicting unseen perturbations, scored as the Virtual Cell Challenge does, against references and a ceiling.
+
+    A held-out perturbation is predicted only from what was known before it was measured:
+    the training perturbations' cells, the control cells and representations of genes. No
+    predictor reads a held-out perturbation's own cells. (Whether an embedding *encodes*
+    perturbation state, given those cells, is :func:`scmf.bm.perturbation`'s question.)
 
     Each perturbation's *delta* is its mean log-normalised expression minus the control
     mean; its measured differential expression is a Wilcoxon rank-sum test of its cells
     against the control cells per gene (Benjamini-Hochberg over genes; log2 fold change of
-    the pseudobulk means as ``pdex``, cell-eval's DE engine, computes it). The model is a
-    ridge regression from a perturbation's mean embedding to its delta, fitted on the
-    training perturbations; it predicts the held-out ones. Beside it, on the same held-out
-    perturbations:
+    the pseudobulk means as ``pdex``, cell-eval's DE engine, computes it).
+
+    The predictor is the linear model of Ahlmann-Eltze, Huber & Anders (Nature Methods
+    2025): the training deltas (genes x perturbations, centred per gene, the controls a
+    training condition of change 0) are ``G K P``, ``G`` a representation of the genes,
+    ``P`` one of the perturbations (the perturbed gene's row of ``G``; a combination's is
+    the sum of its singles'), ``K`` solved in closed form with ``ridge_penalty`` on both
+    sides. Each representation scored is one row of results:
+
+    - ``linear`` (always): the paper's reference, ``G`` the top ``n_comps`` principal
+      components of the training pseudobulk;
+    - each ``gene_rep`` (``varm`` keys, e.g. :func:`scmf.tl.embed_genes`'s): ``G`` its rows
+      (genes without one are predicted at the training mean change; a perturbed gene without
+      one is not predicted, and counted);
+    - each ``use_rep`` (cell embeddings in ``obsm``): ``G`` each gene's covariance with the
+      embedding's dimensions over the control cells, what the embedding says about genes in
+      unperturbed cells.
+
+    ``G`` other than the reference's is scaled to a root-mean-square entry of 1, so that one
+    penalty means the same for every representation. On the ``doubles`` split every single
+    is a training perturbation and is represented by its own indicator (the paper's
+    ``identity`` perturbation embedding), a double by the sum of its singles'; ``G`` still
+    differs between representations.
+
+    A perturbation whose target is not a measured gene (``linear``, ``use_rep``) or has no
+    representation (``gene_rep``) is not predicted: ``coverage`` (and ``linear_coverage``,
+    ``doubles_coverage``) is the share that was, and each metric is the mean over those.
+    Beside every predictor, on the same held-out perturbations:
 
     - ``cell_mean_*``: the cell-mean baseline, the mean expression of every training
       perturbed cell (as a delta);
     - ``mean_shift_*``: the mean of the training perturbations' deltas;
+    - ``no_change_*``: the control mean (a delta of 0; its Pearson is undefined, NaN);
+    - ``linear_*``: the linear reference above;
     - ``doubles_additive_*`` (split ``doubles``): for a double perturbation ``A+B``, the sum
       of the deltas of ``A`` and ``B``;
     - ``ceiling_*``: the data ceiling, one random half of each perturbation's cells
@@ -149,12 +203,14 @@ def perturbation_response(
     ``overlap_at_50/100/200/N`` and ``precision_at_50/100/200`` (measured DE genes,
     ``fdr < fdr_threshold``, ranked by ``|log2FC|``, against the prediction's DE genes ranked
     by ``|predicted log2FC|``: a predicted profile has no cells to test, so a gene is called
-    when its predicted change stands out against the gene's spread over the screen's cells
-    at the perturbation's cell count, a z-test with Benjamini-Hochberg), ``de_recall``,
-    ``de_precision`` and ``direction_match``. Stored: their means
-    over held-out perturbations, every one for the model, ``pearson_delta``,
-    ``discrimination_score`` and ``mae`` for the references; every metric of every predictor,
-    split and held-out perturbation is in ``artifacts["per_perturbation"]``.
+    when its predicted change stands out against the gene's spread over the cells known
+    before the prediction (controls and training perturbations) at the perturbation's cell
+    count, a z-test with Benjamini-Hochberg), ``de_recall``, ``de_precision`` and
+    ``direction_match``. Stored: their means over held-out perturbations, every one for the
+    predictor, ``pearson_delta``, ``discrimination_score`` and ``mae`` for the references;
+    every metric of every predictor, split and held-out perturbation is in
+    ``artifacts["per_perturbation"]``, and every predicted delta (float32, genes in
+    ``var_names`` order) in ``artifacts["predictions"]``, so any metric can be recomputed.
 
     Splits (``splits``; ``"auto"``: all that the data allow):
 
@@ -175,9 +231,15 @@ def perturbation_response(
     Parameters
     ----------
     adata
-        Expression in ``X`` (or ``layer``/``.raw``), embedding(s) in ``obsm``.
+        Expression in ``X`` (or ``layer``/``.raw``), representations in ``varm``/``obsm``.
     perturbation_key
-        ``obs`` column of each cell's perturbation; doubles are written ``A+B``.
+        ``obs`` column of each cell's perturbation, named after the perturbed gene as in
+        ``var_names``; doubles are written ``A+B``.
+    use_rep
+        ``obsm`` key(s) of cell embeddings, each used through the control cells only (above).
+        ``None``: none (the ``linear`` reference and ``gene_rep`` are scored).
+    gene_rep
+        ``varm`` key(s) of gene representations (genes x d, NaN rows for genes without one).
     control_label
         The value marking control cells.
     context_key
@@ -198,8 +260,10 @@ def perturbation_response(
         FDR below which a gene is differentially expressed.
     combo_sep
         Separator of combined perturbations.
-    alpha
-        Ridge regularisation.
+    n_comps
+        Principal components of the ``linear`` reference's gene representation.
+    ridge_penalty
+        Ridge penalty on both sides of ``K`` (the paper's 0.1).
     min_cells
         Perturbations with fewer cells are left out (warned); each half of the ceiling has
         half of them.
@@ -211,14 +275,34 @@ def perturbation_response(
     Examples
     --------
     >>> import scmf
-    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=16, seed=0)
-    >>> scmf.tl.baselines(adata, n_comps=10)
-    >>> scmf.bm.perturbation_response(adata, use_rep="X_pca_baseline", splits=("random",))
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=16, target_genes=True, seed=0)
+    >>> scmf.bm.perturbation_response(adata, splits=("random",))
     >>> m = scmf.bm.results(adata).set_index("metric")["value"]
-    >>> bool(m["ceiling_pearson_delta"] > m["mean_shift_pearson_delta"])
+    >>> bool(m["ceiling_pearson_delta"] > m["pearson_delta"] > m["mean_shift_pearson_delta"])
     True
     """
     func = "perturbation_response"
+    gene_reps = [] if gene_rep is None else [gene_rep] if isinstance(gene_rep, str) else list(gene_rep)
+    for key in gene_reps:
+        if not isinstance(key, str) or key not in adata.varm:
+            msg = (
+                f"{func}: gene_rep={key!r} is not in adata.varm ({name_list(list(adata.varm))}); write a gene "
+                "representation with scmf.tl.embed_genes(adata, model) or pass the varm key of your own."
+            )
+            raise KeyError(msg)
+        G = np.asarray(adata.varm[key])
+        if G.ndim != 2 or not np.issubdtype(G.dtype, np.number):
+            msg = f"{func}: adata.varm[{key!r}] must be a numeric genes x d array, got {G.dtype} {G.shape}."
+            raise ValueError(msg)
+        if np.isinf(G).any():
+            msg = f"{func}: adata.varm[{key!r}] has infinite values (NaN rows mark genes without a representation)."
+            raise ValueError(msg)
+    if isinstance(n_comps, bool) or not isinstance(n_comps, int | np.integer) or n_comps < 1:
+        msg = f"n_comps must be a positive integer, got {n_comps!r}."
+        raise ValueError(msg)
+    if not np.isfinite(ridge_penalty) or ridge_penalty <= 0:
+        msg = f"ridge_penalty must be a positive number, got {ridge_penalty!r}."
+        raise ValueError(msg)
     labels = get_labels(adata, perturbation_key, param="perturbation_key", func=func)
     cats = np.asarray(labels.categories, dtype=object)
     ctrl = control_index(cats, control_label, perturbation_key)
@@ -328,12 +412,6 @@ def perturbation_response(
     from .._kernels import benjamini_hochberg, rank_sum_vs_reference
 
     Xs = X[cell_rows]
-    # each gene's spread across all scored cells: the noise a predicted change is called against
-    sq = Xs.multiply(Xs).mean(axis=0) if sparse.issparse(Xs) else (np.asarray(Xs) ** 2).mean(axis=0)
-    mean_all = np.asarray(Xs.mean(axis=0)).ravel()
-    spread = (
-        np.maximum(np.asarray(sq).ravel() - mean_all**2, 0.0) * cell_rows.size / max(cell_rows.size - 1, 1)
-    )
     Xc = sparse.csc_matrix(Xs) if not sparse.issparse(Xs) else Xs.tocsc()
     Xc.sort_indices()
     del Xs
@@ -435,34 +513,115 @@ def perturbation_response(
             out[m][ok_rows] = s[m]
         return out
 
-    # what does not depend on the embedding: references once per split, the ceiling once per test set
+    # the spread of each gene over the cells known before a split's predictions: controls and training cells
+    Xsq = X.multiply(X) if sparse.issparse(X) else np.asarray(X) ** 2
+    second = M[: n_p + n_c] @ Xsq
+    second = second.toarray() if sparse.issparse(second) else np.asarray(second)
+    del Xsq
+    ctrl_groups = n_p + np.flatnonzero(ok_ctx)
+
+    def _spread(tr) -> np.ndarray:
+        g = np.concatenate([tr, ctrl_groups])
+        w = sizes[g]
+        n = w.sum()
+        s1 = (w[:, None] * means[g]).sum(axis=0)
+        s2 = (w[:, None] * second[g]).sum(axis=0)
+        return np.maximum(s2 - s1**2 / n, 0.0) / max(n - 1.0, 1.0)
+
+    def _references(tr, te, *, additive: bool) -> dict[str, np.ndarray]:
+        w = n_cells_pert[tr]
+        refs = {
+            "cell_mean": np.broadcast_to(
+                (w[:, None] * delta[tr]).sum(0) / w.sum(), (te.size, delta.shape[1])
+            ),
+            "mean_shift": np.broadcast_to(delta[tr].mean(axis=0), (te.size, delta.shape[1])),
+            "no_change": np.zeros((te.size, delta.shape[1])),
+        }
+        if additive:  # the doubles split: every test perturbation is a double of trained singles
+            refs["additive"] = np.stack([delta[parts_of[i]].sum(axis=0) for i in te])
+        return refs
+
+    def _scores(pred, te, spread, *, half_truth=False):
+        """Every metric per held-out perturbation; a prediction is called DE at the power of the cells it stands for."""
+        ok_rows = ~np.isnan(pred).any(axis=1)
+        out = {m: np.full(te.size, np.nan) for m in PROFILE_METRICS}
+        if ok_rows.sum() < 1:
+            return out
+        te_ok = te[ok_rows]
+        truth = delta_half[1][te_ok] if half_truth else delta[te_ok]
+        cells = (half_cells[0] if half_truth else n_cells_pert)[te_ok]
+        s = profile_scores(
+            pred[ok_rows], truth, control[te_ok],
+            (fdr_half if half_truth else fdr)[te_ok], (lfc_half if half_truth else lfc)[te_ok],
+            target_cols[te_ok], predicted_fdr(pred[ok_rows], spread, n_ctrl[te_ok], cells),
+            n_top_genes=n_top_genes, fdr_threshold=fdr_threshold,
+        )  # fmt: skip
+        for m in PROFILE_METRICS:
+            out[m][ok_rows] = s[m]
+        return out
+
+    rows_of = target_rows(base, gene_pos, combo_sep)
+    unmeasured = [str(n) for n, r in zip(names, rows_of, strict=True) if min(r) < 0]
+    if unmeasured:
+        warn(
+            f"{func}: {len(unmeasured)} of {n_p} perturbations target genes that are not in var_names "
+            f"({name_list(unmeasured)}); the linear reference and cell embeddings represent a perturbation by its "
+            "measured gene and cannot predict them outside the doubles split (see coverage). A gene_rep that covers "
+            "them can."
+        )
+    n_ok_ctx = int(ok_ctx.sum())
+    identity = {int(i): [int(j) for j in parts_of[i]] for i in np.flatnonzero(is_double)}
+
+    def _linear(G, split, tr, te, P_of=None) -> np.ndarray:
+        """The linear model with gene representation ``G`` (and the perturbations' ``P_of``)."""
+        if split == "doubles":  # every single is trained: each is its own indicator
+            return linear_predict(G, delta, tr, te, None, n_controls=n_ok_ctx, ridge=ridge_penalty, identity=identity)
+        if P_of is None:
+            P_of = representation_P(G, rows_of)
+        return linear_predict(G, delta, tr, te, P_of, n_controls=n_ok_ctx, ridge=ridge_penalty)
+
+    # what does not read a representation: references once per split, the ceiling once per test set
     fixed: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    fixed_pred: dict[str, dict[str, np.ndarray]] = {}
+    spreads: dict[str, np.ndarray] = {}
     ceilings: dict[bytes, dict[str, np.ndarray]] = {}
     for split, tr, te in split_list:
+        spreads[split] = spread = _spread(tr)
         refs = _references(tr, te, additive=split == "doubles")
-        fixed[split] = {r: _scores(np.asarray(v), te) for r, v in refs.items()}
+        G_pca = pseudobulk_pca(np.vstack([means[tr], means[ctrl_groups]]), n_comps)
+        refs["linear"] = _linear(G_pca, split, tr, te)
+        fixed_pred[split] = {r: np.asarray(v) for r, v in refs.items()}
+        fixed[split] = {r: _scores(np.asarray(v), te, spread) for r, v in refs.items()}
         if te.tobytes() not in ceilings:
-            ceilings[te.tobytes()] = _scores(delta_half[0][te], te, half_truth=True)
+            ceilings[te.tobytes()] = _scores(delta_half[0][te], te, spread, half_truth=True)
         fixed[split]["ceiling"] = ceilings[te.tobytes()]
+        fixed_pred[split]["ceiling"] = delta_half[0][te]
 
-    def score(E: np.ndarray) -> Score:
-        from sklearn.linear_model import Ridge
-
-        feats = M[:n_p] @ E.astype(np.float64)  # mean embedding per perturbation
+    def _score_predictor(predict) -> Score:
+        """Score ``predict(split, train, test) -> predicted deltas`` (NaN rows: not covered) beside the references."""
         metrics: dict[str, float] = {}
         per_rows = {"split": [], "perturbation": [], "predictor": [], **{m: [] for m in PROFILE_METRICS}}
+        pred_rows: dict[str, list] = {"split": [], "perturbation": [], "predictor": [], "delta": []}
         replicates: dict[str, np.ndarray] = {}
         curve: dict[str, dict[str, float]] = {}
+        coverage: dict[str, float] = {}
         for split, tr, te in split_list:
-            pred = Ridge(alpha=alpha).fit(feats[tr], delta[tr]).predict(feats[te])
-            by = {"model": _scores(pred, te), **fixed[split]}
+            pred = predict(split, tr, te)
+            by = {"model": _scores(pred, te, spreads[split]), **fixed[split]}
+            preds = {"model": pred, **fixed_pred[split]}
             for who, s in by.items():
                 per_rows["split"] += [split] * te.size
                 per_rows["perturbation"] += list(names[te])
                 per_rows["predictor"] += [who] * te.size
                 for m in PROFILE_METRICS:
                     per_rows[m].append(s[m])
-            means = {
+                pred_rows["split"] += [split] * te.size
+                pred_rows["perturbation"] += list(names[te])
+                pred_rows["predictor"] += [who] * te.size
+                pred_rows["delta"].append(np.asarray(preds[who], dtype=np.float32))
+            cov = {who: float(np.mean(~np.isnan(p).any(axis=1))) for who, p in preds.items()}
+            coverage[split] = cov["model"]
+            means_ = {
                 who: {
                     m: float(np.nanmean(s[m])) if np.isfinite(s[m]).any() else float("nan")
                     for m in PROFILE_METRICS
@@ -470,25 +629,28 @@ def perturbation_response(
                 for who, s in by.items()
             }
             curve[split] = {
-                f"{who}:{m}": means[who][m]
-                for who in ("model", "mean_shift", "cell_mean", "ceiling")
+                f"{who}:{m}": means_[who][m]
+                for who in ("model", "mean_shift", "cell_mean", "linear", "ceiling")
                 for m in KEY_METRICS
             }
             if split == "random":
-                for who, vals in means.items():
+                for who, vals in means_.items():
                     prefix = "" if who == "model" else f"{who}_"
                     shown = PROFILE_METRICS if who == "model" else KEY_METRICS
                     metrics.update({f"{prefix}{m}": vals[m] for m in shown})
+                metrics["coverage"] = cov["model"]
+                metrics["linear_coverage"] = cov["linear"]
                 replicates = {m: by["model"][m] for m in PROFILE_METRICS if np.isfinite(by["model"][m]).all()}
             elif split.startswith("shift"):
-                metrics[f"pearson_delta_{split}"] = means["model"]["pearson_delta"]
-                metrics[f"mean_shift_pearson_delta_{split}"] = means["mean_shift"]["pearson_delta"]
+                metrics[f"pearson_delta_{split}"] = means_["model"]["pearson_delta"]
+                metrics[f"mean_shift_pearson_delta_{split}"] = means_["mean_shift"]["pearson_delta"]
             else:
-                for who, vals in means.items():
+                for who, vals in means_.items():
                     if who == "cell_mean":
                         continue
                     prefix = "doubles_" if who == "model" else f"doubles_{who}_"
                     metrics.update({f"{prefix}{m}": vals[m] for m in KEY_METRICS})
+                metrics["doubles_coverage"] = cov["model"]
         shift_splits = [s for s in curve if s == "random" or s.startswith("shift")]
         if "shift" in wanted and len(shift_splits) >= 2:
             x = np.asarray([dissimilarity[s] for s in shift_splits])
@@ -504,9 +666,16 @@ def perturbation_response(
             metrics,
             replicates=replicates if replicates and len(next(iter(replicates.values()))) > 1 else {},
             replicate_kind="splits",
+            metadata={"coverage": coverage},
             artifacts={
                 "per_perturbation": {
                     k: (np.concatenate(v) if k in PROFILE_METRICS else list(v)) for k, v in per_rows.items()
+                },
+                "predictions": {
+                    "split": pred_rows["split"],
+                    "perturbation": pred_rows["perturbation"],
+                    "predictor": pred_rows["predictor"],
+                    "delta": np.vstack(pred_rows["delta"]),
                 },
                 "curve": {
                     "split": list(curve),
@@ -515,8 +684,53 @@ def perturbation_response(
             },
         )
 
+    ctrl_rows = np.flatnonzero(is_ctrl_cell)
+    X_ctrl = X[ctrl_rows]
+    ctrl_ctx = ccode[ctrl_rows]
+
+    def _uncovered(G) -> list[str]:
+        P = representation_P(G, rows_of)
+        return [str(n) for n, ok in zip(names, ~np.isnan(P).any(axis=1), strict=True) if not ok]
+
+    def score(E: np.ndarray) -> Score:
+        """A cell embedding, used only through the control cells: each gene's covariance with it."""
+        G = unit_scale(cell_loadings(X_ctrl, E[ctrl_rows], ctrl_ctx))
+        s = _score_predictor(lambda split, tr, te: _linear(G, split, tr, te))
+        s.metadata.update({"gene_representation": "covariance with the embedding over the control cells",
+                           "targets_without_representation": _uncovered(G)})  # fmt: skip
+        return s
+
+    def linear_reference() -> Score:
+        def predict(split, tr, te):
+            return fixed_pred[split]["linear"]
+
+        s = _score_predictor(predict)
+        s.metadata.update({"gene_representation": f"top {n_comps} principal components of the training pseudobulk",
+                           "targets_without_representation": [str(n) for n, r in zip(names, rows_of, strict=True)
+                                                              if min(r) < 0]})  # fmt: skip
+        return s
+
+    extra: dict = {"linear": linear_reference}
+    for key in gene_reps:
+        G_raw = np.asarray(adata.varm[key], dtype=np.float64)
+        if src is not adata:  # the expression is .raw's: match its genes by name
+            G_raw = pd.DataFrame(G_raw, index=adata.var_names).reindex(genes).to_numpy()
+        missing_rows = np.isnan(G_raw).any(axis=1)
+        G_fit = unit_scale(np.where(missing_rows[:, None], 0.0, G_raw))
+        G_P = np.where(missing_rows[:, None], np.nan, G_fit)
+
+        def from_genes(G_fit=G_fit, G_P=G_P, n_missing=int(missing_rows.sum())) -> Score:
+            P_of = representation_P(G_P, rows_of)
+            s = _score_predictor(lambda split, tr, te: _linear(G_fit, split, tr, te, P_of))
+            s.metadata.update({"gene_representation": "varm", "genes_without_representation": n_missing,
+                               "targets_without_representation": _uncovered(G_P)})  # fmt: skip
+            return s
+
+        extra[key] = from_genes
+
     return Prepared(
         score,
+        extra=extra,
         metadata={
             "n_cells": int(cell_rows.size),
             "n_control_cells": int(sizes[n_p : n_p + n_c][ok_ctx].sum()),

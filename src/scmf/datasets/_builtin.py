@@ -103,6 +103,7 @@ def toy_perturbation(
     n_control: int = 200,
     n_genes: int = 100,
     n_programs: int = 4,
+    target_genes: bool = False,
     seed: int = 0,
 ) -> AnnData:
     """A seeded synthetic perturbation screen (log-normalised-like values, ``X`` dense float32).
@@ -110,6 +111,13 @@ def toy_perturbation(
     Each perturbation shifts expression along a mix of ``n_programs`` shared gene programs,
     so effects are related across perturbations and a linear map from a good embedding to
     the expression shift exists. ``obs["perturbation"]`` holds ``"control"`` or ``"P<i>"``.
+
+    With ``target_genes``, each perturbation activates one gene and is named after it
+    (``"gene_<j>"``): the target rises by 2 and the genes sharing its programs follow (the
+    effect is the target's program loadings times the programs), and every cell's programs
+    vary from cell to cell, so genes of a program co-vary in the control cells too. An unseen
+    perturbation is then predictable from its gene alone, as
+    :func:`scmf.bm.perturbation_response` asks.
 
     Examples
     --------
@@ -121,17 +129,30 @@ def toy_perturbation(
     from anndata import AnnData
 
     rng = np.random.default_rng(seed)
+    if target_genes and n_perturbations > n_genes:
+        msg = f"target_genes needs n_perturbations <= n_genes, got {n_perturbations} > {n_genes}."
+        raise ValueError(msg)
     programs = rng.standard_normal((n_programs, n_genes))
     mix = rng.standard_normal((n_perturbations, n_programs))
+    if target_genes:
+        targets = rng.choice(n_genes, n_perturbations, replace=False)
+        mix = programs[:, targets].T / np.sqrt(n_programs)
     effects = mix @ programs * 0.5
+    if target_genes:
+        effects[np.arange(n_perturbations), targets] += 2.0
     base = rng.gamma(2.0, 1.0, n_genes)
     labels = np.concatenate(
         [np.full(n_control, -1), np.repeat(np.arange(n_perturbations), cells_per_perturbation)]
     )
     shift = np.zeros((labels.size, n_genes))
     shift[labels >= 0] = effects[labels[labels >= 0]]
+    if target_genes:  # programs active to a different degree in every cell
+        shift += rng.standard_normal((labels.size, n_programs)) @ programs * 0.3
     X = np.abs(base + shift + rng.standard_normal((labels.size, n_genes)) * 0.5).astype(np.float32)
-    names = np.where(labels < 0, "control", np.char.add("P", labels.astype(str)))
+    if target_genes:
+        names = np.where(labels < 0, "control", np.char.add("gene_", targets[np.maximum(labels, 0)].astype(str)))
+    else:
+        names = np.where(labels < 0, "control", np.char.add("P", labels.astype(str)))
     obs = pd.DataFrame(
         {"perturbation": pd.Categorical(names)}, index=[f"cell_{i}" for i in range(labels.size)]
     )

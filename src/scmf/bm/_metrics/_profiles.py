@@ -5,7 +5,8 @@ Every function takes a block of perturbations at once: ``true`` and ``pred`` are
 differential expression of the measured cells (``fdr``, ``lfc``: log2 fold changes of the
 pseudobulk means, as ``pdex`` computes them). A prediction here is a profile, not cells, so
 its DE calls come from :func:`predicted_fdr`: the predicted change against the gene's
-spread over the screen's cells at the perturbation's cell count (a z-test, Benjamini-Hochberg). The DE
+spread over the cells known before the prediction (controls and training perturbations) at
+the perturbation's cell count (a z-test, Benjamini-Hochberg). The DE
 metrics are then cell-eval's on those two DE tables. Like cell-eval, DE tables are read as
 float32 (its polars cast) before thresholding and ranking, ties ranked in gene order.
 """
@@ -42,10 +43,12 @@ def log2_fold_change(mean_log: np.ndarray, control_log: np.ndarray) -> np.ndarra
 def predicted_fdr(pred: np.ndarray, spread: np.ndarray, n_control, n_cells: np.ndarray) -> np.ndarray:
     """FDR of each predicted change: z = delta / sqrt(spread (1/n_control + 1/n_cells)), two-sided, BH per row.
 
-    ``spread`` is each gene's variance over the scored cells (a prediction has no cells of its
-    own; the controls alone are too sparse to say, many genes are 0 in all of them), the cell
-    count the perturbation's: a predicted change is called at about the power the measured
-    test had. A gene without any spread is called when its change is not 0.
+    ``spread`` is each gene's variance over the cells known before the prediction (the
+    controls and the training perturbations' cells: a prediction has no cells of its own, and
+    the controls alone are too sparse to say, many genes are 0 in all of them); one vector,
+    or one row per prediction. The cell count is the perturbation's: a predicted change is
+    called at about the power the measured test had. A gene without any spread is called
+    when its change is not 0.
     """
     from scipy.special import erfc
 
@@ -53,7 +56,7 @@ def predicted_fdr(pred: np.ndarray, spread: np.ndarray, n_control, n_cells: np.n
 
     n_control = np.broadcast_to(np.asarray(n_control, dtype=float), (pred.shape[0],))
     se = np.sqrt(
-        spread[None, :] * (1.0 / n_control[:, None] + 1.0 / np.asarray(n_cells, dtype=float)[:, None])
+        np.atleast_2d(spread) * (1.0 / n_control[:, None] + 1.0 / np.asarray(n_cells, dtype=float)[:, None])
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se > 0, np.abs(pred) / np.where(se > 0, se, 1.0), np.where(pred != 0, np.inf, 0.0))
