@@ -11,6 +11,7 @@ prepares them (see :func:`cz_perturbation_expression_prediction`) and then calls
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +24,14 @@ from .._warnings import warn
 from ._benchmark import Prepared, Score, benchmark
 from ._cz import _cz_version, _full, cz_log_as_warning, global_seed
 from ._perturbation import control_index
+from ._predictors import (
+    cell_loadings,
+    linear_predict,
+    pseudobulk_pca,
+    representation_P,
+    target_rows,
+    unit_scale,
+)
 from ._registry import Metric
 
 if TYPE_CHECKING:
@@ -35,7 +44,15 @@ _METRICS = [
         True,
         (-1.0, 1.0),
         "Spearman of predicted and measured change on each condition's sampled DE genes (mean over conditions)",
-    )
+    ),
+    Metric(
+        "coverage",
+        "coverage",
+        True,
+        (0.0, 1.0),
+        "share of the conditions with sampled DE genes that the predictor could predict (its perturbed genes represented)",
+        aggregated=False,
+    ),
 ]
 
 
@@ -88,13 +105,15 @@ def _control_map(names, pert, is_ctrl, context, seed: int) -> dict[str, dict[str
     return out
 
 
-@benchmark("cz_perturbation_expression_prediction", _METRICS, dtype=None)
+@benchmark("cz_perturbation_expression_prediction", _METRICS, dtype=None, aliases={"alpha": "ridge_penalty"})
 def cz_perturbation_expression_prediction(
     adata: AnnData,
     perturbation_key: str = "perturbation",
     *,
+    use_rep: str | Sequence[str] | None = None,
     control_label: str = "control",
     predicted_layer: str | None = None,
+    gene_rep: str | Sequence[str] | None = None,
     context_key: str | None = None,
     pred_effect_operation: str = "ratio",
     pval_threshold: float = 1e-4,
@@ -102,7 +121,9 @@ def cz_perturbation_expression_prediction(
     percent_genes_to_mask: float = 0.5,
     min_de_genes_to_mask: int = 5,
     n_folds: int = 5,
-    alpha: float = 1.0,
+    n_comps: int = 10,
+    ridge_penalty: float = 0.1,
+    combo_sep: str = "+",
     min_cells: int = 5,
     layer: str | None = None,
     use_raw: bool = False,
@@ -111,15 +132,27 @@ def cz_perturbation_expression_prediction(
 ) -> Prepared:
     """cz-benchmarks' ``PerturbationExpressionPredictionTask`` on an embedding's (or a model's) predictions.
 
-    What is scored is a predicted expression matrix. For an embedding (``use_rep``) scmf
-    makes one: a ridge regression from a perturbation's mean embedding to its expression
-    change (mean of its cells minus the mean of their matched controls), cross-fitted over
-    ``n_folds`` folds of perturbations so no perturbation is predicted by a model that saw
-    it; each perturbed cell's predicted expression is its matched control's expression plus
-    the predicted change. A model that predicts expression itself puts its prediction in
-    ``adata.layers[predicted_layer]`` (same cells and genes; control rows as the model gives
-    them); it is scored as the representation ``"layer:<predicted_layer>"``, beside the
-    embeddings (``use_rep=None`` scores the layer alone).
+    What is scored is a predicted expression matrix, made without the cells of the
+    perturbations it predicts. scmf makes one with the linear model of
+    :func:`scmf.bm.perturbation_response` (Ahlmann-Eltze et al.), cross-fitted over
+    ``n_folds`` folds of perturbations: a fold's perturbations are predicted from the other
+    folds' changes (mean of their cells minus the mean of their matched controls), the
+    control cells and a representation of the genes, never from their own cells. Each
+    perturbed cell's predicted expression is its matched control's expression plus the
+    predicted change. One representation per row of results:
+
+    - ``linear`` (always): the paper's reference, the top ``n_comps`` principal components
+      of the training folds' pseudobulk;
+    - each ``gene_rep`` (``varm`` keys, e.g. :func:`scmf.tl.embed_genes`'s);
+    - each ``use_rep`` (cell embeddings): each gene's covariance with the embedding over the
+      control cells.
+
+    A condition whose perturbed gene has no representation (not a measured gene, for
+    ``linear`` and ``use_rep``) is not predicted and not scored: ``coverage`` is the share of
+    the conditions with sampled DE genes that were. A model that predicts expression itself
+    puts its prediction in ``adata.layers[predicted_layer]`` (same cells and genes; control
+    rows as the model gives them); it is scored as the representation
+    ``"layer:<predicted_layer>"``, beside the others (``use_rep=None``: no cell embedding).
 
     The inputs cz's perturbation datasets carry are computed the way cz's
     ``SingleCellPerturbationDataset`` prepares them: differential expression of each
@@ -143,6 +176,8 @@ def cz_perturbation_expression_prediction(
         ``obs`` column of each cell's perturbation (condition).
     control_label
         The value marking control cells.
+    use_rep
+        ``obsm`` key(s) of cell embeddings, each used through the control cells only (above).
     predicted_layer
         A layer of predicted expression to score as well (see above).
     context_key
@@ -154,8 +189,13 @@ def cz_perturbation_expression_prediction(
         mean is not positive) or ``"difference"``.
     pval_threshold, min_logfoldchange, percent_genes_to_mask, min_de_genes_to_mask
         cz's data preparation settings (its defaults).
-    n_folds, alpha
-        Folds of perturbations and ridge regularisation of the embedding's predictor.
+    gene_rep
+        ``varm`` key(s) of gene representations to predict with (NaN rows: genes without one).
+    n_folds, n_comps, ridge_penalty
+        Folds of perturbations, the reference's principal components and the ridge penalty
+        of the linear model (both sides; the paper's 0.1).
+    combo_sep
+        Separator of combined perturbations (a combination is represented by the sum of its genes').
     min_cells
         Perturbations with fewer cells are left out (warned).
     layer, use_raw, normalize
@@ -167,13 +207,13 @@ def cz_perturbation_expression_prediction(
     Examples
     --------
     >>> import scmf
-    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=12, seed=0)
-    >>> scmf.tl.baselines(adata, n_comps=10)
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=12, target_genes=True, seed=0)
     >>> scmf.bm.cz_perturbation_expression_prediction(
-    ...     adata, use_rep="X_pca_baseline", min_logfoldchange=0.5, pred_effect_operation="difference"
+    ...     adata, use_rep=None, min_logfoldchange=0.5, pred_effect_operation="difference"
     ... )
-    >>> float(scmf.bm.results(adata)["value"].iloc[0]) > 0
-    True
+    >>> r = scmf.bm.results(adata).set_index("metric")["value"]
+    >>> bool(r["spearman"] > 0), float(r["coverage"])
+    (True, 1.0)
     """
     version = _cz_version()
     from czbenchmarks.datasets.single_cell_perturbation import sample_de_genes
@@ -227,6 +267,7 @@ def cz_perturbation_expression_prediction(
     X, scale, action = log_normalised(get_expression(src, src_layer), normalize, func)
     X = X[rows]
     genes = np.asarray(src.var_names, dtype=str)
+    gene_pos = {g: i for i, g in enumerate(genes)}
     parts = []
     # each context's perturbations against its own controls (sorted: cell order never matters)
     for c in np.unique(context):
@@ -287,39 +328,98 @@ def cz_perturbation_expression_prediction(
         "config": {"condition_key": perturbation_key},
     }
 
-    def run_cz(pred: np.ndarray, cell_names) -> Score:
+    def run_cz(pred: np.ndarray, cell_names, conditions=None) -> Score:
         import anndata as ad
 
         holder = ad.AnnData(obs=pd.DataFrame(index=cell_names), var=pd.DataFrame(index=genes))
         holder.uns.update(uns)
+        if conditions is not None:
+            holder.uns["target_conditions_dict"] = {c: g for c, g in targets.items() if c in conditions}
         inputs = PerturbationExpressionPredictionTaskInput(
             adata=holder, pred_effect_operation=pred_effect_operation,
             cell_index=pd.Index(cell_names), gene_index=pd.Index(genes),
         )  # fmt: skip
-        task = PerturbationExpressionPredictionTask(random_seed=seed)
-        with global_seed(seed):
-            results = cz_log_as_warning(func, lambda: task.run(pred, inputs))
-        per = {str(r.params["condition"]): float(r.value) for r in results}
+        scored = holder.uns["target_conditions_dict"]
+        per: dict[str, float] = {}
+        if scored:
+            task = PerturbationExpressionPredictionTask(random_seed=seed)
+            with global_seed(seed):
+                results = cz_log_as_warning(func, lambda: task.run(pred, inputs))
+            per = {str(r.params["condition"]): float(r.value) for r in results}
         vals = np.array(list(per.values()))
         return Score(
-            {"spearman": float(np.nanmean(vals)) if vals.size else float("nan")},
+            {
+                "spearman": float(np.nanmean(vals)) if vals.size else float("nan"),
+                "coverage": len(scored) / len(targets),
+            },
             metadata={"n_conditions_scored": int(vals.size)},
             artifacts={"per_condition": {"condition": list(per), "spearman": vals}},
         )
 
-    def score(E: np.ndarray) -> Score:
-        from sklearn.linear_model import Ridge
-        from sklearn.model_selection import KFold
+    # the linear model, cross-fitted over folds of perturbations: a fold never sees its own cells
+    from sklearn.model_selection import KFold
 
-        feats = avg @ E[t_rows].astype(np.float64)  # E: the kept cells, in order
-        pred_delta = np.empty_like(delta)
-        for train, test in KFold(n_splits=int(n_folds), shuffle=True, random_state=seed).split(feats):
-            pred_delta[test] = Ridge(alpha=alpha).fit(feats[train], delta[train]).predict(feats[test])
+    folds = list(KFold(n_splits=int(n_folds), shuffle=True, random_state=seed).split(np.arange(n_p)))
+    ctx_ctrl = [c for c in np.unique(context) if (is_ctrl & (context == c)).sum() >= min_cells]
+    base_of = {p: b for p, b in zip(pert[~is_ctrl], pert_all[rows][~is_ctrl].astype(str), strict=True)}
+    rows_of = target_rows([base_of[p] for p in perts], gene_pos, combo_sep)
+    unmeasured = [str(p) for p, r in zip(perts, rows_of, strict=True) if min(r) < 0]
+    if unmeasured:
+        warn(
+            f"{func}: {len(unmeasured)} of {n_p} conditions perturb no measured gene ({name_list(unmeasured)}); the "
+            "linear reference and cell embeddings represent a perturbation by its gene and leave them unscored "
+            "(coverage). A gene_rep that covers them, or a predicted_layer, can."
+        )
+    cond_means = avg @ Xd[t_rows]
+    ctrl_means = np.vstack([Xd[is_ctrl & (context == c)].mean(axis=0) for c in ctx_ctrl])
+
+    def cross_fitted(fold_G) -> np.ndarray:
+        """Each fold's predicted changes from the others' (``fold_G(train) -> (G, P_of)``); NaN: not covered."""
+        out = np.full_like(delta, np.nan)
+        for train, test in folds:
+            G, P_of = fold_G(train)
+            out[test] = linear_predict(G, delta, train, test, P_of, n_controls=len(ctx_ctrl), ridge=ridge_penalty)
+        return out
+
+    def run_prediction(pred_delta: np.ndarray) -> Score:
+        covered = ~np.isnan(pred_delta).any(axis=1)
         pred = Xd.copy()
-        pred[t_rows] = Xd[c_rows] + pred_delta[unit_of]
-        return run_cz(pred, names)
+        pred[t_rows] = Xd[c_rows] + np.nan_to_num(pred_delta)[unit_of]
+        s = run_cz(pred, names, conditions=set(perts[covered].tolist()))
+        s.artifacts["predictions"] = {"condition": [str(p) for p in perts], "delta": pred_delta.astype(np.float32)}
+        return s
 
-    extra = {}
+    X_ctrl, ctrl_ctx = X[np.flatnonzero(is_ctrl)], context[is_ctrl]
+
+    def score(E: np.ndarray) -> Score:
+        G = unit_scale(cell_loadings(X_ctrl, E[is_ctrl], ctrl_ctx))
+        P_of = representation_P(G, rows_of)
+        return run_prediction(cross_fitted(lambda train: (G, P_of)))
+
+    def linear_reference() -> Score:
+        def fold(train):
+            G = pseudobulk_pca(np.vstack([cond_means[train], ctrl_means]), n_comps)
+            return G, representation_P(G, rows_of)
+
+        return run_prediction(cross_fitted(fold))
+
+    extra = {"linear": linear_reference}
+    for key in [] if gene_rep is None else [gene_rep] if isinstance(gene_rep, str) else list(gene_rep):
+        if key not in adata.varm:
+            msg = f"{func}: gene_rep={key!r} is not in adata.varm ({name_list(list(adata.varm))}); write one with scmf.tl.embed_genes."
+            raise KeyError(msg)
+        G_raw = pd.DataFrame(np.asarray(adata.varm[key], dtype=np.float64), index=adata.var_names).reindex(genes)
+        G_raw = G_raw.to_numpy()
+        if np.isinf(G_raw).any():
+            msg = f"{func}: adata.varm[{key!r}] has infinite values (NaN rows mark genes without a representation)."
+            raise ValueError(msg)
+        missing = np.isnan(G_raw).any(axis=1)
+        G_fit = unit_scale(np.where(missing[:, None], 0.0, G_raw))
+        P_of_rep = representation_P(np.where(missing[:, None], np.nan, G_fit), rows_of)
+        extra[key] = lambda G_fit=G_fit, P_of_rep=P_of_rep: run_prediction(
+            cross_fitted(lambda train: (G_fit, P_of_rep))
+        )
+
     if predicted_layer is not None:
         if predicted_layer not in adata.layers:
             msg = f"predicted_layer={predicted_layer!r} is not in adata.layers ({name_list(list(adata.layers))})."
