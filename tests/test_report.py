@@ -333,3 +333,16 @@ def test_rank_summary_never_merges_files_unless_asked(files):
     names = re.findall(r'<td class="name">([^<]+?)\s*(?:<span|</td>)', ranked)
     assert "model_a · X_pca_baseline" in names and "model_b · X_pca_baseline" in names
     assert "X_pca_baseline" not in names
+
+
+def test_perturbation_sections_say_whether_they_measure_encoding_or_prediction(tmp_path):
+    adata = scmf.datasets.toy_perturbation(n_perturbations=12, target_genes=True, seed=0)
+    scmf.tl.baselines(adata, n_comps=8)
+    scmf.bm.perturbation(adata, use_rep="X_pca_baseline")
+    scmf.bm.perturbation_response(adata, use_rep="X_pca_baseline", splits=("random",))
+    html = scmf.report(adata, tmp_path / "r.html").read_text()
+    enc = html.index('data-benchmark="perturbation"')
+    pred = html.index('data-benchmark="perturbation_response"')
+    assert "<b>Measures encoding</b>" in html[enc : enc + 3000]
+    assert "<b>Measures prediction</b>" in html[pred : pred + 3000]
+    assert "never from its own cells" in html

@@ -285,7 +285,9 @@ def test_perturbation_expression_prediction_bad_input(kang_ifn):
         run(kang_ifn, use_rep="X_pca_baseline", predicted_layer="pred", **KW)
     with pytest.warns(UserWarning, match="perturb no measured gene"):
         run(kang_ifn, use_rep=None, **KW)  # the linear reference alone, which cannot cover a stimulation
-    assert _store.get(kang_ifn, "cz_perturbation_expression_prediction", rep="linear").metrics["coverage"] == 0
+    assert (
+        _store.get(kang_ifn, "cz_perturbation_expression_prediction", rep="linear").metrics["coverage"] == 0
+    )
     with pytest.raises(KeyError, match="embed_genes"):
         run(kang_ifn, gene_rep="X_nope", **KW)
     with pytest.raises(ValueError, match="at least n_folds=5 perturbations"):
@@ -346,7 +348,10 @@ def test_perturbation_expression_prediction_never_sees_the_condition_it_predicts
         i = list(a["condition"]).index(victim)
         assert np.all(np.isfinite(a["delta"][i]))
         np.testing.assert_allclose(a["delta"][i], b["delta"][i], rtol=1e-5, atol=1e-6, err_msg=rep)
-    m = {r: _store.get(adata, "cz_perturbation_expression_prediction", rep=r).metrics for r in [*reps, "linear"]}
+    m = {
+        r: _store.get(adata, "cz_perturbation_expression_prediction", rep=r).metrics
+        for r in [*reps, "linear"]
+    }
     assert all(v["coverage"] == 1.0 for v in m.values())
     # the expression itself is no oracle any more: a linear model of control co-expression, far from 1
     assert m["X_expr"]["spearman"] < 0.9 and m["linear"]["spearman"] > m["X_random_baseline"]["spearman"]

@@ -66,7 +66,9 @@ def test_destroying_the_held_out_truth_moves_no_prediction(which, request):
         adata.obsm["X_expr"] = adata.X.toarray()
         scmf.tl.baselines(adata, n_comps=10)
     scmf.bm.perturbation_response(adata, use_rep=REPS, splits=splits, **kw)
-    first = {rep: _store.get(adata, "perturbation_response", rep=rep) for rep in [*REPS, "linear", *kw.values()]}
+    first = {
+        rep: _store.get(adata, "perturbation_response", rep=rep) for rep in [*REPS, "linear", *kw.values()]
+    }
     broken, held = _held_out_to_controls(adata, first["linear"], splits)
     assert held
     scmf.bm.perturbation_response(broken, use_rep=REPS, splits=splits, **kw)
@@ -77,10 +79,13 @@ def test_destroying_the_held_out_truth_moves_no_prediction(which, request):
         assert {"model", "linear", "mean_shift", "no_change", "cell_mean"} <= predictors
         for who in predictors:
             a, b = before.xs(who, level="predictor"), after.xs(who, level="predictor")
-            np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-5, atol=1e-6, err_msg=f"{rep} {who}")
+            np.testing.assert_allclose(
+                a.to_numpy(), b.to_numpy(), rtol=1e-5, atol=1e-6, err_msg=f"{rep} {who}"
+            )
         # the scores do move: the truth they are scored against was destroyed
         assert not np.allclose(
-            before.xs("ceiling", level="predictor").to_numpy(), after.xs("ceiling", level="predictor").to_numpy()
+            before.xs("ceiling", level="predictor").to_numpy(),
+            after.xs("ceiling", level="predictor").to_numpy(),
         )
 
 
@@ -115,7 +120,6 @@ def test_linear_equals_the_closed_form_and_recovers_a_planted_k():
     K = rng.normal(size=(k, m))
     P = rng.normal(size=(m, n))
     Y = G @ K @ P + 0.5  # a per-gene centre of 0.5 on top
-    K_hat, centre = solve_y_axb(Y, G, P, g_ridge=1e-10, p_ridge=1e-10)
     # the centred truth is G K (P - mean P): K is recovered against the centred P
     K_c, _ = solve_y_axb(Y, G, P - P.mean(axis=1, keepdims=True), g_ridge=1e-10, p_ridge=1e-10)
     np.testing.assert_allclose(K_c, K, rtol=1e-6, atol=1e-6)
@@ -135,7 +139,13 @@ def test_linear_equals_the_closed_form_and_recovers_a_planted_k():
     Y_tr = np.hstack([delta[train].T, np.zeros((genes, 1))])
     P_tr = np.hstack([P[:, train], np.zeros((m, 1))])
     c = Y_tr.mean(axis=1, keepdims=True)
-    K2 = np.linalg.inv(G.T @ G + lam * np.eye(k)) @ G.T @ (Y_tr - c) @ P_tr.T @ np.linalg.inv(P_tr @ P_tr.T + lam * np.eye(m))
+    K2 = (
+        np.linalg.inv(G.T @ G + lam * np.eye(k))
+        @ G.T
+        @ (Y_tr - c)
+        @ P_tr.T
+        @ np.linalg.inv(P_tr @ P_tr.T + lam * np.eye(m))
+    )
     np.testing.assert_allclose(pred, (G @ K2 @ P[:, test] + c).T, rtol=1e-9, atol=1e-12)
     assert np.corrcoef(pred.ravel(), delta[test].ravel())[0, 1] > 0.99  # noiseless, low rank: recovered
 
@@ -170,7 +180,11 @@ def test_linear_reference_in_the_benchmark_is_the_closed_form():
     Y = np.hstack([(means.loc[train].to_numpy() - ctrl).T, np.zeros((adata.n_vars, 1))])
     P = np.hstack([G[[gi[p] for p in train]].T, np.zeros((10, 1))])
     c = Y.mean(axis=1, keepdims=True)
-    K = np.linalg.solve(G.T @ G + 0.1 * np.eye(10), G.T @ (Y - c)) @ P.T @ np.linalg.inv(P @ P.T + 0.1 * np.eye(10))
+    K = (
+        np.linalg.solve(G.T @ G + 0.1 * np.eye(10), G.T @ (Y - c))
+        @ P.T
+        @ np.linalg.inv(P @ P.T + 0.1 * np.eye(10))
+    )
     want = (G @ K @ G[[gi[p] for p in test]].T + c).T
     np.testing.assert_allclose(preds.loc[test].to_numpy(), want, rtol=1e-4, atol=1e-5)  # stored as float32
     assert r.metrics["coverage"] == 1.0 and r.metrics["pearson_delta"] > r.metrics["mean_shift_pearson_delta"]

@@ -84,7 +84,8 @@ def test_equals_cell_eval_and_pdex(k562):
     ctrl = means.loc["control"].to_numpy()
     pred = np.broadcast_to((means.loc[train] - ctrl).mean(axis=0).to_numpy(), (len(test), ctrl.size))
     stored = pd.DataFrame(r.artifacts["predictions"]["delta"]).assign(
-        predictor=r.artifacts["predictions"]["predictor"], perturbation=r.artifacts["predictions"]["perturbation"]
+        predictor=r.artifacts["predictions"]["predictor"],
+        perturbation=r.artifacts["predictions"]["perturbation"],
     )
     stored = stored[stored["predictor"] == "mean_shift"].set_index("perturbation").loc[test]
     np.testing.assert_allclose(stored.drop(columns="predictor").to_numpy(), pred, rtol=1e-5, atol=1e-7)
@@ -267,7 +268,9 @@ def test_shift_levels_move_away_and_are_stored(k562):
         assert f"pearson_delta_{s}" in r.metrics and f"mean_shift_pearson_delta_{s}" in r.metrics
     curve = r.artifacts["curve"]
     assert list(curve["split"])[: len(levels)] == levels
-    ys = [r.metrics["mean_shift_pearson_delta"]] + [r.metrics[f"mean_shift_pearson_delta_{s}"] for s in levels[1:]]
+    ys = [r.metrics["mean_shift_pearson_delta"]] + [
+        r.metrics[f"mean_shift_pearson_delta_{s}"] for s in levels[1:]
+    ]
     auc = np.trapezoid(ys, x) / (x[-1] - x[0])
     assert r.metrics["mean_shift_pearson_delta_shift_auc"] == pytest.approx(auc)
     assert {"doubles_additive_pearson_delta", "doubles_pearson_delta"} <= set(r.metrics)
@@ -302,7 +305,9 @@ def test_bad_input(k562):
     with pytest.raises(ValueError, match="includes 'doubles'"):
         run(singles, use_rep="X_pca_baseline", splits=("doubles",))
     run(singles, use_rep="X_pca_baseline")  # "auto" leaves the doubles split out
-    assert "doubles" not in list(_store.get(singles, "perturbation_response", rep="linear").metadata["splits"])
+    assert "doubles" not in list(
+        _store.get(singles, "perturbation_response", rep="linear").metadata["splits"]
+    )
     few = k562[k562.obs["perturbation"].isin(["control", "KLF1", "FOXO4"])].copy()
     with pytest.raises(ValueError, match="at least 5 perturbations"):
         run(few, use_rep="X_pca_baseline")

@@ -424,6 +424,7 @@ def _section(ct, ctx, bench, by_name, base, comparisons, max_figures) -> dict[st
     return {
         "anchor": _anchor(ctx, bench), "benchmark": bench, "context": ctx, "dataset": dataset,
         "description": (spec.func.__doc__ or "").strip().split("\n")[0] if bench in _registered() else "",
+        "measures": spec.measures or "",
         "table": table, "figures": figures, "notes": notes, "settings": settings, "n_entries": len(entries),
         "calls": calls, "provenance": provenance, "n_compared": c, "jobs": jobs,
     }  # fmt: skip

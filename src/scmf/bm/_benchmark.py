@@ -134,6 +134,7 @@ def benchmark(
     aliases: Mapping[str, str] | None = None,
     dtype: Any = np.float64,
     weights: Mapping[str, float] | None = None,
+    measures: str | None = None,
     register: bool = True,
 ):
     """Turn a prepare function into a benchmark: runner, declaration and registration in one.
@@ -158,6 +159,9 @@ def benchmark(
     weights
         Weights of the metric groups in the benchmark's aggregate (default: equal); read by
         the benchmark's own aggregate and by tables and plots.
+    measures
+        What the scores test, in one line (encoding given the cells, or prediction of the
+        unseen); the report shows it beside the benchmark's name.
     register
         Make it available by name to the harness, configs, the CLI and the callback.
 
@@ -190,7 +194,7 @@ def benchmark(
             raise TypeError(msg)
         sig = _runner_signature(own)
         spec = BenchmarkSpec(
-            name, prepare, tuple(metrics), alias_map, dtype, dict(weights) if weights else None
+            name, prepare, tuple(metrics), alias_map, dtype, dict(weights) if weights else None, measures
         )
 
         @functools.wraps(prepare)
@@ -446,7 +450,7 @@ def register_benchmark(
     made = getattr(benchmark, "spec", None)
     if isinstance(made, BenchmarkSpec):  # a runner made by @benchmark: registered under this name too
         spec = BenchmarkSpec(name, benchmark, made.metrics, {**made.aliases, **dict(aliases or {})}, made.dtype,
-                             made.weights)  # fmt: skip
+                             made.weights, made.measures)  # fmt: skip
         return register(spec)
     if _is_native(benchmark):  # a function with the runner's parameters, made some other way
         return register(BenchmarkSpec(name, benchmark, tuple(metrics or ()), dict(aliases or {})))

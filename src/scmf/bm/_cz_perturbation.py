@@ -25,6 +25,7 @@ from ._benchmark import Prepared, Score, benchmark
 from ._cz import _cz_version, _full, cz_log_as_warning, global_seed
 from ._perturbation import control_index
 from ._predictors import (
+    PREDICTS,
     cell_loadings,
     linear_predict,
     pseudobulk_pca,
@@ -105,7 +106,13 @@ def _control_map(names, pert, is_ctrl, context, seed: int) -> dict[str, dict[str
     return out
 
 
-@benchmark("cz_perturbation_expression_prediction", _METRICS, dtype=None, aliases={"alpha": "ridge_penalty"})
+@benchmark(
+    "cz_perturbation_expression_prediction",
+    _METRICS,
+    dtype=None,
+    aliases={"alpha": "ridge_penalty"},
+    measures=PREDICTS,
+)
 def cz_perturbation_expression_prediction(
     adata: AnnData,
     perturbation_key: str = "perturbation",
@@ -378,7 +385,9 @@ def cz_perturbation_expression_prediction(
         out = np.full_like(delta, np.nan)
         for train, test in folds:
             G, P_of = fold_G(train)
-            out[test] = linear_predict(G, delta, train, test, P_of, n_controls=len(ctx_ctrl), ridge=ridge_penalty)
+            out[test] = linear_predict(
+                G, delta, train, test, P_of, n_controls=len(ctx_ctrl), ridge=ridge_penalty
+            )
         return out
 
     def run_prediction(pred_delta: np.ndarray) -> Score:
@@ -386,7 +395,10 @@ def cz_perturbation_expression_prediction(
         pred = Xd.copy()
         pred[t_rows] = Xd[c_rows] + np.nan_to_num(pred_delta)[unit_of]
         s = run_cz(pred, names, conditions=set(perts[covered].tolist()))
-        s.artifacts["predictions"] = {"condition": [str(p) for p in perts], "delta": pred_delta.astype(np.float32)}
+        s.artifacts["predictions"] = {
+            "condition": [str(p) for p in perts],
+            "delta": pred_delta.astype(np.float32),
+        }
         return s
 
     X_ctrl, ctrl_ctx = X[np.flatnonzero(is_ctrl)], context[is_ctrl]
@@ -408,7 +420,9 @@ def cz_perturbation_expression_prediction(
         if key not in adata.varm:
             msg = f"{func}: gene_rep={key!r} is not in adata.varm ({name_list(list(adata.varm))}); write one with scmf.tl.embed_genes."
             raise KeyError(msg)
-        G_raw = pd.DataFrame(np.asarray(adata.varm[key], dtype=np.float64), index=adata.var_names).reindex(genes)
+        G_raw = pd.DataFrame(np.asarray(adata.varm[key], dtype=np.float64), index=adata.var_names).reindex(
+            genes
+        )
         G_raw = G_raw.to_numpy()
         if np.isinf(G_raw).any():
             msg = f"{func}: adata.varm[{key!r}] has infinite values (NaN rows mark genes without a representation)."

@@ -34,6 +34,11 @@ _DECLARED = (
         description="share of test perturbations where pearson beats the baseline",
     ),
 )
+MEASURES = (
+    "encoding: the held-out perturbations' own cells are the predictor's input, so it asks whether the "
+    "embedding encodes perturbation state, not whether a model predicts an unseen perturbation "
+    "(that is perturbation_response)"
+)
 _CONTROL_LIKE = re.compile(r"ctrl|control|non.?target|scrambl|dmso|vehicle|untreated|^nt$", re.IGNORECASE)
 
 
@@ -125,7 +130,7 @@ MIN_TRAIN = 3
 learns their mean shift and scores as the mean-shift baseline, a number that means nothing."""
 
 
-@benchmark("perturbation", _DECLARED, aliases={"test_fraction": "test_size"})
+@benchmark("perturbation", _DECLARED, aliases={"test_fraction": "test_size"}, measures=MEASURES)
 def perturbation(
     adata: AnnData,
     perturbation_key: str = "perturbation",

@@ -24,6 +24,7 @@ from ._benchmark import Prepared, Score, benchmark, check_splits
 from ._metrics._profiles import OVERLAP_K, PROFILE_METRICS, log2_fold_change, predicted_fdr, profile_scores
 from ._perturbation import MIN_TRAIN, contexts_with_controls, control_index
 from ._predictors import (
+    PREDICTS,
     cell_loadings,
     linear_predict,
     pseudobulk_pca,
@@ -78,10 +79,19 @@ def _declare() -> list[Metric]:
 
     out = [metric(m, m, "perturbation") for m in PROFILE_METRICS]
     out += [metric(f"{r}_{m}", m, "baseline", f" [{_REF_WHAT[r]}]") for r in REFERENCES for m in KEY_METRICS]
-    coverage = "share of the held-out perturbations the predictor could predict (its perturbed genes represented)"
+    coverage = (
+        "share of the held-out perturbations the predictor could predict (its perturbed genes represented)"
+    )
     out += [
         Metric("coverage", "coverage", True, (0.0, 1.0), coverage, aggregated=False),
-        Metric("linear_coverage", "coverage", True, (0.0, 1.0), coverage + " [linear reference]", aggregated=False),
+        Metric(
+            "linear_coverage",
+            "coverage",
+            True,
+            (0.0, 1.0),
+            coverage + " [linear reference]",
+            aggregated=False,
+        ),
         Metric("doubles_coverage", "coverage", True, (0.0, 1.0), coverage + " [doubles]", aggregated=False),
     ]
     for m in KEY_METRICS:
@@ -123,7 +133,10 @@ def _declare() -> list[Metric]:
 
 
 @benchmark(
-    "perturbation_response", _declare(), aliases={"test_fraction": "test_size", "alpha": "ridge_penalty"}
+    "perturbation_response",
+    _declare(),
+    aliases={"test_fraction": "test_size", "alpha": "ridge_penalty"},
+    measures=PREDICTS,
 )
 def perturbation_response(
     adata: AnnData,
@@ -575,7 +588,9 @@ def perturbation_response(
     def _linear(G, split, tr, te, P_of=None) -> np.ndarray:
         """The linear model with gene representation ``G`` (and the perturbations' ``P_of``)."""
         if split == "doubles":  # every single is trained: each is its own indicator
-            return linear_predict(G, delta, tr, te, None, n_controls=n_ok_ctx, ridge=ridge_penalty, identity=identity)
+            return linear_predict(
+                G, delta, tr, te, None, n_controls=n_ok_ctx, ridge=ridge_penalty, identity=identity
+            )
         if P_of is None:
             P_of = representation_P(G, rows_of)
         return linear_predict(G, delta, tr, te, P_of, n_controls=n_ok_ctx, ridge=ridge_penalty)
@@ -718,8 +733,9 @@ def perturbation_response(
         missing_rows = np.isnan(G_raw).any(axis=1)
         G_fit = unit_scale(np.where(missing_rows[:, None], 0.0, G_raw))
         G_P = np.where(missing_rows[:, None], np.nan, G_fit)
+        n_missing = int(missing_rows.sum())
 
-        def from_genes(G_fit=G_fit, G_P=G_P, n_missing=int(missing_rows.sum())) -> Score:
+        def from_genes(G_fit=G_fit, G_P=G_P, n_missing=n_missing) -> Score:
             P_of = representation_P(G_P, rows_of)
             s = _score_predictor(lambda split, tr, te: _linear(G_fit, split, tr, te, P_of))
             s.metadata.update({"gene_representation": "varm", "genes_without_representation": n_missing,

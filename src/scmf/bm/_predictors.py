@@ -28,6 +28,11 @@ from __future__ import annotations
 
 import numpy as np
 
+PREDICTS = (
+    "prediction: a held-out perturbation is predicted only from what was known before it was measured "
+    "(training perturbations, control cells, gene representations), never from its own cells"
+)
+
 
 def solve_y_axb(
     Y: np.ndarray, G: np.ndarray, P: np.ndarray, *, g_ridge: float = 0.1, p_ridge: float = 0.1

@@ -111,6 +111,10 @@ class BenchmarkSpec:
         dtype the embeddings are read in (``None``: float32/float64 kept as stored).
     weights
         Weights of the metric groups in the benchmark's aggregate (``None``: equal).
+    measures
+        What its scores test, in one line the report shows beside its name: whether a
+        representation *encodes* something given the cells, or a model *predicts* what it
+        has not seen (``None``: not stated).
     """
 
     name: str
@@ -119,6 +123,7 @@ class BenchmarkSpec:
     aliases: dict[str, str] = field(default_factory=dict)
     dtype: Any = np.float64
     weights: dict[str, float] | None = None
+    measures: str | None = None
 
     def metric(self, name: str) -> Metric:
         """The declaration of metric ``name`` (per-classifier variants such as ``accuracy_lr`` included)."""

@@ -150,7 +150,9 @@ def toy_perturbation(
         shift += rng.standard_normal((labels.size, n_programs)) @ programs * 0.3
     X = np.abs(base + shift + rng.standard_normal((labels.size, n_genes)) * 0.5).astype(np.float32)
     if target_genes:
-        names = np.where(labels < 0, "control", np.char.add("gene_", targets[np.maximum(labels, 0)].astype(str)))
+        names = np.where(
+            labels < 0, "control", np.char.add("gene_", targets[np.maximum(labels, 0)].astype(str))
+        )
     else:
         names = np.where(labels < 0, "control", np.char.add("P", labels.astype(str)))
     obs = pd.DataFrame(
