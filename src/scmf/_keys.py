@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 EMBED_KEY = "X_scmf"
+GENE_EMBED_KEY = "X_scmf_genes"
 """Default ``obsm`` key for a model's cell embedding."""
 
 UNS_KEY = "scmf"

@@ -75,6 +75,20 @@ class _GeneformerEncoder:
     def parameters(self):
         return self.bert.parameters()
 
+    def token_embeddings(self, token_ids):
+        """The input embedding of each token (BERT's word embeddings)."""
+        return self.bert.embeddings.word_embeddings(token_ids)
+
+    def token_states(self, input_ids, values, attention_mask):
+        """Each token's state at ``hidden_layer`` (the cell embedding's layer) and which positions are genes."""
+        import torch
+
+        out = self.bert(input_ids=input_ids, attention_mask=attention_mask.long(), output_hidden_states=True)
+        h = out.hidden_states[self.hidden_layer]
+        lengths = attention_mask.sum(1)
+        pos = torch.arange(h.shape[1], device=h.device)[None, :]
+        return h, (pos >= self.n_front) & (pos < (lengths - self.n_back)[:, None])
+
     def encode(self, input_ids, values, attention_mask):
         import torch
 

@@ -106,6 +106,11 @@ class RecipeHooks:
         """A gene filter computed on the whole data (after matching, before any chunk)."""
         return match
 
+    def model_tokens(self, token_ids: np.ndarray) -> np.ndarray:
+        """The ids the model's module reads for the data genes' matched ``token_ids`` (``-1`` kept):
+        the same ids, unless the recipe indexes a gene table of its own (UCE)."""
+        return token_ids
+
     def get_state(self) -> Any:
         """The state of the random stream that runs from cell to cell (``None``: the recipe draws nothing).
 

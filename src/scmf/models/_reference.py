@@ -99,6 +99,18 @@ class ReferenceModel(nn.Module):
     def mlm_logits(self, input_ids, values, attention_mask) -> torch.Tensor:
         return self.mlm_head(self.forward(input_ids, values, attention_mask))
 
+    def token_embeddings(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """The input embedding of each token (its row of the token table)."""
+        return self.tokens(token_ids)
+
+    def token_states(self, input_ids, values, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each token's output state (after the final norm) and which positions are genes."""
+        h = self.forward(input_ids, values, attention_mask)
+        keep = attention_mask.clone()
+        if self.config.cls:
+            keep[:, 0] = False
+        return h, keep
+
     def encode(self, input_ids, values, attention_mask) -> torch.Tensor:
         h = self.forward(input_ids, values, attention_mask)
         if self.config.pooling == "cls":

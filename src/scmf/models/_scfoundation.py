@@ -214,12 +214,27 @@ def _torch_modules():
             self.encoder = Encoder(d, cfg["depth"], cfg["heads"])
             self.pool_type = cfg["pool_type"]
 
-        def encode(self, input_ids, values, attention_mask):
+        def token_embeddings(self, token_ids):
+            """A gene's own input embedding: its row of the gene (position) embedding table."""
+            return self.pos_emb(token_ids)
+
+        def hidden(self, input_ids, values, attention_mask):
             x = self.token_emb(values.unsqueeze(2).float()) + self.pos_emb(input_ids)
             pad = ~attention_mask
             for layer in self.encoder.transformer_encoder:
                 x = layer(x, src_key_padding_mask=pad)
-            h = self.encoder.norm(x)
+            return self.encoder.norm(x)
+
+        def token_states(self, input_ids, values, attention_mask):
+            """Each token's encoder output and which positions are genes (not the two count tokens)."""
+            h = self.hidden(input_ids, values, attention_mask)
+            length = attention_mask.sum(1)
+            pos = torch.arange(h.shape[1], device=h.device)[None, :]
+            return h, pos < (length - 2)[:, None]
+
+        def encode(self, input_ids, values, attention_mask):
+            pad = ~attention_mask
+            h = self.hidden(input_ids, values, attention_mask)
             length = attention_mask.sum(1)
             rows = torch.arange(h.shape[0], device=h.device)
             if self.pool_type == "max":

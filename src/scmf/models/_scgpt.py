@@ -218,6 +218,18 @@ def _torch_modules():
             x = x * v.unsqueeze(2) if self.style == "scaling" else x + v
             return self.transformer_encoder(x, src_key_padding_mask=~attention_mask)
 
+        def token_embeddings(self, token_ids):
+            """scGPT's gene embedding: the gene encoder's output (embedding and its layer norm), as
+            its authors extract it (``model.encoder(gene_ids)``)."""
+            return self.encoder(token_ids)
+
+        def token_states(self, input_ids, values, attention_mask):
+            """Each token's transformer output and which positions are genes (not ``<cls>``, not padding)."""
+            h = self.hidden(input_ids, values, attention_mask)
+            keep = attention_mask.clone()
+            keep[:, 0] = False
+            return h, keep
+
         def encode(self, input_ids, values, attention_mask):
             h = self.hidden(input_ids, values, attention_mask)
             if self.pooling == "cls":

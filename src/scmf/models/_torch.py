@@ -339,3 +339,130 @@ def form_batches(t, tok, batch_size: int) -> tuple[list, list[np.ndarray], int]:
         batches.append((t.ids[idx, :width], t.values[idx, :width], mask[idx, :width]))
         index.append(idx)
     return batches, index, int(empty.sum())
+
+
+def gene_module(model) -> Any:
+    """``model``'s module, checked to give gene representations (``token_embeddings`` and ``token_states``)."""
+    module = getattr(model, "module", None)
+    if not isinstance(model, TokenizedModel) or not (
+        callable(getattr(module, "token_embeddings", None))
+        and callable(getattr(module, "token_states", None))
+    ):
+        msg = (
+            f"{type(model).__name__} gives no gene representations: embed_genes needs a tokenised model "
+            "(a checkpoint folder scmf loads, or a scmf.models.TokenizedModel whose module has "
+            "token_embeddings(ids) and token_states(ids, values, mask))."
+        )
+        raise TypeError(msg)
+    return module
+
+
+def gene_input_embeddings(
+    model: TokenizedModel, token_ids: np.ndarray, *, device: str = "auto"
+) -> np.ndarray:
+    """The model's input embedding of each data gene (``token_ids``: its token, ``-1`` none; NaN rows there)."""
+    import torch
+
+    module = gene_module(model)
+    dev = resolve_device(device)
+    token_ids = np.asarray(hooks(model.tokenizer).model_tokens(np.asarray(token_ids, dtype=np.int64)))
+    have = np.flatnonzero(token_ids >= 0)
+    uniq, inverse = np.unique(token_ids[have], return_inverse=True)
+    prev = device_of(module)
+    if prev is not None and str(prev) != dev:
+        module.to(dev)
+    try:
+        with torch.inference_mode():
+            emb = module.token_embeddings(torch.from_numpy(uniq.astype(np.int64)).to(dev))
+            emb = emb.detach().to("cpu", torch.float32).numpy()
+    finally:
+        if prev is not None and str(prev) != dev:
+            module.to(prev)
+    out = np.full((token_ids.size, emb.shape[1]), np.nan, dtype=np.float32)
+    out[have] = emb[inverse]
+    return out
+
+
+def gene_contextual_embeddings(adata, model: TokenizedModel, *, layer, batch_size, device, gene_key, id_type,
+                               input_scale, progress) -> tuple[np.ndarray, np.ndarray, dict]:  # fmt: skip
+    """Each data gene's output state averaged over its occurrences in the cells (one per expressing cell,
+    except in recipes that sample genes with replacement), streamed over row chunks as
+    :func:`embed_tokenized` runs them. Returns ``(genes x d with NaN rows for genes never seen,
+    occurrences per gene, params)``.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .._expression import expression_source, rows_csr
+
+    module = gene_module(model)
+    dev = resolve_device(device)
+    tok = model.tokenizer
+    h = hooks(tok)
+    X = expression_source(adata, layer)
+    n = adata.n_obs
+    plan = plan_tokens(adata, model, X, gene_key=gene_key, id_type=id_type, input_scale=input_scale)
+    token_ids = np.asarray(h.model_tokens(np.asarray(plan.match.token_ids, dtype=np.int64)))
+    have = np.flatnonzero(token_ids >= 0)
+    uniq, inverse = np.unique(token_ids[have], return_inverse=True)
+    slot_of = torch.full((int(uniq.max()) + 2 if uniq.size else 1,), -1, dtype=torch.long)
+    slot_of[torch.from_numpy(uniq)] = torch.arange(uniq.size)
+    slot_of = slot_of.to(dev)
+    sums: Any = None
+    counts = torch.zeros(
+        uniq.size + 1, dtype=torch.float64, device=dev
+    )  # the last slot: tokens of no data gene
+    if h.batch_group:
+        batch_size = int(h.batch_group)
+    chunk = max(batch_size * 16, 4096)
+    chunk -= chunk % batch_size
+    was_training = bool(getattr(module, "training", False))
+    prev = device_of(module)
+    if prev is not None and str(prev) != dev:
+        module.to(dev)
+    module.eval()
+    bar = tqdm(total=n, disable=progress is False if progress is not None else None,
+               desc="scmf.tl.embed_genes", unit="cell")  # fmt: skip
+    try:
+        with torch.inference_mode():
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
+                extra = {"obs": adata.obs.iloc[start:stop]} if h.uses_obs else {}
+                t = tok.encode(rows_csr(X, start, stop), plan.match.token_ids, plan.scale,
+                               input_scale=plan.input_scale, **extra)  # fmt: skip
+                batches, _, _ = form_batches(t, tok, batch_size)
+                for ids, values, mask in batches:
+                    ids_t = torch.from_numpy(ids).to(dev)
+                    states, keep = module.token_states(
+                        ids_t, torch.from_numpy(values).to(dev), torch.from_numpy(mask).to(dev)
+                    )
+                    slot = slot_of[ids_t.clamp(0, slot_of.numel() - 1)]
+                    slot = torch.where(
+                        keep & (slot >= 0) & (ids_t < slot_of.numel()), slot, uniq.size
+                    ).reshape(-1)
+                    flat = states.reshape(-1, states.shape[-1]).to(torch.float64)
+                    if sums is None:
+                        sums = torch.zeros(uniq.size + 1, flat.shape[1], dtype=torch.float64, device=dev)
+                    sums.index_add_(0, slot, flat)
+                    counts.index_add_(0, slot, torch.ones_like(slot, dtype=torch.float64))
+                    bar.update(ids.shape[0])
+    finally:
+        bar.close()
+        if hasattr(module, "train"):
+            module.train(was_training)
+        if prev is not None and str(prev) != dev:
+            module.to(prev)
+    d = 0 if sums is None else sums.shape[1]
+    out = np.full((token_ids.size, d), np.nan, dtype=np.float32)
+    seen = np.zeros(token_ids.size, dtype=np.int64)
+    if sums is not None:
+        c = counts[:-1].cpu().numpy()
+        mean = (sums[:-1].cpu().numpy() / np.maximum(c, 1.0)[:, None]).astype(np.float32)
+        mean[c == 0] = np.nan
+        out[have] = mean[inverse]
+        seen[have] = c[inverse].astype(np.int64)
+    params = {
+        **model.params(), "layer": layer, "batch_size": int(batch_size), "device": dev,
+        "input_scale": plan.input_scale, "genes": plan.match.report(tok.vocab),
+    }  # fmt: skip
+    return out, seen, params

@@ -272,17 +272,28 @@ def _torch_modules():
             ]
             return torch.cat(parts, 0)
 
-        def _encode(self, input_ids, values, attention_mask):
+        def token_embeddings(self, token_ids):
+            """A gene's input embedding: its ESM-2 protein embedding (the table the model reads)."""
+            return self.gene_embeddings.embedding(token_ids)
+
+        def token_states(self, input_ids, values, attention_mask):
+            """Each token's output state and which positions are genes (not the metadata tokens, not [START])."""
+            cfg = self.cfg
+            if cfg["model_type"] == "esm2ce":
+                msg = "the ESM-2 baseline has no transformer: its genes have no contextual states (mode='input')."
+                raise ValueError(msg)
+            x, valid = self._states(input_ids, values, attention_mask)
+            keep = valid.clone()
+            keep[:, : self.n_aux + 1] = False
+            return x, keep
+
+        def _states(self, input_ids, values, attention_mask):
             cfg = self.cfg
             a = self.n_aux
             valid = attention_mask & (input_ids != cfg["pad_idx"])
             if a:
                 valid[:, :a] = attention_mask[:, :a] & (input_ids[:, :a] != self.aux_unknown[None, :])
-            genes = input_ids[:, a:]
-            if cfg["model_type"] == "esm2ce":  # the ESM-2 baseline: the genes' own embeddings, no transformer
-                h = self.gene_embeddings.embedding(genes[:, 1:])
-                return (h * valid[:, 1:, None]).sum(1) / cfg["seq_len"]
-            x = self.gene_embeddings.mlp.layers(self.gene_embeddings.embedding(genes))
+            x = self.gene_embeddings.mlp.layers(self.gene_embeddings.embedding(input_ids[:, a:]))
             if a:
                 aux = torch.stack(
                     [emb(input_ids[:, j]) for j, emb in enumerate(self.aux_embeddings.values())], 1
@@ -294,6 +305,16 @@ def _torch_modules():
             allowed = causal[None] & valid[:, None, :]
             for layer in self.transformer_encoder.encoder_layers:
                 x = layer(x, bias, allowed, cfg["softcap"])
+            return x, valid
+
+        def _encode(self, input_ids, values, attention_mask):
+            cfg = self.cfg
+            a = self.n_aux
+            if cfg["model_type"] == "esm2ce":  # the ESM-2 baseline: the genes' own embeddings, no transformer
+                valid = attention_mask & (input_ids != cfg["pad_idx"])
+                h = self.gene_embeddings.embedding(input_ids[:, a + 1 :])
+                return (h * valid[:, a + 1 :, None]).sum(1) / cfg["seq_len"]
+            x, valid = self._states(input_ids, values, attention_mask)
             out = x[:, a:] * valid[:, a:, None]
             return out.sum(1) / cfg["seq_len"]
 

@@ -236,6 +236,11 @@ class UCETokenizer(RecipeHooks):
             raise ValueError(msg)
         return np.array(out, dtype=np.int64)
 
+    def model_tokens(self, token_ids: np.ndarray) -> np.ndarray:
+        """A matched gene's row of the protein table (the match indexes the gene table)."""
+        token_ids = np.asarray(token_ids)
+        return np.where(token_ids >= 0, self.genes.token[np.maximum(token_ids, 0)], -1)
+
     def encode(self, X, gene_tok: np.ndarray, gene_scale=None, *, input_scale: str = "counts") -> Tokens:
         if input_scale == "log1p":
             msg = (
@@ -305,13 +310,25 @@ def _torch_modules():
                 block(d, cfg["hidden"]), block(cfg["hidden"], out), block(out, out), nn.Linear(out, out)
             )
 
-        def encode(self, input_ids, values, attention_mask):
+        def token_embeddings(self, token_ids):
+            """A gene's input embedding: its protein embedding (UCE's token table, ESM-2)."""
+            return self.pe_embedding(token_ids)
+
+        def hidden(self, input_ids, values, attention_mask):
             x = self.pe_embedding(input_ids.t())  # (length, batch, token_dim)
             x = torch.nn.functional.normalize(x, dim=2)
             x = self.encoder(x) * math.sqrt(self.d_model)
             x = x + self.pos_encoder.pe[: x.size(0)]
             pad = 1 - attention_mask.to(x.dtype)  # additive, as UCE passes it
-            h = self.transformer_encoder(x, src_key_padding_mask=pad)
+            return self.transformer_encoder(x, src_key_padding_mask=pad)
+
+        def token_states(self, input_ids, values, attention_mask):
+            """Each token's transformer output; the genes are told apart by their ids (chromosome and
+            <cls> tokens are no data gene), so every attended position is returned."""
+            return self.hidden(input_ids, values, attention_mask).transpose(0, 1), attention_mask.clone()
+
+        def encode(self, input_ids, values, attention_mask):
+            h = self.hidden(input_ids, values, attention_mask)
             return torch.nn.functional.normalize(self.decoder(h[0]), dim=1)
 
     return UCEEncoder
