@@ -224,3 +224,29 @@ def test_gene_rep_coverage_and_bad_input():
         scmf.bm.perturbation_response(adata, gene_rep="bad")
     with pytest.raises(ValueError, match="ridge_penalty"):
         scmf.bm.perturbation_response(adata, ridge_penalty=-1)
+
+
+def test_a_gene_table_beyond_the_measured_genes_covers_unmeasured_targets(k562, tmp_path):
+    """A model's vocabulary table (scmf.tl.gene_table) represents the perturbed genes the 500 measured ones lack."""
+    targets = sorted(
+        {g for p in k562.obs["perturbation"].astype(str) if p != "control" for g in p.split("+")}
+    )
+    genes = list(dict.fromkeys([*k562.var_names, *targets]))
+    path = scmf.models.random_release("reference", tmp_path / "tiny", genes=genes)
+    table = scmf.tl.gene_table(path)
+    assert set(targets) <= set(table.index) and len(table) == len(genes)
+    scmf.bm.perturbation_response(k562, gene_rep={"tiny_genes": table}, splits=("random",))
+    r = _store.get(k562, "perturbation_response", rep="tiny_genes")
+    assert r.metrics["coverage"] == 1.0 > r.metrics["linear_coverage"]
+    assert len(r.metadata["targets_without_representation"]) == 0
+    assert list(r.params["gene_rep"]) == ["tiny_genes"]  # stored by name, not the table
+    # and it cannot see the answer either
+    broken, _ = _held_out_to_controls(k562, r, ("random",))
+    scmf.bm.perturbation_response(broken, gene_rep={"tiny_genes": table}, splits=("random",))
+    a = _predictions(r).xs("model", level="predictor")
+    b = _predictions(_store.get(broken, "perturbation_response", rep="tiny_genes")).xs(
+        "model", level="predictor"
+    )
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="must be a DataFrame"):
+        scmf.bm.perturbation_response(k562, gene_rep={"x": np.zeros((3, 2))})

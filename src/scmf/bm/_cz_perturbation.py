@@ -11,7 +11,7 @@ prepares them (see :func:`cz_perturbation_expression_prediction`) and then calls
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,9 +27,11 @@ from ._perturbation import control_index
 from ._predictors import (
     PREDICTS,
     cell_loadings,
+    gene_tables,
     linear_predict,
     pseudobulk_pca,
     representation_P,
+    table_representation,
     target_rows,
     unit_scale,
 )
@@ -120,7 +122,7 @@ def cz_perturbation_expression_prediction(
     use_rep: str | Sequence[str] | None = None,
     control_label: str = "control",
     predicted_layer: str | None = None,
-    gene_rep: str | Sequence[str] | None = None,
+    gene_rep: str | Sequence[str] | Mapping[str, pd.DataFrame] | None = None,
     context_key: str | None = None,
     pred_effect_operation: str = "ratio",
     pval_threshold: float = 1e-4,
@@ -197,7 +199,9 @@ def cz_perturbation_expression_prediction(
     pval_threshold, min_logfoldchange, percent_genes_to_mask, min_de_genes_to_mask
         cz's data preparation settings (its defaults).
     gene_rep
-        ``varm`` key(s) of gene representations to predict with (NaN rows: genes without one).
+        ``varm`` key(s) of gene representations to predict with (NaN rows: genes without one),
+        or ``{name: DataFrame}`` of tables indexed by gene name (genes beyond the measured ones
+        represent unmeasured perturbed genes).
     n_folds, n_comps, ridge_penalty
         Folds of perturbations, the reference's principal components and the ridge penalty
         of the linear model (both sides; the paper's 0.1).
@@ -230,6 +234,7 @@ def cz_perturbation_expression_prediction(
     )
 
     func = "cz_perturbation_expression_prediction"
+    tables = gene_tables(adata, gene_rep, func)
     if pred_effect_operation not in ("ratio", "difference"):
         msg = f"pred_effect_operation must be 'ratio' or 'difference', got {pred_effect_operation!r}."
         raise ValueError(msg)
@@ -416,22 +421,10 @@ def cz_perturbation_expression_prediction(
         return run_prediction(cross_fitted(fold))
 
     extra = {"linear": linear_reference}
-    for key in [] if gene_rep is None else [gene_rep] if isinstance(gene_rep, str) else list(gene_rep):
-        if key not in adata.varm:
-            msg = f"{func}: gene_rep={key!r} is not in adata.varm ({name_list(list(adata.varm))}); write one with scmf.tl.embed_genes."
-            raise KeyError(msg)
-        G_raw = pd.DataFrame(np.asarray(adata.varm[key], dtype=np.float64), index=adata.var_names).reindex(
-            genes
-        )
-        G_raw = G_raw.to_numpy()
-        if np.isinf(G_raw).any():
-            msg = f"{func}: adata.varm[{key!r}] has infinite values (NaN rows mark genes without a representation)."
-            raise ValueError(msg)
-        missing = np.isnan(G_raw).any(axis=1)
-        G_fit = unit_scale(np.where(missing[:, None], 0.0, G_raw))
-        P_of_rep = representation_P(np.where(missing[:, None], np.nan, G_fit), rows_of)
-        extra[key] = lambda G_fit=G_fit, P_of_rep=P_of_rep: run_prediction(
-            cross_fitted(lambda train: (G_fit, P_of_rep))
+    for key, table in tables.items():
+        G_fit, P_rep, _ = table_representation(table, genes, [base_of[p] for p in perts], combo_sep)
+        extra[key] = lambda G_fit=G_fit, P_rep=P_rep: run_prediction(
+            cross_fitted(lambda train: (G_fit, P_rep))
         )
 
     if predicted_layer is not None:
@@ -468,6 +461,6 @@ def cz_perturbation_expression_prediction(
             "input_scale": scale,
             "cz_benchmarks_version": version,
         },
-        params={"normalize": action, "control_label": str(control_label)},
+        params={"normalize": action, "control_label": str(control_label), "gene_rep": list(tables)},
         extra=extra,
     )

@@ -10,7 +10,7 @@ perturbation's own cells. All scored with ``_metrics/_profiles.py`` (cell-eval's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,9 +26,11 @@ from ._perturbation import MIN_TRAIN, contexts_with_controls, control_index
 from ._predictors import (
     PREDICTS,
     cell_loadings,
+    gene_tables,
     linear_predict,
     pseudobulk_pca,
     representation_P,
+    table_representation,
     target_rows,
     unit_scale,
 )
@@ -143,7 +145,7 @@ def perturbation_response(
     perturbation_key: str = "perturbation",
     *,
     use_rep: str | Sequence[str] | None = None,
-    gene_rep: str | Sequence[str] | None = None,
+    gene_rep: str | Sequence[str] | Mapping[str, pd.DataFrame] | None = None,
     control_label: str = "control",
     context_key: str | None = None,
     splits: str | tuple[str, ...] = "auto",
@@ -252,7 +254,10 @@ def perturbation_response(
         ``obsm`` key(s) of cell embeddings, each used through the control cells only (above).
         ``None``: none (the ``linear`` reference and ``gene_rep`` are scored).
     gene_rep
-        ``varm`` key(s) of gene representations (genes x d, NaN rows for genes without one).
+        ``varm`` key(s) of gene representations (genes x d, NaN rows for genes without one),
+        or ``{name: DataFrame}`` of tables indexed by gene name, which may hold genes beyond
+        the measured ones (e.g. :func:`scmf.tl.gene_table` over a model's vocabulary): a
+        perturbation of an unmeasured gene is then predicted too.
     control_label
         The value marking control cells.
     context_key
@@ -295,21 +300,7 @@ def perturbation_response(
     True
     """
     func = "perturbation_response"
-    gene_reps = [] if gene_rep is None else [gene_rep] if isinstance(gene_rep, str) else list(gene_rep)
-    for key in gene_reps:
-        if not isinstance(key, str) or key not in adata.varm:
-            msg = (
-                f"{func}: gene_rep={key!r} is not in adata.varm ({name_list(list(adata.varm))}); write a gene "
-                "representation with scmf.tl.embed_genes(adata, model) or pass the varm key of your own."
-            )
-            raise KeyError(msg)
-        G = np.asarray(adata.varm[key])
-        if G.ndim != 2 or not np.issubdtype(G.dtype, np.number):
-            msg = f"{func}: adata.varm[{key!r}] must be a numeric genes x d array, got {G.dtype} {G.shape}."
-            raise ValueError(msg)
-        if np.isinf(G).any():
-            msg = f"{func}: adata.varm[{key!r}] has infinite values (NaN rows mark genes without a representation)."
-            raise ValueError(msg)
+    tables = gene_tables(adata, gene_rep, func)
     if isinstance(n_comps, bool) or not isinstance(n_comps, int | np.integer) or n_comps < 1:
         msg = f"n_comps must be a positive integer, got {n_comps!r}."
         raise ValueError(msg)
@@ -726,20 +717,14 @@ def perturbation_response(
         return s
 
     extra: dict = {"linear": linear_reference}
-    for key in gene_reps:
-        G_raw = np.asarray(adata.varm[key], dtype=np.float64)
-        if src is not adata:  # the expression is .raw's: match its genes by name
-            G_raw = pd.DataFrame(G_raw, index=adata.var_names).reindex(genes).to_numpy()
-        missing_rows = np.isnan(G_raw).any(axis=1)
-        G_fit = unit_scale(np.where(missing_rows[:, None], 0.0, G_raw))
-        G_P = np.where(missing_rows[:, None], np.nan, G_fit)
-        n_missing = int(missing_rows.sum())
+    for key, table in tables.items():
+        G_fit, P_rep, n_missing = table_representation(table, genes, base, combo_sep)
 
-        def from_genes(G_fit=G_fit, G_P=G_P, n_missing=n_missing) -> Score:
-            P_of = representation_P(G_P, rows_of)
-            s = _score_predictor(lambda split, tr, te: _linear(G_fit, split, tr, te, P_of))
-            s.metadata.update({"gene_representation": "varm", "genes_without_representation": n_missing,
-                               "targets_without_representation": _uncovered(G_P)})  # fmt: skip
+        def from_genes(G_fit=G_fit, P_rep=P_rep, n_missing=n_missing) -> Score:
+            s = _score_predictor(lambda split, tr, te: _linear(G_fit, split, tr, te, P_rep))
+            s.metadata.update({"gene_representation": "gene_rep", "genes_without_representation": n_missing,
+                               "targets_without_representation": [str(n) for n, p in zip(names, P_rep, strict=True)
+                                                                  if np.isnan(p).any()]})  # fmt: skip
             return s
 
         extra[key] = from_genes
@@ -765,5 +750,10 @@ def perturbation_response(
             "input_scale": scale,
             "overlap_k": list(OVERLAP_K),
         },
-        params={"normalize": action, "control_label": str(control_label), "splits": list(wanted)},
+        params={
+            "normalize": action,
+            "control_label": str(control_label),
+            "splits": list(wanted),
+            "gene_rep": list(tables),
+        },
     )

@@ -166,3 +166,66 @@ def representation_P(G: np.ndarray, rows: list[list[int]]) -> np.ndarray:
         if r and all(j >= 0 for j in r) and not np.isnan(G[r]).any():
             P[i] = G[r].sum(axis=0)
     return P
+
+
+def gene_tables(adata, gene_rep, func: str) -> dict:
+    """``gene_rep`` as ``{name: DataFrame}`` (genes x d, indexed by gene name), checked.
+
+    A string or list names ``varm`` keys (rows: ``var_names``); a mapping gives tables of its
+    own, whose genes may go beyond the measured ones (a model's whole vocabulary), so that a
+    perturbation of an unmeasured gene still has a representation. NaN rows: no representation.
+    """
+    import pandas as pd
+
+    from .._validate import name_list
+
+    if gene_rep is None:
+        return {}
+    if isinstance(gene_rep, str):
+        gene_rep = [gene_rep]
+    items = list(gene_rep.items()) if hasattr(gene_rep, "items") else [(k, None) for k in gene_rep]
+    out = {}
+    for key, table in items:
+        if not isinstance(key, str) or not key or "/" in key:
+            msg = f"{func}: gene_rep names must be non-empty strings without '/', got {key!r}."
+            raise ValueError(msg)
+        if table is None:
+            if key not in adata.varm:
+                msg = (
+                    f"{func}: gene_rep={key!r} is not in adata.varm ({name_list(list(adata.varm))}); write a gene "
+                    "representation with scmf.tl.embed_genes(adata, model), or pass {name: DataFrame} of your own."
+                )
+                raise KeyError(msg)
+            values, index, where = adata.varm[key], adata.var_names, f"adata.varm[{key!r}]"
+        elif isinstance(table, pd.DataFrame):
+            values, index, where = table.to_numpy(), table.index, f"gene_rep[{key!r}]"
+            if not table.index.is_unique:
+                msg = f"{func}: {where} has duplicated gene names; one row per gene."
+                raise ValueError(msg)
+        else:
+            msg = f"{func}: gene_rep[{key!r}] must be a DataFrame (genes x d, indexed by gene name), got {type(table).__name__}."
+            raise TypeError(msg)
+        G = np.asarray(values)
+        if G.ndim != 2 or not np.issubdtype(G.dtype, np.number):
+            msg = f"{func}: {where} must be a numeric genes x d array, got {G.dtype} {G.shape}."
+            raise ValueError(msg)
+        if np.isinf(G).any():
+            msg = f"{func}: {where} has infinite values (NaN rows mark genes without a representation)."
+            raise ValueError(msg)
+        out[key] = pd.DataFrame(G.astype(np.float64), index=np.asarray(index, dtype=str))
+    return out
+
+
+def table_representation(table, genes, names, sep: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """``G`` over the measured ``genes`` (rows without a representation 0), each unit's ``P`` (NaN
+    where a target has none) and the count of measured genes without one; one scale for both
+    (the table's root-mean-square entry)."""
+    finite = table.to_numpy()[~np.isnan(table.to_numpy()).any(axis=1)]
+    rms = float(np.sqrt(np.mean(finite**2))) if finite.size else 1.0
+    scaled = table / (rms if rms > 0 else 1.0)
+    G = scaled.reindex(np.asarray(genes, dtype=str)).to_numpy()
+    missing = np.isnan(G).any(axis=1)
+    pos = {g: i for i, g in enumerate(scaled.index)}
+    rows = target_rows(names, pos, sep)
+    P = representation_P(scaled.to_numpy(), rows)
+    return np.where(missing[:, None], 0.0, G), P, int(missing.sum())
