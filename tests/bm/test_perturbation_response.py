@@ -348,6 +348,9 @@ def test_contexts_use_their_own_controls(norman):
     test = list(ms.index)
     train = [u for u in delta if u not in test]
     assert len(train) == r.metadata["n_perturbations"] - r.metadata["n_test"]
-    pred = np.mean([delta[u] for u in train], axis=0)  # the mean-shift baseline from line-specific deltas
-    for u in test:
+    line = {u: u.rsplit(" (", 1)[1] for u in delta}
+    for (
+        u
+    ) in test:  # the mean-shift baseline: line-specific deltas of the training perturbations of its own line
+        pred = np.mean([delta[t] for t in train if line[t] == line[u]], axis=0)
         assert ms.loc[u, "mae"] == pytest.approx(np.abs(pred - delta[u]).mean(), rel=1e-9)

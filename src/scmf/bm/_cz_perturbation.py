@@ -385,14 +385,19 @@ def cz_perturbation_expression_prediction(
     cond_means = avg @ Xd[t_rows]
     ctrl_means = np.vstack([Xd[is_ctrl & (context == c)].mean(axis=0) for c in ctx_ctrl])
 
+    lin_kw = {"n_controls": len(ctx_ctrl), "ridge": ridge_penalty}
+    if context_key is not None:  # each context centred on its own training changes
+        ctx_of = {p: c for p, c in zip(pert[~is_ctrl], context[~is_ctrl], strict=True)}
+        lin_kw.update(
+            unit_context=np.asarray([ctx_of[p] for p in perts]), control_context=np.asarray(ctx_ctrl)
+        )
+
     def cross_fitted(fold_G) -> np.ndarray:
         """Each fold's predicted changes from the others' (``fold_G(train) -> (G, P_of)``); NaN: not covered."""
         out = np.full_like(delta, np.nan)
         for train, test in folds:
             G, P_of = fold_G(train)
-            out[test] = linear_predict(
-                G, delta, train, test, P_of, n_controls=len(ctx_ctrl), ridge=ridge_penalty
-            )
+            out[test] = linear_predict(G, delta, train, test, P_of, **lin_kw)
         return out
 
     def run_prediction(pred_delta: np.ndarray) -> Score:

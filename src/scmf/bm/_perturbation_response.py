@@ -203,7 +203,8 @@ def perturbation_response(
 
     - ``cell_mean_*``: the cell-mean baseline, the mean expression of every training
       perturbed cell (as a delta);
-    - ``mean_shift_*``: the mean of the training perturbations' deltas;
+    - ``mean_shift_*``: the mean of the training perturbations' deltas (both within the
+      held-out perturbation's own context with ``context_key``, where it has any);
     - ``no_change_*``: the control mean (a delta of 0; its Pearson is undefined, NaN);
     - ``linear_*``: the linear reference above;
     - ``doubles_additive_*`` (split ``doubles``): for a double perturbation ``A+B``, the sum
@@ -263,7 +264,9 @@ def perturbation_response(
     context_key
         ``obs`` column of contexts (cell line, cell type, screen) with their own controls:
         each (perturbation, context) pair is a unit named ``"perturbation (context)"``,
-        compared with the controls of its context (deltas, DE, the ceiling), and a double's
+        compared with the controls of its context (deltas, DE, the ceiling), predicted from
+        the training perturbations of its context (the mean-shift and cell-mean baselines;
+        the linear model centres each context on its own mean change), and a double's
         singles are looked up in its own context. Contexts with fewer than ``min_cells``
         control cells are left out (warned).
     splits
@@ -533,12 +536,18 @@ def perturbation_response(
         return np.maximum(s2 - s1**2 / n, 0.0) / max(n - 1.0, 1.0)
 
     def _references(tr, te, *, additive: bool) -> dict[str, np.ndarray]:
-        w = n_cells_pert[tr]
+        cell_mean = np.empty((te.size, delta.shape[1]))
+        mean_shift = np.empty_like(cell_mean)
+        for c in np.unique(unit_ctx[te]):  # with contexts: the training perturbations of the same context
+            own = tr[unit_ctx[tr] == c] if context_key is not None else tr
+            own = own if own.size else tr
+            w = n_cells_pert[own]
+            rows = unit_ctx[te] == c
+            cell_mean[rows] = (w[:, None] * delta[own]).sum(0) / w.sum()
+            mean_shift[rows] = delta[own].mean(axis=0)
         refs = {
-            "cell_mean": np.broadcast_to(
-                (w[:, None] * delta[tr]).sum(0) / w.sum(), (te.size, delta.shape[1])
-            ),
-            "mean_shift": np.broadcast_to(delta[tr].mean(axis=0), (te.size, delta.shape[1])),
+            "cell_mean": cell_mean,
+            "mean_shift": mean_shift,
             "no_change": np.zeros((te.size, delta.shape[1])),
         }
         if additive:  # the doubles split: every test perturbation is a double of trained singles
@@ -576,15 +585,17 @@ def perturbation_response(
     n_ok_ctx = int(ok_ctx.sum())
     identity = {int(i): [int(j) for j in parts_of[i]] for i in np.flatnonzero(is_double)}
 
+    lin_kw = {"n_controls": n_ok_ctx, "ridge": ridge_penalty}
+    if context_key is not None:  # each context centred on its own training changes
+        lin_kw.update(unit_context=unit_ctx, control_context=np.flatnonzero(ok_ctx))
+
     def _linear(G, split, tr, te, P_of=None) -> np.ndarray:
         """The linear model with gene representation ``G`` (and the perturbations' ``P_of``)."""
         if split == "doubles":  # every single is trained: each is its own indicator
-            return linear_predict(
-                G, delta, tr, te, None, n_controls=n_ok_ctx, ridge=ridge_penalty, identity=identity
-            )
+            return linear_predict(G, delta, tr, te, None, identity=identity, **lin_kw)
         if P_of is None:
             P_of = representation_P(G, rows_of)
-        return linear_predict(G, delta, tr, te, P_of, n_controls=n_ok_ctx, ridge=ridge_penalty)
+        return linear_predict(G, delta, tr, te, P_of, **lin_kw)
 
     # what does not read a representation: references once per split, the ceiling once per test set
     fixed: dict[str, dict[str, dict[str, np.ndarray]]] = {}

@@ -120,6 +120,8 @@ def linear_predict(
     n_controls: int = 1,
     ridge: float = 0.1,
     identity: dict[int, list[int]] | None = None,
+    unit_context: np.ndarray | None = None,
+    control_context: np.ndarray | None = None,
 ) -> np.ndarray:
     """Predicted changes of the ``test`` units (rows of ``delta``), NaN where a unit has no ``P``.
 
@@ -129,6 +131,12 @@ def linear_predict(
     and representation are 0. With ``identity`` (test unit -> its training singles, the
     singles-to-doubles split), each training unit is its own indicator and a test unit the sum
     of its singles' indicators; ``P_of`` is then not read.
+
+    With contexts (``unit_context`` per unit, ``control_context`` per control), each training
+    condition is centred on the mean of its own context's training conditions (its control
+    included) and a test unit gets its context's centre back: cell lines with changes of
+    different size do not pull one another's predictions (one context: the paper's per-gene
+    centre).
     """
     genes = delta.shape[1]
     if identity is not None:
@@ -154,8 +162,17 @@ def linear_predict(
     if fit.size < 1 or not ok.any():
         return out
     Y = np.hstack([delta[train[fit]].T, np.zeros((genes, n_controls))])  # genes x conditions
-    K, centre = solve_y_axb(Y, G, P_train, g_ridge=ridge, p_ridge=ridge)
-    out[ok] = (G @ (K @ P_test[:, ok])).T + centre[None, :]
+    if unit_context is None:
+        K, centre = solve_y_axb(Y, G, P_train, g_ridge=ridge, p_ridge=ridge)
+        out[ok] = (G @ (K @ P_test[:, ok])).T + centre[None, :]
+        return out
+    cond_ctx = np.concatenate([np.asarray(unit_context)[train[fit]], np.asarray(control_context)])
+    centres = {c: Y[:, cond_ctx == c].mean(axis=1) for c in np.unique(cond_ctx)}
+    Yc = Y - np.stack([centres[c] for c in cond_ctx], axis=1)
+    K, centre = solve_y_axb(Yc, G, P_train, g_ridge=ridge, p_ridge=ridge)  # centre ~ 0 after the contexts'
+    zero = np.zeros(genes)
+    test_centre = np.stack([centres.get(c, zero) for c in np.asarray(unit_context)[test[ok]]])
+    out[ok] = (G @ (K @ P_test[:, ok])).T + centre[None, :] + test_centre
     return out
 
 
