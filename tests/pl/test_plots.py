@@ -45,7 +45,13 @@ def evaluated(tmp_path_factory, data_dir):
     out["norman"] = norman
     response = norman.copy()
     del response.uns["scmf_bench"]
-    scmf.bm.perturbation_response(response, context_key="cell_type", use_rep=reps)
+    targets = {g for p in response.obs["perturbation"].astype(str) if p != "control" for g in p.split("+")}
+    genes = sorted(set(response.var_names) | targets)  # a gene table covering the unmeasured targets
+    table = pd.DataFrame(np.random.default_rng(0).normal(size=(len(genes), 16)), index=genes)
+    with pytest.warns(scmf.ScmfWarning, match="not in var_names"):
+        scmf.bm.perturbation_response(
+            response, context_key="cell_type", use_rep=reps, gene_rep={"genes_random": table}
+        )
     out["norman_response"] = response
     kang = ad.read_h5ad(data_dir / "kang2018_ifnb_scgen_valid.h5ad")
     scmf.tl.baselines(kang, n_comps=20, seed=0)
@@ -101,7 +107,7 @@ CASES = {
         e["norman"], rep="X_pca_baseline", return_fig=True
     ),
     "perturbation_response": lambda e: scmf.pl.perturbation_response(
-        e["norman_response"], rep="X_pca_baseline", return_fig=True
+        e["norman_response"], rep="genes_random", return_fig=True
     ),
     "grn_curves": lambda e: scmf.pl.grn_curves(e["kang"], return_fig=True),
     "training_history": lambda e: scmf.pl.training_history(HISTORY, return_fig=True),

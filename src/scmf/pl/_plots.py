@@ -511,6 +511,7 @@ def perturbation_vs_baseline(
 
 _PREDICTOR_STYLE = {
     "model": ("tab:red", "model"),
+    "linear": ("tab:orange", "linear reference"),
     "mean_shift": ("tab:blue", "mean-shift baseline"),
     "cell_mean": ("tab:cyan", "cell-mean baseline"),
     "additive": ("tab:green", "additive baseline"),
@@ -532,8 +533,9 @@ def perturbation_response(
     """The model beside its references and the data ceiling: under distribution shift, and per split.
 
     Left: the metric against the dissimilarity of the held-out perturbations to the training
-    ones (the random split, then each shift level), for the model and the mean-shift
-    baseline, with the cell-mean baseline and the ceiling of the same held-out
+    ones (the random split, then each shift level), for the model, the linear reference and
+    the mean-shift baseline (a predictor that covers no held-out perturbation draws no
+    line), with the cell-mean baseline and the ceiling of the same held-out
     perturbations as horizontal lines. Right: per split (random, doubles), the mean over
     held-out perturbations of every predictor with its 95% interval (t over perturbations).
 
@@ -546,9 +548,9 @@ def perturbation_response(
     Examples
     --------
     >>> import scmf
-    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=30, seed=0)
+    >>> adata = scmf.datasets.toy_perturbation(n_perturbations=30, target_genes=True, seed=0)
     >>> scmf.tl.embed(adata, "pca", n_comps=10)
-    >>> scmf.bm.perturbation_response(adata)
+    >>> scmf.bm.perturbation_response(adata, use_rep="X_scmf")
     >>> left, right = scmf.pl.perturbation_response(adata, show=False)
     >>> left.get_xlabel()
     'dissimilarity of held-out to training perturbations'
@@ -569,7 +571,9 @@ def perturbation_response(
     if len(shift) >= 2 and f"model:{metric}" in curve:
         x = np.asarray([float(dis[s]) for s in shift])
         at = {s: i for i, s in enumerate(splits)}
-        for who in ("model", "mean_shift"):
+        for who in ("model", "linear", "mean_shift"):
+            if f"{who}:{metric}" not in curve:  # results stored before the linear reference
+                continue
             color, label = _PREDICTOR_STYLE[who]
             y = np.asarray(curve[f"{who}:{metric}"], dtype=float)[[at[s] for s in shift]]
             a.plot(x, y, "o-", color=color, label=label, ms=4)
@@ -609,7 +613,7 @@ def perturbation_response(
             if v.size == 0:
                 continue
             half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0
-            b.bar(gi + (pi - 2) * width, v.mean(), width, yerr=half, color=color, alpha=0.8,
+            b.bar(gi + (pi - (len(_PREDICTOR_STYLE) - 1) / 2) * width, v.mean(), width, yerr=half, color=color, alpha=0.8,
                   label=label if gi == 0 or (split == "doubles" and who == "additive") else None, capsize=2)  # fmt: skip
     b.set_xticks(
         range(len(groups)),
