@@ -227,13 +227,13 @@ def test_gene_rep_coverage_and_bad_input():
 
 
 def test_a_gene_table_beyond_the_measured_genes_covers_unmeasured_targets(k562, tmp_path):
-    """A model's vocabulary table (scmf.tl.gene_table) represents the perturbed genes the 500 measured ones lack."""
+    """A model's vocabulary table (scmf.models.gene_table) represents the perturbed genes the 500 measured ones lack."""
     targets = sorted(
         {g for p in k562.obs["perturbation"].astype(str) if p != "control" for g in p.split("+")}
     )
     genes = list(dict.fromkeys([*k562.var_names, *targets]))
     path = scmf.models.random_release("reference", tmp_path / "tiny", genes=genes)
-    table = scmf.tl.gene_table(path)
+    table = scmf.models.gene_table(path)
     assert set(targets) <= set(table.index) and len(table) == len(genes)
     scmf.bm.perturbation_response(k562, gene_rep={"tiny_genes": table}, splits=("random",))
     r = _store.get(k562, "perturbation_response", rep="tiny_genes")

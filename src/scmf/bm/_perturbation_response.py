@@ -257,7 +257,7 @@ def perturbation_response(
     gene_rep
         ``varm`` key(s) of gene representations (genes x d, NaN rows for genes without one),
         or ``{name: DataFrame}`` of tables indexed by gene name, which may hold genes beyond
-        the measured ones (e.g. :func:`scmf.tl.gene_table` over a model's vocabulary): a
+        the measured ones (e.g. :func:`scmf.models.gene_table` over a model's vocabulary): a
         perturbation of an unmeasured gene is then predicted too.
     control_label
         The value marking control cells.

@@ -360,7 +360,19 @@ def gene_module(model) -> Any:
 def gene_input_embeddings(
     model: TokenizedModel, token_ids: np.ndarray, *, device: str = "auto"
 ) -> np.ndarray:
-    """The model's input embedding of each data gene (``token_ids``: its token, ``-1`` none; NaN rows there)."""
+    """The model's input embedding of each data gene (``token_ids``: its token, ``-1`` none; NaN rows there).
+
+    What :func:`scmf.tl.embed_genes` writes with ``mode="input"``.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, scmf
+    >>> path = scmf.models.random_release("reference", os.path.join(tempfile.mkdtemp(), "tiny"), genes=["CD3E", "LYZ"])
+    >>> model = scmf.models.load(path)
+    >>> E = scmf.models.gene_input_embeddings(model, np.array([model.tokenizer.vocab.lookup("symbol")["LYZ"], -1]))
+    >>> E.shape[0], bool(np.isnan(E[1]).all())
+    (2, True)
+    """
     import torch
 
     module = gene_module(model)
@@ -388,7 +400,19 @@ def gene_contextual_embeddings(adata, model: TokenizedModel, *, layer, batch_siz
     """Each data gene's output state averaged over its occurrences in the cells (one per expressing cell,
     except in recipes that sample genes with replacement), streamed over row chunks as
     :func:`embed_tokenized` runs them. Returns ``(genes x d with NaN rows for genes never seen,
-    occurrences per gene, params)``.
+    occurrences per gene, params)``; what :func:`scmf.tl.embed_genes` writes with
+    ``mode="contextual"``.
+
+    Examples
+    --------
+    >>> import os, tempfile, scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced().raw.to_adata()[:50]
+    >>> path = scmf.models.random_release("reference", os.path.join(tempfile.mkdtemp(), "tiny"), genes=adata)
+    >>> E, seen, params = scmf.models.gene_contextual_embeddings(
+    ...     adata, scmf.models.load(path), layer=None, batch_size=16, device="cpu", gene_key=None,
+    ...     id_type="auto", input_scale="log1p", progress=False)
+    >>> E.shape[0] == adata.n_vars, int(seen.max()) <= adata.n_obs
+    (True, True)
     """
     import torch
     from tqdm.auto import tqdm

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from ._baselines import baselines
 from ._embed import embed, extract_embeddings
-from ._embed_genes import embed_genes, gene_table
+from ._embed_genes import embed_genes
 
-__all__ = ["baselines", "embed", "embed_genes", "extract_embeddings", "gene_table"]
+__all__ = ["baselines", "embed", "embed_genes", "extract_embeddings"]
