@@ -252,3 +252,21 @@ def test_invalid_yaml_is_located_not_echoed(tmp_path):
     with pytest.raises(ValueError, match=r"is not valid YAML \(line \d+, column \d+\)") as e:
         scmf.bm.load_config(bad)
     assert "s3cr3t" not in str(e.value)
+
+
+def test_harness_gives_prediction_benchmarks_the_models_gene_embeddings(tmp_path):
+    adata = scmf.datasets.toy_perturbation(n_perturbations=16, target_genes=True, seed=2)
+    path = scmf.models.random_release("reference", tmp_path / "tiny", genes=adata)
+    report = scmf.bm.evaluate(
+        adata,
+        [{"name": "perturbation_response", "params": {"splits": ["random"]}}],
+        model=path,
+        input_scale="log1p",
+        progress=False,
+    )
+    assert report.failures.empty, report.failures
+    out = next(iter(report.datasets.values()))
+    assert "X_scmf_genes" in out.varm
+    assert set(report.results()["rep"]) == {"X_scmf", "X_scmf_genes", "linear"}
+    r = _store.get(out, "perturbation_response", rep="X_scmf_genes")
+    assert r.metrics["coverage"] == 1.0 and list(r.params["gene_rep"]) == ["X_scmf_genes"]

@@ -135,7 +135,10 @@ def evaluate(
         apply to the dataset of that name.
     model
         Anything :func:`scmf.tl.embed` accepts (a checkpoint directory is loaded once), or
-        ``None`` to benchmark representations already in ``obsm`` (``use_rep``).
+        ``None`` to benchmark representations already in ``obsm`` (``use_rep``). A tokenised
+        model's input gene embeddings are written too (``varm["<key_added>_genes"]``, by
+        :func:`scmf.tl.embed_genes`) for benchmarks that predict from gene representations
+        (``perturbation_response``, the cz perturbation task), unless their ``gene_rep`` is set.
     use_rep
         Representation(s) in ``obsm`` to benchmark: alone when ``model`` is ``None``
         (default ``"X_scmf"``), beside the model's embedding otherwise.
@@ -272,6 +275,19 @@ def evaluate(
                     continue
                 try:
                     params = ds.params_for(spec, b.params) if ds is not None else b.params
+                    if (
+                        model is not None
+                        and _tokenised(model)
+                        and "gene_rep" in spec.params
+                        and "gene_rep" not in params
+                    ):
+                        # a benchmark that predicts from gene representations gets the model's own
+                        gene_key_added = f"{key_added}_genes"
+                        if gene_key_added not in adata.varm:
+                            tl.embed_genes(
+                                adata, model, key_added=gene_key_added, device=dev, gene_key=gene_key
+                            )
+                        params = {**params, "gene_rep": gene_key_added}
                     spec.run(adata, use_rep=ds_reps, dataset_name=name, params=params)
                 except Exception as e:  # recorded; the other benchmarks still run
                     logger.warning("benchmark %r on %r failed: %s", b.name, name, e)
