@@ -179,3 +179,13 @@ def test_random_release_example_prints_what_the_page_says(tmp_path, monkeypatch,
     exec(compile(code, "models.md", "exec"), {"__name__": "__docs__"})
     printed = re.search(r"This prints `(.*?)`", section).group(1)
     assert capsys.readouterr().out.strip() == printed
+
+
+def test_gene_representations_example_prints_what_the_page_says(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    text = (DOCS / "models.md").read_text()
+    section = text[text.index("## Gene representations") : text.index("## Adding a checkpoint format")]
+    code = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[0]
+    exec(compile(code, "models.md", "exec"), {"__name__": "__docs__"})
+    printed = re.search(r"This prints `(.*?)`", section).group(1)
+    assert capsys.readouterr().out.strip() == printed
