@@ -166,7 +166,9 @@ def drop_small_classes(labels: Labels, min_cells: int, func: str) -> tuple[np.nd
 
 def name_list(items, limit: int = 8) -> str:
     """``a, b, c`` or ``a, b, ... and 12 more``: lists in messages stay one short line."""
-    items = [str(i) for i in items]
+    from ._warnings import printable
+
+    items = [printable(i) for i in items]
     if len(items) <= limit:
         return ", ".join(items)
     return f"{', '.join(items[:limit])}, ... and {len(items) - limit} more"

@@ -8,6 +8,24 @@ import sys
 import warnings
 from collections.abc import Iterator
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 9), *range(11, 32), 127]} | {
+    c: f"\\x{c:02x}" for c in range(0x80, 0xA0)
+}
+
+
+def printable(text: object) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences, carriage returns,
+    bells; C0 and C1 but tab and newline) written out as ``\\xNN``, so a label from the data can
+    neither move the cursor, retitle the window nor clear the screen.
+
+    Examples
+    --------
+    >>> from scmf._warnings import printable
+    >>> printable("T cell\x1b]0;pwned\x07\x1b[2J")
+    'T cell\\x1b]0;pwned\\x07\\x1b[2J'
+    """
+    return str(text).translate(_CONTROL)
+
 
 class ScmfWarning(UserWarning):
     """A warning about the data or parameters that scmf worked around (documented fallback)."""
@@ -30,6 +48,7 @@ def warn(message: str, category: type[Warning] = ScmfWarning) -> None:
     """Warn with the location of the first frame outside scmf: the user's line on every route
     (a direct call, ``get_benchmark().run``, :func:`scmf.bm.evaluate`, the CLI). Inside
     :func:`recording`, the text is also kept (whatever the user's warning filters do with it)."""
+    message = printable(message)  # data (labels, names) never reach a terminal raw
     kept = _RECORDED.get()
     if kept is not None and message not in kept:
         kept.append(message)

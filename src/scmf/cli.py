@@ -184,6 +184,11 @@ def _benchmark(args: argparse.Namespace) -> int:
             "model options (--vocab/--pooling/--hidden-layer/--model-option) apply to checkpoint directories, "
             "not to baselines."
         )
+    if args.trust_model:
+        fmt = None if model is None or model in scmf.models.BASELINES else _format_of(model)
+        if fmt is None or fmt.name != "external":
+            raise CliError("--trust-model is for a --model folder with a scmf_external.yaml.")
+        model_kw["trust"] = True
     if model is not None:
         fmt = _format_of(model)
         try:
@@ -462,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="gene vocabulary file of the checkpoint (Geneformer TSV/.pkl, scGPT vocab.json)",
     )
     bench.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="let the --model folder's scmf_external.yaml run its own command, interpreter or requirements "
+        "(only for a folder you trust; scmf refuses and shows what would run otherwise)",
+    )
+    bench.add_argument(
         "--model-option",
         action="append",
         default=[],
@@ -542,11 +553,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     import warnings
 
+    from scmf._warnings import printable
+
     shown: set[str] = set()
 
     def one_line(message, category, filename, lineno, file=None, line=None) -> None:
         """A warning as the command's own line, each text once (not a source path and line)."""
-        text = str(message)
+        text = printable(str(message))  # labels from the data never reach the terminal raw
         if text in shown:
             return
         shown.add(text)
@@ -562,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"scmf {args.command}: error: {msg}", file=sys.stderr)
+        print(f"scmf {args.command}: error: {printable(msg)}", file=sys.stderr)
         return e.code if isinstance(e, CliError) else 1
 
 

@@ -72,6 +72,13 @@ def expected(X, scale=1.0, context=0, order=None):
     return out.astype(np.float32)
 
 
+@pytest.fixture(autouse=True)
+def _trust_the_tests_own_folders(tmp_path, monkeypatch):
+    """The folders these tests write run their own stand-in commands: trusted, as a user would
+    list their own folders (the refusal of untrusted folders is tested in test_trust.py)."""
+    monkeypatch.setenv("SCMF_TRUSTED_MODELS", str(tmp_path))
+
+
 def folder_with(tmp_path, *, extra=(), output="h5ad", options=None, **spec):
     d = tmp_path / "standin"
     d.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,8 @@ _LAZY = {
     "random_release": "._random",
     "external": "._external",
     "ExternalModel": "._external",
+    "UntrustedModelError": "._external",
+    "trusted_folder": "._external",
     "ExternalRecipe": "._external_recipes",
     "create_environment": "._external",
     "RECIPES": "._external_recipes",
@@ -73,6 +75,7 @@ __all__ = [
     "TokenizedModel",
     "Tokenizer",
     "Tokens",
+    "UntrustedModelError",
     "create_environment",
     "device_of",
     "external",
@@ -101,4 +104,5 @@ __all__ = [
     "resolve",
     "save_reference",
     "tokenized_batches",
+    "trusted_folder",
 ]

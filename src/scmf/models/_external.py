@@ -64,7 +64,7 @@ def resolve_environment(
     ``$SCMF_ENV_DIR`` (default ``~/.cache/scmf/envs``), named by what it holds.
     """
     if isinstance(spec, Mapping) or (isinstance(spec, str) and spec == "create"):
-        reqs = list(spec.get("requirements", ())) if isinstance(spec, Mapping) else []
+        reqs = _requirements(spec.get("requirements", ())) if isinstance(spec, Mapping) else []
         if not reqs and recipe is not None:
             reqs = list(recipe.requirements)
         if not reqs:
@@ -89,6 +89,22 @@ def resolve_environment(
     return Environment(p, str(p))
 
 
+def _requirements(value: Any) -> list[str]:
+    """Pip requirement strings, checked: a list of non-empty strings (a bare string is refused,
+    never split into characters)."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        msg = (
+            f'environment requirements must be a list of pip requirement strings (e.g. ["numpy>=1.26"]), '
+            f"got {type(value).__name__} {value!r}."
+        )
+        raise TypeError(msg)
+    bad = [r for r in value if not isinstance(r, str) or not r.strip()]
+    if bad:
+        msg = f"environment requirements must be non-empty strings; got {bad!r}."
+        raise TypeError(msg)
+    return [str(r) for r in value]
+
+
 def create_environment(
     requirements: list[str],
     *,
@@ -110,6 +126,7 @@ def create_environment(
     >>> env.python.name  # doctest: +SKIP
     'python'
     """
+    requirements = _requirements(requirements)
     root = Path(root or os.environ.get("SCMF_ENV_DIR") or Path.home() / ".cache" / "scmf" / "envs")
     base = Path(python)
     key = hashlib.sha256(json.dumps([sorted(requirements), str(base.resolve())]).encode()).hexdigest()[:12]
@@ -495,12 +512,102 @@ def is_external_dir(path: Path) -> bool:
 _YAML_KEYS = {"recipe", "environment", "files", "options", "context_key", "timeout", "threads", "command",
               "name", "output", "output_key", "input_scale", "obs", "packages", "context_option"}  # fmt: skip
 
+#: folders (``os.pathsep``-separated; a folder and everything under it) whose own commands,
+#: interpreters and requirements may run without ``trust=True``
+TRUST_ENV = "SCMF_TRUSTED_MODELS"
+
+
+class UntrustedModelError(PermissionError):
+    """A model folder would run code of its own (a command, an interpreter, requirements to
+    install) and the user has not said it may."""
+
+
+def trusted_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is under a folder listed in ``$SCMF_TRUSTED_MODELS``.
+
+    Examples
+    --------
+    >>> import os, scmf
+    >>> os.environ.pop("SCMF_TRUSTED_MODELS", None) and None
+    >>> scmf.models.trusted_folder("/tmp/someone_elses_model")
+    False
+    """
+    f = Path(folder).expanduser().resolve()
+    listed = [p for p in os.environ.get(TRUST_ENV, "").split(os.pathsep) if p.strip()]
+    for p in listed:
+        root = Path(p).expanduser().resolve()
+        if f == root or root in f.parents:
+            return True
+    return False
+
+
+def _types(spec: dict, where: Path) -> None:
+    """Every field of a ``scmf_external.yaml`` has the type it must have (checked before anything runs)."""
+
+    def fail(key: str, want: str) -> None:
+        msg = f"{where}: {key} must be {want}, got {type(spec[key]).__name__} {spec[key]!r}."
+        raise TypeError(msg)
+
+    def str_list(v) -> bool:
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+    def str_map(v) -> bool:
+        return isinstance(v, dict) and all(isinstance(k, str) for k in v)
+
+    checks = {
+        "recipe": (lambda v: isinstance(v, str), "a recipe name (a string)"),
+        "name": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+        "command": (lambda v: str_list(v) and bool(v), "a non-empty list of strings (no shell)"),
+        "files": (lambda v: str_map(v) and all(isinstance(x, str) for x in v.values()), "a mapping of names to paths"),
+        "options": (str_map, "a mapping of option names to values"),
+        "obs": (str_map, "a mapping of obs columns to defaults"),
+        "packages": (str_list, "a list of package names"),
+        "context_key": (lambda v: v is None or isinstance(v, str), "an obs column name"),
+        "context_option": (lambda v: v is None or isinstance(v, str), "an option name"),
+        "output": (lambda v: v in ("npy", "h5ad"), "'npy' or 'h5ad'"),
+        "output_key": (lambda v: v is None or isinstance(v, str), "an obsm key"),
+        "input_scale": (lambda v: v in ("counts", "any"), "'counts' or 'any'"),
+        "timeout": (lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v > 0),
+                    "a positive number of seconds"),
+        "threads": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
+                    "a positive integer"),
+        "environment": (lambda v: isinstance(v, str) or str_map(v),
+                        "an interpreter, a venv/conda prefix, 'create' or {requirements: [...]}"),
+    }  # fmt: skip
+    for key, (ok, want) in checks.items():
+        if key in spec and not ok(spec[key]):
+            fail(key, want)
+    env = spec.get("environment")
+    if isinstance(env, dict):
+        unknown = sorted(set(env) - {"requirements", "root"})
+        if unknown:
+            msg = f"{where}: environment has unknown keys {unknown}; known: requirements, root."
+            raise ValueError(msg)
+        if "requirements" in env:
+            _requirements(env["requirements"])
+
+
+def _would_run(spec: dict, environment_given: bool) -> list[str]:
+    """What a folder's own file would make scmf run: nothing for a built-in recipe run with an
+    environment the caller gave or scmf creates from the recipe's own pinned requirements."""
+    runs = []
+    if "command" in spec:
+        runs.append("its own command: " + " ".join(str(c) for c in spec["command"]))
+    env = spec.get("environment")
+    if not environment_given and env is not None:
+        if isinstance(env, dict) and env.get("requirements"):
+            runs.append("pip install into a new environment: " + " ".join(env["requirements"]))
+        elif isinstance(env, str) and env != "create":
+            runs.append(f"the interpreter of its environment: {env}")
+    return runs
+
 
 def load_external(
     path: str | os.PathLike,
     *,
     seed: int = 0,
     environment: str | os.PathLike | None = None,
+    trust: bool = False,
     **overrides: Any,
 ) -> ExternalModel:
     """The model a folder's ``scmf_external.yaml`` describes (relative paths from the folder).
@@ -509,6 +616,14 @@ def load_external(
     with ``output:``, ``input_scale:``, ``obs:``, ... describes one (see :class:`ExternalRecipe`).
     ``environment``, ``context_key``, ``timeout``, ``threads`` and the recipe's options (as
     keyword arguments) override the file's values.
+
+    A folder can make scmf run code: its own ``command``, the interpreter its ``environment``
+    names, the ``requirements`` it asks to install. Like ``trust_remote_code``, none of that runs
+    unless the user says so for that folder: ``trust=True`` (``options={"trust": True}`` in
+    :func:`scmf.tl.embed`, ``--trust-model`` on the command line) or the folder listed in
+    ``$SCMF_TRUSTED_MODELS``; otherwise :class:`UntrustedModelError` shows what would run. A
+    built-in recipe (whose command scmf ships) with ``environment="..."`` given by the caller,
+    or ``environment: create`` (the recipe's own pinned requirements), needs no trust.
     """
     import yaml
 
@@ -525,6 +640,20 @@ def load_external(
     if unknown:
         msg = f"{folder / RECIPE_FILE}: unknown keys {unknown}; known: {sorted(_YAML_KEYS)}."
         raise ValueError(msg)
+    _types(spec, folder / RECIPE_FILE)
+    if not isinstance(trust, bool):
+        msg = f"trust must be True or False, got {trust!r}."
+        raise TypeError(msg)
+    runs = _would_run(spec, environment is not None)
+    if runs and not (trust or trusted_folder(folder)):
+        msg = (
+            f"the model folder {str(folder)!r} would make scmf run code of its own:\n  - "
+            + "\n  - ".join(runs)
+            + f"\nRun it only if you trust where the folder came from: pass trust=True (scmf.models.load(path, "
+            f"trust=True); tl.embed(..., options={{'trust': True}}); scmf benchmark --trust-model), or list the "
+            f"folder in ${TRUST_ENV}."
+        )
+        raise UntrustedModelError(msg)
     settings = {k: overrides.pop(k, spec.get(k)) for k in ("context_key", "timeout", "threads")}
     declared = dict(spec.get("options") or {})
     options = {**declared, **(overrides.pop("options", None) or {}), **overrides}
