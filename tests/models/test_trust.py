@@ -100,6 +100,10 @@ def test_requirements_are_never_installed_without_consent(tmp_path):
         scmf.models.load(d2, trust=True)  # a bare string is refused, never split into letters
     with pytest.raises(TypeError, match="list of pip requirement strings"):
         scmf.models.create_environment("numpy")
+    d3 = _folder(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, recipe="stack",
+                 environment={"root": str(tmp_path / "planted")})  # fmt: skip
+    with pytest.raises(UntrustedModelError, match="a new environment written under"):
+        scmf.models.load(d3)  # the folder does not choose where scmf writes
     assert not (tmp_path / "envs").exists()
 
 

@@ -597,6 +597,8 @@ def _would_run(spec: dict, environment_given: bool) -> list[str]:
     if not environment_given and env is not None:
         if isinstance(env, dict) and env.get("requirements"):
             runs.append("pip install into a new environment: " + " ".join(env["requirements"]))
+        if isinstance(env, dict) and env.get("root"):
+            runs.append(f"a new environment written under {env['root']}")
         elif isinstance(env, str) and env != "create":
             runs.append(f"the interpreter of its environment: {env}")
     return runs
