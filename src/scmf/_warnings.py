@@ -14,8 +14,8 @@ _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 9), *range(11, 32), 127]} | {
 
 
 def printable(text: object) -> str:
-    """``text`` safe for a terminal: control characters (escape sequences, carriage returns,
-    bells; C0 and C1 but tab and newline) written out as ``\\xNN``, so a label from the data can
+    r"""``text`` safe for a terminal: control characters (escape sequences, carriage returns,
+    bells; C0 and C1 but tab and newline) written out as ``\xNN``, so a label from the data can
     neither move the cursor, retitle the window nor clear the screen.
 
     Examples

@@ -49,7 +49,8 @@ def solve_y_axb(
     >>> from scmf.bm._predictors import solve_y_axb
     >>> rng = np.random.default_rng(0)
     >>> G, P, K = rng.normal(size=(50, 3)), rng.normal(size=(2, 40)), rng.normal(size=(3, 2))
-    >>> K_hat, centre = solve_y_axb(G @ K @ P - (G @ K @ P).mean(1, keepdims=True), G, P, g_ridge=1e-9, p_ridge=1e-9)
+    >>> P = P - P.mean(axis=1, keepdims=True)  # centred perturbations: the centre takes nothing of K
+    >>> K_hat, centre = solve_y_axb(G @ K @ P, G, P, g_ridge=1e-9, p_ridge=1e-9)
     >>> bool(np.allclose(K_hat, K, atol=1e-6))
     True
     """

@@ -551,7 +551,7 @@ def perturbation_response(
     >>> adata = scmf.datasets.toy_perturbation(n_perturbations=30, target_genes=True, seed=0)
     >>> scmf.tl.embed(adata, "pca", n_comps=10)
     >>> scmf.bm.perturbation_response(adata, use_rep="X_scmf")
-    >>> left, right = scmf.pl.perturbation_response(adata, show=False)
+    >>> left, right = scmf.pl.perturbation_response(adata, rep="X_scmf", show=False)
     >>> left.get_xlabel()
     'dissimilarity of held-out to training perturbations'
     """

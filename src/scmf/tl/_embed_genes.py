@@ -111,6 +111,8 @@ def embed_genes(
     resolved = resolve(model, seed=seed, **dict(options or {}))
     from ..models import gene_contextual_embeddings, gene_input_embeddings
 
+    if getattr(resolved, "tokenizer", None) is None:  # no gene tokens: the models room says so
+        gene_input_embeddings(resolved, np.zeros(0, dtype=np.int64))
     if mode == "input":
         match, _ = resolved.tokenizer.match(source.var, source.var_names, gene_key=gene_key, id_type=id_type)
         emb = gene_input_embeddings(resolved, np.asarray(match.token_ids), device=device)
