@@ -489,37 +489,6 @@ def perturbation_response(
         split_list.append(("doubles", np.flatnonzero(singles), np.flatnonzero(is_double)))
         dissimilarity["doubles"] = _dissim(np.flatnonzero(singles), np.flatnonzero(is_double))
 
-    def _references(tr, te, *, additive: bool) -> dict[str, np.ndarray]:
-        w = n_cells_pert[tr]
-        refs = {
-            "cell_mean": np.broadcast_to(
-                (w[:, None] * delta[tr]).sum(0) / w.sum(), (te.size, delta.shape[1])
-            ),
-            "mean_shift": np.broadcast_to(delta[tr].mean(axis=0), (te.size, delta.shape[1])),
-        }
-        if additive:  # the doubles split: every test perturbation is a double of trained singles
-            refs["additive"] = np.stack([delta[parts_of[i]].sum(axis=0) for i in te])
-        return refs
-
-    def _scores(pred, te, *, half_truth=False):
-        """Every metric per held-out perturbation; a prediction is called DE at the power of the cells it stands for."""
-        ok_rows = ~np.isnan(pred).any(axis=1)
-        out = {m: np.full(te.size, np.nan) for m in PROFILE_METRICS}
-        if ok_rows.sum() < 1:
-            return out
-        te_ok = te[ok_rows]
-        truth = delta_half[1][te_ok] if half_truth else delta[te_ok]
-        cells = (half_cells[0] if half_truth else n_cells_pert)[te_ok]
-        s = profile_scores(
-            pred[ok_rows], truth, control[te_ok],
-            (fdr_half if half_truth else fdr)[te_ok], (lfc_half if half_truth else lfc)[te_ok],
-            target_cols[te_ok], predicted_fdr(pred[ok_rows], spread, n_ctrl[te_ok], cells),
-            n_top_genes=n_top_genes, fdr_threshold=fdr_threshold,
-        )  # fmt: skip
-        for m in PROFILE_METRICS:
-            out[m][ok_rows] = s[m]
-        return out
-
     # the spread of each gene over the cells known before a split's predictions: controls and training cells
     Xsq = X.multiply(X) if sparse.issparse(X) else np.asarray(X) ** 2
     second = M[: n_p + n_c] @ Xsq
