@@ -21,6 +21,7 @@ from ._guide import Benchmark, EvalHarness, get_benchmark
 from ._harness import EvalReport, evaluate
 from ._harness import as_datasets as as_datasets  # package-level helpers for the CLI
 from ._harness import read_dataset as read_dataset
+from ._invariance import invariance
 from ._label_efficiency import label_efficiency
 from ._label_prediction import label_prediction
 from ._label_transfer import label_transfer
@@ -73,6 +74,7 @@ __all__ = [
     "neighbors",
     "perturbation",
     "perturbation_response",
+    "invariance",
     "pre_integration_pca",
     "rank_summary",
     "read_json",
