@@ -95,3 +95,18 @@ def test_bad_input_and_no_counts(kang, pbmc):
         scmf.bm.invariance(kang.copy(), "pca", checks=("depth",), n_cells=100)  # log-normalised: no counts
     with pytest.raises(ValueError, match="two models share a name"):
         scmf.bm.invariance(pbmc, ["pca", "pca"])
+
+
+def test_report_and_plot_draw_it(tmp_path, kang_counts):
+    import matplotlib
+
+    matplotlib.use("agg")
+    a = kang_counts[:, :200].copy()
+    scmf.bm.invariance(a, {"mix0": BatchMixer(a.n_vars, 0.0), "mix1": BatchMixer(a.n_vars, 1.0)},
+                       checks=("context", "gene_order"), n_cells=150)  # fmt: skip
+    axs = scmf.pl.invariance(a, show=False)
+    assert [ax.get_title() for ax in axs] == ["context_other", "context_alone", "gene_order"]
+    html = scmf.report(a, tmp_path / "r.html").read_text()
+    sec = html.index('data-benchmark="invariance"')
+    assert "<b>Measures behaviour</b>" in html[sec : sec + 3000]
+    assert "per-cell cosine to its reference embedding" in html[sec:]

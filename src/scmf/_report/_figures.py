@@ -151,6 +151,10 @@ _PER_SECTION = {
     "label_efficiency": [
         ("label efficiency", lambda pl, h, d, reps: pl.label_efficiency(h, dataset=d, return_fig=True)),
     ],
+    "invariance": [
+        ("per change, each model's per-cell cosine to its reference embedding (1: unchanged)",
+         lambda pl, h, d, reps: pl.invariance(h, rep=reps, dataset=d, return_fig=True)),
+    ],
 }  # fmt: skip
 
 

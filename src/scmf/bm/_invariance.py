@@ -121,10 +121,12 @@ def _knn(E: np.ndarray, k: int) -> np.ndarray:
     return np.sort(idx[:, 1:], axis=1)
 
 
-def _jaccard(a: np.ndarray, b: np.ndarray, k: int) -> float:
+def _jaccard(a: np.ndarray, b: np.ndarray, k: int, na: np.ndarray | None = None) -> float:
+    """Mean Jaccard overlap of each row's ``k`` nearest neighbours in ``a`` and in ``b`` (``na``: ``a``'s, known)."""
     if a.shape[0] < k + 2:
         return float("nan")
-    na, nb = _knn(a, k), _knn(b, k)
+    na = _knn(a, k) if na is None else na
+    nb = _knn(b, k)
     inter = np.array([np.intersect1d(x, y, assume_unique=True).size for x, y in zip(na, nb, strict=True)])
     return float(np.mean(inter / (2 * k - inter)))
 
@@ -144,6 +146,7 @@ def invariance(
     layer: str | None = None,
     batch_size: int = 64,
     device: str = "auto",
+    input_scale: str = "auto",
     n_comps: int = 50,
     options: Mapping[str, Any] | None = None,
     seed: int = 0,
@@ -210,8 +213,9 @@ def invariance(
         Cells embedded one by one for ``context_alone``.
     layer
         Expression layer (``None``: ``X``).
-    batch_size, device, n_comps, options
-        As in :func:`scmf.tl.embed` (``options``: a checkpoint's loader options).
+    batch_size, device, input_scale, n_comps, options
+        As in :func:`scmf.tl.embed` (``options``: a checkpoint's loader options; ``input_scale``
+        for models, ``n_comps`` for baselines).
     seed
         Seed of the sample, the other cells, the thinning, the permutation and the reference
         embedding (``seed + 1`` for the ``seed`` check).
@@ -324,7 +328,7 @@ def invariance(
         def embed(a: ad.AnnData, *, bs=batch_size, sd=seed, use=None) -> np.ndarray:
             nonlocal n_embed, seconds
             t0 = time.perf_counter()
-            kw = {"n_comps": n_comps} if baseline else {}
+            kw = {"n_comps": n_comps} if baseline else {"input_scale": input_scale}
             tl.embed(a, loaded if use is None else use, batch_size=int(bs), device=device, seed=int(sd),
                      progress=False, **kw)  # fmt: skip
             seconds += time.perf_counter() - t0
@@ -332,6 +336,7 @@ def invariance(
             return np.asarray(a.obsm["X_scmf"], dtype=np.float64)
 
         ref = embed(cells(in_sample))
+        ref_knn = _knn(ref, n_neighbors)
         metrics: dict[str, float] = {}
         replicates: dict[str, np.ndarray] = {}
         cos_store: dict[str, np.ndarray] = {}
@@ -340,9 +345,9 @@ def invariance(
             c = _cosine(ref[idx], new)
             metrics[f"{v}_cosine_mean"] = float(np.mean(c))
             metrics[f"{v}_cosine_p5"] = float(np.percentile(c, 5))
-            metrics[f"{v}_knn_jaccard"] = (
-                _jaccard(ref[idx], new, min(n_neighbors, idx.size - 2)) if idx.size > 3 else float("nan")
-            )
+            k = min(n_neighbors, idx.size - 2)
+            known = ref_knn if idx.size == m and k == n_neighbors else None  # the sample's, found once
+            metrics[f"{v}_knn_jaccard"] = _jaccard(ref[idx], new, k, known) if idx.size > 3 else float("nan")
             cos_store[v] = c.astype(np.float32)
             if idx.size == m:
                 replicates[f"{v}_cosine_mean"] = c

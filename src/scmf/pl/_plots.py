@@ -821,3 +821,82 @@ def training_history(
     a.legend(fontsize=6, frameon=False)
     a.spines[["top", "right"]].set_visible(False)
     return finish(fig, [a], show=show, return_fig=return_fig)
+
+
+@plot_docs
+def invariance(
+    adata: AnnData,
+    *,
+    rep: str | list[str] | None = None,
+    dataset: str | None = None,
+    ax=None,
+    show: bool | None = None,
+    return_fig: bool = False,
+):
+    """Small multiples of ``invariance``: per change, each model's per-cell cosine to its reference.
+
+    One panel per compared embedding (other batch-mates, thinned counts, permuted genes, batch
+    sizes, another seed); in each, a box per model of the cosine between every sampled cell's
+    embedding and its reference embedding (1: unchanged), the mean marked. A model without a
+    panel's change (a baseline on one cell, a model object's seed) has no box there.
+
+    Parameters
+    ----------
+    rep
+        Model(s) to draw (default: every stored one).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scmf
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> scmf.bm.invariance(adata, ["pca", "random"], checks=("context", "gene_order"), n_cells=150)
+    >>> axs = scmf.pl.invariance(adata, show=False)
+    >>> [a.get_title() for a in axs]  # PCA cannot be fitted on one cell: context_alone is random's alone
+    ['context_other', 'context_alone', 'gene_order']
+    """
+    from .._store import iter_results
+
+    found = [r for r in iter_results(adata) if r.benchmark == "invariance"]
+    if dataset is not None:
+        found = [r for r in found if r.dataset == dataset]
+    if not found:
+        msg = "no invariance results in adata.uns['scmf_bench']; run scmf.bm.invariance first."
+        raise KeyError(msg)
+    datasets = sorted({r.dataset for r in found})
+    if len(datasets) > 1:
+        msg = (
+            f"invariance results of several datasets ({datasets}); pass dataset= (a figure never pools them)."
+        )
+        raise ValueError(msg)
+    wanted = [rep] if isinstance(rep, str) else rep
+    if wanted is not None:
+        missing = sorted(set(wanted) - {r.rep for r in found})
+        if missing:
+            msg = f"no invariance result for {missing}; stored: {sorted({r.rep for r in found})}."
+            raise KeyError(msg)
+        found = [r for w in wanted for r in found if r.rep == w]
+    present = {v for r in found for v in r.artifacts.get("cosine", {})}
+    declared = [str(v) for v in found[0].metadata.get("variants", [])]
+    variants = [v for v in declared if v in present] + sorted(present - set(declared))
+    if not variants:
+        msg = "the stored invariance results hold no per-cell cosines (results read from JSON carry none)."
+        raise ValueError(msg)
+    fig, axs = axes(ax, len(variants), size=(max(1.6, 0.55 * len(found) + 0.8), 3.0))
+    names = [r.rep for r in found]
+    values = [np.asarray(c, dtype=float) for r in found for c in r.artifacts.get("cosine", {}).values()]
+    low = min(float(np.min(v)) for v in values if v.size)
+    pad = 0.05 * max(1.0 - low, 1e-3)  # one y-axis for every panel: changes are compared across them
+    for a, v in zip(axs, variants, strict=True):
+        data = [np.asarray(r.artifacts.get("cosine", {}).get(v, []), dtype=float) for r in found]
+        pos = [i for i, d in enumerate(data) if d.size]
+        if pos:
+            a.boxplot([data[i] for i in pos], positions=pos, widths=0.6, showfliers=False)
+            a.plot(pos, [data[i].mean() for i in pos], "D", color="tab:red", ms=3, label="mean")
+        a.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+        a.set_xlim(-0.6, len(names) - 0.4)
+        a.set_title(v, fontsize=8)
+        a.axhline(1.0, color="0.6", lw=0.6, ls=":")
+        a.set_ylim(low - pad, 1.0 + pad)
+        a.ticklabel_format(axis="y", useOffset=False)
+    axs[0].set_ylabel("cosine to the reference embedding")
+    return finish(fig, axs, show=show, return_fig=return_fig)
