@@ -55,7 +55,7 @@ def main() -> None:
         m = int(r.metadata["n_cells"])
         one = cells[:m].copy()
         t0 = time.perf_counter()
-        scmf.tl.embed(one, model, progress=False, **({} if fmt == "pca" else {}))
+        scmf.tl.embed(one, model, progress=False, options=options.get(fmt))
         t_one = time.perf_counter() - t0
         print(
             f"{fmt:11s} {m} cells: whole call {total:6.1f} s; its {n} tl.embed calls {emb:6.1f} s; "
