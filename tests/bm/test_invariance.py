@@ -110,3 +110,36 @@ def test_report_and_plot_draw_it(tmp_path, kang_counts):
     sec = html.index('data-benchmark="invariance"')
     assert "<b>Measures behaviour</b>" in html[sec : sec + 3000]
     assert "per-cell cosine to its reference embedding" in html[sec:]
+
+
+@pytest.mark.slow
+def test_a_model_in_its_own_environment_and_a_dask_expression(tmp_path, kang_counts, monkeypatch):
+    """An external command is re-embedded like any model (its contexts show); a lazy expression reads only the sample."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+    import test_external
+
+    monkeypatch.setenv("SCMF_TRUSTED_MODELS", str(tmp_path))
+    a = kang_counts[:120].copy()
+    a.obs["donor"] = "d1"
+    per_cell = test_external.folder_with(tmp_path / "a")
+    in_context = test_external.folder_with(
+        tmp_path / "b", extra=["--context", "{context}"], options={"context": 8}, context_option="context"
+    )
+    scmf.bm.invariance(
+        a, {"per_cell": per_cell, "in_context": in_context}, checks=("context",), n_cells=40, n_alone=2
+    )
+    assert _metrics(a, "per_cell")["context_other_cosine_mean"] == pytest.approx(1.0, abs=1e-6)
+    assert _metrics(a, "in_context")["context_other_cosine_mean"] < 0.999
+    # the same benchmark on a lazily read file: the same numbers
+    pytest.importorskip("dask")
+    a.write_h5ad(tmp_path / "cells.h5ad")
+    lazy = scmf.datasets.read_lazy(tmp_path / "cells.h5ad")
+    scmf.bm.invariance(lazy, "pca", checks=("context", "gene_order"), n_cells=50, n_comps=10)
+    scmf.bm.invariance(a, "pca", checks=("context", "gene_order"), n_cells=50, n_comps=10)
+    want, got = _metrics(a, "pca"), _metrics(lazy, "pca")
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-5, abs=1e-6), k
