@@ -143,3 +143,14 @@ def test_a_model_in_its_own_environment_and_a_dask_expression(tmp_path, kang_cou
     assert got.keys() == want.keys()
     for k in want:
         assert got[k] == pytest.approx(want[k], rel=1e-5, abs=1e-6), k
+
+
+def test_norman_baselines(norman):
+    """On Norman's screen (log-normalised: no depth check) the refitted PCA moves with its batch-mates, not with the gene order."""
+    a = norman.copy()
+    scmf.bm.invariance(a, ["pca", "random"], cell_type_key="cell_type", checks=("context", "gene_order"),
+                       n_cells=400, n_comps=20)  # fmt: skip
+    pca, rnd = _metrics(a, "pca"), _metrics(a, "random")
+    assert pca["context_other_cosine_mean"] < 0.95 and pca["context_own_type_cosine_mean"] < 0.95
+    assert pca["gene_order_cosine_mean"] == pytest.approx(1.0, abs=1e-5)
+    assert rnd["gene_order_cosine_mean"] == pytest.approx(1.0) and rnd["context_other_cosine_mean"] < 0.5
