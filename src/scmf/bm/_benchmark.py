@@ -371,6 +371,11 @@ def finish(adata, results: Sequence[_store.Result], *, inplace: bool, key_added:
     return _store.to_frame(results)
 
 
+#: the most splits and resamples a call accepts: beyond them a typo (1e11) runs for ever
+MAX_SPLITS = 1000
+MAX_BOOTSTRAP = 100_000
+
+
 def check_splits(test_size: float, n_splits: int) -> None:
     """The split settings every split-based benchmark shares: a fraction and a positive count."""
     if not 0.0 < float(test_size) < 1.0:
@@ -379,11 +384,19 @@ def check_splits(test_size: float, n_splits: int) -> None:
     if not isinstance(n_splits, int | np.integer) or isinstance(n_splits, bool) or n_splits < 1:
         msg = f"n_splits must be a positive integer, got {n_splits!r}."
         raise ValueError(msg)
+    if n_splits > MAX_SPLITS:
+        msg = (
+            f"n_splits={n_splits} is more than {MAX_SPLITS} splits; intervals do not narrow past a few dozen."
+        )
+        raise ValueError(msg)
 
 
 def check_bootstrap(n_bootstrap: int) -> int:
     if not isinstance(n_bootstrap, int | np.integer) or isinstance(n_bootstrap, bool) or n_bootstrap < 0:
         msg = f"n_bootstrap must be a non-negative integer (0: no resampling), got {n_bootstrap!r}."
+        raise ValueError(msg)
+    if n_bootstrap > MAX_BOOTSTRAP:
+        msg = f"n_bootstrap={n_bootstrap} is more than {MAX_BOOTSTRAP} resamples; 1,000 give a 95% interval to about 1%."
         raise ValueError(msg)
     return int(n_bootstrap)
 

@@ -118,24 +118,10 @@ def _resolve_path(value: Any, base: Path, where: str, what: str) -> Path:
 
 
 def _unique_key_loader():
-    """A ``yaml.SafeLoader`` that refuses a mapping with the same key twice (YAML keeps the last silently)."""
-    import yaml
+    """The strict loader every human-written YAML goes through (no duplicated keys, no aliases)."""
+    from .._yaml import strict_loader
 
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in seen:
-                msg = f"the key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1}); YAML would keep the last silently"
-                raise yaml.constructor.ConstructorError(None, None, msg, key_node.start_mark)
-            seen.add(key)
-        return loader.construct_mapping(node, deep=deep)
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    return Loader
+    return strict_loader()
 
 
 _SIMPLE = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}

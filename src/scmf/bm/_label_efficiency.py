@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._validate import drop_small_classes, get_labels
-from ._benchmark import Prepared, Score, benchmark
+from ._benchmark import MAX_SPLITS, Prepared, Score, benchmark
 from ._metrics._classifiers import check_classifiers, confusion_scores, fit_predict
 from ._registry import Metric
 
@@ -104,8 +104,12 @@ def label_efficiency(
         msg = "label_efficiency fits 'logistic', 'logistic_l1' and 'knn'; for the forest use cz_label_prediction."
         raise ValueError(msg)
     plan = _budgets(budgets)
-    if int(n_draws) < 1:
-        msg = f"n_draws must be a positive integer, got {n_draws!r}."
+    if (
+        isinstance(n_draws, bool)
+        or not isinstance(n_draws, int | np.integer)
+        or not 1 <= n_draws <= MAX_SPLITS
+    ):
+        msg = f"n_draws must be an integer from 1 to {MAX_SPLITS}, got {n_draws!r}."
         raise ValueError(msg)
     if not 0.0 < float(test_size) < 1.0:
         msg = f"test_size must be a fraction in (0, 1), got {test_size!r}."
@@ -164,6 +168,9 @@ def label_efficiency(
 
 
 def _budgets(budgets) -> list:
+    if isinstance(budgets, Mapping) or isinstance(budgets, float):
+        msg = f"budgets must be a list of positive integers (cells per type) or 'all', got {budgets!r}."
+        raise ValueError(msg)
     out = []
     for b in [budgets] if isinstance(budgets, int | str) else list(budgets):
         if b == "all" or (isinstance(b, int | np.integer) and not isinstance(b, bool) and b >= 1):

@@ -629,9 +629,11 @@ def load_external(
     """
     import yaml
 
+    from .._yaml import read_yaml
+
     folder = Path(path)
     try:
-        spec = yaml.safe_load((folder / RECIPE_FILE).read_text()) or {}
+        spec = read_yaml((folder / RECIPE_FILE).read_text()) or {}
     except yaml.YAMLError as e:
         msg = f"{folder / RECIPE_FILE} is not valid YAML: {e}"
         raise ValueError(msg) from None

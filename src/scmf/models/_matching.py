@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from .._validate import name_list
 from .._warnings import warn
 
 if TYPE_CHECKING:
@@ -131,6 +132,14 @@ def match_genes(
         )
         raise ValueError(msg)
     ids = _lookup(names, kind, vocab)
+    dup = pd.Index(names)[pd.Index(names).duplicated() & (ids >= 0)].unique()
+    if len(dup):
+        where = f"adata.var[{gene_key!r}]" if gene_key else "adata.var_names"
+        warn(
+            f"{len(dup)} gene names appear more than once in {where} ({name_list(list(dup))}); each copy becomes a "
+            "token of the same gene. Sum or drop the duplicates first (adata.var_names_make_unique() keeps both "
+            "under new names, which the vocabulary then does not know)."
+        )
     match = GeneMatch(ids, kind, gene_key)
     if match.n_matched < min_genes:
         raise ValueError(_no_match_message(var, var_names, vocab, gene_key, kind, names))

@@ -46,6 +46,10 @@ def axes(ax, ncols: int = 1, *, size=(4.0, 3.2)):
 
 def finish(fig, axs, *, show: bool | None, return_fig: bool):
     import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    for t in fig.findobj(Text):  # labels from the data are text, never mathtext ("$\\badcommand$")
+        t.set_parse_math(False)
 
     if return_fig:
         return fig
