@@ -471,6 +471,17 @@ def test_an_output_never_replaces_an_input(tmp_path, pbmc, capsys):
         "eval:"
     )
     assert main([*base, "--output", str(tmp_path / "r.json"), "--write-h5ad", str(tmp_path / "sub")]) == 0
+    capsys.readouterr()
+    # outputs of one run never name each other, and --write-h5ad is a folder: refused before any work
+    (tmp_path / "a_file").write_text("mine")
+    for extra, said in (
+        (["--output", str(tmp_path / "x.json"), "--report", str(tmp_path / "x.json")], "name the same file"),
+        (["--output", str(tmp_path / "y.json"), "--write-h5ad", str(tmp_path / "a_file")], "is a file"),
+    ):
+        assert main([*base, *extra]) == 1, extra
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
+    assert (tmp_path / "a_file").read_text() == "mine"
 
 
 @pytest.mark.slow

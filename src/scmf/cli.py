@@ -121,13 +121,22 @@ def _outputs_are_not_inputs(
     inputs = {Path(p).resolve(): f"--data {p}" for p in datasets.values()}
     if config is not None and isinstance(config, str | Path):
         inputs[Path(config).resolve()] = f"--config {config}"
-    writes = {output.resolve(): f"--output {output}"}
+    if write_h5ad is not None and Path(write_h5ad).exists() and not Path(write_h5ad).is_dir():
+        raise CliError(
+            f"--write-h5ad names a folder to write the evaluated files into; {write_h5ad} is a file."
+        )
+    planned = [(output.resolve(), f"--output {output}")]
     if report is not None:
-        writes[Path(report).resolve()] = f"--report {report}"
+        planned.append((Path(report).resolve(), f"--report {report}"))
     if write_h5ad is not None:
         for name in datasets:
             target = Path(write_h5ad) / f"{name}.h5ad"
-            writes[target.resolve()] = f"--write-h5ad {write_h5ad} (writes {target})"
+            planned.append((target.resolve(), f"--write-h5ad {write_h5ad} (writes {target})"))
+    writes: dict[Path, str] = {}
+    for path, what in planned:  # the outputs of one run never name each other
+        if path in writes:
+            raise CliError(f"{what} and {writes[path]} name the same file ({path}); give each its own.")
+        writes[path] = what
     for path, what in writes.items():
         if path in inputs:
             raise CliError(

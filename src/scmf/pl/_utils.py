@@ -44,12 +44,52 @@ def axes(ax, ncols: int = 1, *, size=(4.0, 3.2)):
     return fig, list(axs[0])
 
 
+def _no_tex(x) -> str:
+    """``x`` with its dollar signs escaped, so that matplotlib draws them instead of reading TeX."""
+    s = str(x)
+    return s if "\\$" in s else s.replace("$", "\\$")
+
+
+def _plain_func(func):
+    def plain(x, pos=None):
+        return _no_tex(func(x, pos))
+
+    plain._scmf_plain = True  # type: ignore[attr-defined]
+    return plain
+
+
+def plain_text(fig) -> None:
+    """Labels from the data are text, never TeX: a cell type named ``$\\badcommand$`` would stop
+    matplotlib's mathtext parser. Titles, legends and annotations are drawn as plain text; tick
+    labels given as data (categories) have their ``$`` escaped; numeric tick labels, which
+    matplotlib's formatters write in mathtext (``10^{-3}``), are left as they are."""
+    from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter, FuncFormatter, LogFormatter, ScalarFormatter
+
+    ticks = set()
+    for a in fig.axes:
+        for axis in (a.xaxis, a.yaxis):
+            f = axis.get_major_formatter()
+            if isinstance(f, FixedFormatter):
+                f.seq = [_no_tex(x) for x in f.seq]
+            elif not isinstance(f, ScalarFormatter | LogFormatter) and not getattr(
+                getattr(f, "func", None), "_scmf_plain", False
+            ):  # labels that come from the data (categories, a labelling function)
+                axis.set_major_formatter(
+                    FuncFormatter(_plain_func(f.func if isinstance(f, FuncFormatter) else f))
+                )
+            ticks.add(id(axis.offsetText))
+            for t in axis.get_major_ticks() + axis.get_minor_ticks():
+                ticks.update((id(t.label1), id(t.label2)))
+    for t in fig.findobj(Text):
+        if id(t) not in ticks:
+            t.set_parse_math(False)
+
+
 def finish(fig, axs, *, show: bool | None, return_fig: bool):
     import matplotlib.pyplot as plt
-    from matplotlib.text import Text
 
-    for t in fig.findobj(Text):  # labels from the data are text, never mathtext ("$\\badcommand$")
-        t.set_parse_math(False)
+    plain_text(fig)
 
     if return_fig:
         return fig
