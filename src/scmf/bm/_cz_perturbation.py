@@ -374,7 +374,8 @@ def cz_perturbation_expression_prediction(
     folds = list(KFold(n_splits=int(n_folds), shuffle=True, random_state=seed).split(np.arange(n_p)))
     ctx_ctrl = [c for c in np.unique(context) if (is_ctrl & (context == c)).sum() >= min_cells]
     base_of = {p: b for p, b in zip(pert[~is_ctrl], pert_all[rows][~is_ctrl].astype(str), strict=True)}
-    rows_of = target_rows([base_of[p] for p in perts], gene_pos, combo_sep)
+    bases = [base_of[p] for p in perts]  # each condition's perturbation, without its context
+    rows_of = target_rows(bases, gene_pos, combo_sep)
     unmeasured = [str(p) for p, r in zip(perts, rows_of, strict=True) if min(r) < 0]
     if unmeasured:
         warn(
@@ -427,7 +428,7 @@ def cz_perturbation_expression_prediction(
 
     extra = {"linear": linear_reference}
     for key, table in tables.items():
-        G_fit, P_rep, _ = table_representation(table, genes, [base_of[p] for p in perts], combo_sep)
+        G_fit, P_rep, _ = table_representation(table, genes, bases, combo_sep)
         extra[key] = lambda G_fit=G_fit, P_rep=P_rep: run_prediction(
             cross_fitted(lambda train: (G_fit, P_rep))
         )

@@ -583,7 +583,7 @@ def perturbation_response(
         fixed[split]["ceiling"] = ceilings[te.tobytes()]
         fixed_pred[split]["ceiling"] = delta_half[0][te]
 
-    def _score_predictor(predict) -> Score:
+    def _score_predictor(predict, *, scored_as: str | None = None) -> Score:
         """Score ``predict(split, train, test) -> predicted deltas`` (NaN rows: not covered) beside the references."""
         metrics: dict[str, float] = {}
         per_rows = {"split": [], "perturbation": [], "predictor": [], **{m: [] for m in PROFILE_METRICS}}
@@ -593,7 +593,8 @@ def perturbation_response(
         coverage: dict[str, float] = {}
         for split, tr, te in split_list:
             pred = predict(split, tr, te)
-            by = {"model": _scores(pred, te, spreads[split]), **fixed[split]}
+            own = fixed[split][scored_as] if scored_as else _scores(pred, te, spreads[split])
+            by = {"model": own, **fixed[split]}
             preds = {"model": pred, **fixed_pred[split]}
             for who, s in by.items():
                 per_rows["split"] += [split] * te.size
@@ -674,26 +675,22 @@ def perturbation_response(
     X_ctrl = X[ctrl_rows]
     ctrl_ctx = ccode[ctrl_rows]
 
-    def _uncovered(G) -> list[str]:
-        P = representation_P(G, rows_of)
-        return [str(n) for n, ok in zip(names, ~np.isnan(P).any(axis=1), strict=True) if not ok]
+    def _uncovered(P: np.ndarray) -> list[str]:
+        return [str(n) for n, p in zip(names, P, strict=True) if np.isnan(p).any()]
 
     def score(E: np.ndarray) -> Score:
         """A cell embedding, used only through the control cells: each gene's covariance with it."""
         G = unit_scale(cell_loadings(X_ctrl, E[ctrl_rows], ctrl_ctx))
-        s = _score_predictor(lambda split, tr, te: _linear(G, split, tr, te))
+        P_of = representation_P(G, rows_of)
+        s = _score_predictor(lambda split, tr, te: _linear(G, split, tr, te, P_of))
         s.metadata.update({"gene_representation": "covariance with the embedding over the control cells",
-                           "targets_without_representation": _uncovered(G)})  # fmt: skip
+                           "targets_without_representation": _uncovered(P_of)})  # fmt: skip
         return s
 
-    def linear_reference() -> Score:
-        def predict(split, tr, te):
-            return fixed_pred[split]["linear"]
-
-        s = _score_predictor(predict)
+    def linear_reference() -> Score:  # predicted and scored with the references, once per split
+        s = _score_predictor(lambda split, tr, te: fixed_pred[split]["linear"], scored_as="linear")
         s.metadata.update({"gene_representation": f"top {n_comps} principal components of the training pseudobulk",
-                           "targets_without_representation": [str(n) for n, r in zip(names, rows_of, strict=True)
-                                                              if min(r) < 0]})  # fmt: skip
+                           "targets_without_representation": unmeasured})  # fmt: skip
         return s
 
     extra: dict = {"linear": linear_reference}
@@ -703,8 +700,7 @@ def perturbation_response(
         def from_genes(G_fit=G_fit, P_rep=P_rep, n_missing=n_missing) -> Score:
             s = _score_predictor(lambda split, tr, te: _linear(G_fit, split, tr, te, P_rep))
             s.metadata.update({"gene_representation": "gene_rep", "genes_without_representation": n_missing,
-                               "targets_without_representation": [str(n) for n, p in zip(names, P_rep, strict=True)
-                                                                  if np.isnan(p).any()]})  # fmt: skip
+                               "targets_without_representation": _uncovered(P_rep)})  # fmt: skip
             return s
 
         extra[key] = from_genes

@@ -85,8 +85,10 @@ class TokenizedModel:
         )  # fmt: skip
 
 
-def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -> list[np.ndarray]:
-    """Embed pre-tokenised batches ``(ids, values, mask)`` (numpy) -> float32 arrays."""
+@contextlib.contextmanager
+def running(model, device: str):
+    """``model``'s module on ``device`` in eval mode, under ``torch.inference_mode`` and the
+    model's autocast precision (CUDA only); its mode and device are restored afterwards."""
     import torch
 
     module = model.module
@@ -96,7 +98,6 @@ def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -
         module.to(device)
     if hasattr(module, "eval"):
         module.eval()
-    out = []
     precision = model.precision(device) if hasattr(model, "precision") else "float32"
     amp = (
         torch.autocast("cuda", dtype=getattr(torch, precision))
@@ -105,20 +106,29 @@ def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -
     )
     try:
         with torch.inference_mode(), amp:
-            for ids, values, mask in batches:
-                res = module.encode(
-                    torch.from_numpy(ids).to(device),
-                    torch.from_numpy(values).to(device),
-                    torch.from_numpy(mask).to(device),
-                )
-                out.append(res.detach().to("cpu", torch.float32).numpy())
-                if progress is not None:
-                    progress.update(ids.shape[0])
+            yield module
     finally:
         if hasattr(module, "train"):
             module.train(was_training)
         if prev_device is not None and str(prev_device) != device:
             module.to(prev_device)
+
+
+def run_batches(model: TokenizedModel, batches, *, device: str, progress=None) -> list[np.ndarray]:
+    """Embed pre-tokenised batches ``(ids, values, mask)`` (numpy) -> float32 arrays."""
+    import torch
+
+    out = []
+    with running(model, device) as module:
+        for ids, values, mask in batches:
+            res = module.encode(
+                torch.from_numpy(ids).to(device),
+                torch.from_numpy(values).to(device),
+                torch.from_numpy(mask).to(device),
+            )
+            out.append(res.detach().to("cpu", torch.float32).numpy())
+            if progress is not None:
+                progress.update(ids.shape[0])
     return out
 
 
@@ -214,6 +224,27 @@ def plan_tokens(adata, model, X, *, gene_key=None, id_type="auto", input_scale="
     return TokenPlan(match, scale, scale_kind)
 
 
+def token_chunks(adata, model, X, plan: TokenPlan, batch_size: int):
+    """``(start, batches, index, n_empty)`` per row chunk of ``X``, encoded with ``plan`` and cut
+    into batches as :func:`scmf.tl.embed` runs them (the one place that decides the chunks: a
+    recipe with fixed batches never has one straddle two chunks)."""
+    from .._expression import rows_csr
+
+    tok = model.tokenizer
+    h = hooks(tok)
+    if h.batch_group:
+        batch_size = int(h.batch_group)
+    chunk = max(batch_size * 16, 4096)
+    chunk -= chunk % batch_size
+    n = adata.n_obs
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        extra = {"obs": adata.obs.iloc[start:stop]} if h.uses_obs else {}
+        t = tok.encode(rows_csr(X, start, stop), plan.match.token_ids, plan.scale,
+                       input_scale=plan.input_scale, **extra)  # fmt: skip
+        yield (start, *form_batches(t, tok, batch_size))
+
+
 def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_type, input_scale, progress,
                     plan: TokenPlan | None = None):  # fmt: skip
     """Match genes once, tokenise row chunks, run length-sorted batches padded to their longest cell.
@@ -223,7 +254,7 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
     """
     from tqdm.auto import tqdm
 
-    from .._expression import expression_source, rows_csr
+    from .._expression import expression_source
 
     dev = resolve_device(device)
     tok = model.tokenizer
@@ -235,8 +266,6 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
     group = h.batch_group
     if group:
         batch_size = int(group)
-    chunk = max(batch_size * 16, 4096)
-    chunk -= chunk % batch_size  # fixed batches never straddle two chunks
     out: np.ndarray | None = None
     n_empty = 0
     bar = tqdm(
@@ -246,17 +275,7 @@ def embed_tokenized(adata, model, *, layer, batch_size, device, gene_key, id_typ
         unit="cell",
     )
     try:
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            extra = {"obs": adata.obs.iloc[start:stop]} if h.uses_obs else {}
-            t = tok.encode(
-                rows_csr(X, start, stop),
-                plan.match.token_ids,
-                plan.scale,
-                input_scale=plan.input_scale,
-                **extra,
-            )
-            batches, index, empty = form_batches(t, tok, batch_size)
+        for start, batches, index, empty in token_chunks(adata, model, X, plan, batch_size):
             n_empty += empty
             res = run_batches(model, batches, device=dev, progress=bar)
             for idx, r in zip(index, res, strict=True):
@@ -380,16 +399,9 @@ def gene_input_embeddings(
     token_ids = np.asarray(hooks(model.tokenizer).model_tokens(np.asarray(token_ids, dtype=np.int64)))
     have = np.flatnonzero(token_ids >= 0)
     uniq, inverse = np.unique(token_ids[have], return_inverse=True)
-    prev = device_of(module)
-    if prev is not None and str(prev) != dev:
-        module.to(dev)
-    try:
-        with torch.inference_mode():
-            emb = module.token_embeddings(torch.from_numpy(uniq.astype(np.int64)).to(dev))
-            emb = emb.detach().to("cpu", torch.float32).numpy()
-    finally:
-        if prev is not None and str(prev) != dev:
-            module.to(prev)
+    with running(model, dev):
+        emb = module.token_embeddings(torch.from_numpy(uniq.astype(np.int64)).to(dev))
+        emb = emb.detach().to("cpu", torch.float32).numpy()
     out = np.full((token_ids.size, emb.shape[1]), np.nan, dtype=np.float32)
     out[have] = emb[inverse]
     return out
@@ -417,7 +429,7 @@ def gene_contextual_embeddings(adata, model: TokenizedModel, *, layer, batch_siz
     import torch
     from tqdm.auto import tqdm
 
-    from .._expression import expression_source, rows_csr
+    from .._expression import expression_source
 
     module = gene_module(model)
     dev = resolve_device(device)
@@ -438,23 +450,11 @@ def gene_contextual_embeddings(adata, model: TokenizedModel, *, layer, batch_siz
     )  # the last slot: tokens of no data gene
     if h.batch_group:
         batch_size = int(h.batch_group)
-    chunk = max(batch_size * 16, 4096)
-    chunk -= chunk % batch_size
-    was_training = bool(getattr(module, "training", False))
-    prev = device_of(module)
-    if prev is not None and str(prev) != dev:
-        module.to(dev)
-    module.eval()
     bar = tqdm(total=n, disable=progress is False if progress is not None else None,
                desc="scmf.tl.embed_genes", unit="cell")  # fmt: skip
     try:
-        with torch.inference_mode():
-            for start in range(0, n, chunk):
-                stop = min(start + chunk, n)
-                extra = {"obs": adata.obs.iloc[start:stop]} if h.uses_obs else {}
-                t = tok.encode(rows_csr(X, start, stop), plan.match.token_ids, plan.scale,
-                               input_scale=plan.input_scale, **extra)  # fmt: skip
-                batches, _, _ = form_batches(t, tok, batch_size)
+        with running(model, dev):
+            for _, batches, _, _ in token_chunks(adata, model, X, plan, batch_size):
                 for ids, values, mask in batches:
                     ids_t = torch.from_numpy(ids).to(dev)
                     states, keep = module.token_states(
@@ -472,10 +472,6 @@ def gene_contextual_embeddings(adata, model: TokenizedModel, *, layer, batch_siz
                     bar.update(ids.shape[0])
     finally:
         bar.close()
-        if hasattr(module, "train"):
-            module.train(was_training)
-        if prev is not None and str(prev) != dev:
-            module.to(prev)
     d = 0 if sums is None else sums.shape[1]
     out = np.full((token_ids.size, d), np.nan, dtype=np.float32)
     seen = np.zeros(token_ids.size, dtype=np.int64)
